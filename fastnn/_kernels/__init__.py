@@ -1,0 +1,67 @@
+"""Kernel selection: the compiled (Cython/OpenMP) kernels, or their NumPy twin.
+
+Everything above this package calls kernels through this namespace only, e.g.
+``from fastnn import _kernels as K; K.dense_forward(...)``.
+
+``FASTNN_KERNELS=reference`` selects the pure-NumPy twin in ``_reference``.
+Otherwise the compiled modules are used; if they cannot be imported (a source
+checkout that was never built) fastnn falls back to the twin and says so with
+a ``RuntimeWarning`` -- never silently, because it is many times slower.
+"""
+import os
+import warnings
+
+from . import _reference
+
+KERNEL_NAMES = tuple(
+    name for name in dir(_reference)
+    if not name.startswith("_") and (callable(getattr(_reference, name)))
+    and getattr(getattr(_reference, name), "__module__", None) == _reference.__name__
+)
+
+_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "mlp")
+
+
+def _load_compiled():
+    import importlib
+
+    namespace = {}
+    for module_name in _COMPILED_MODULES:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        for name in KERNEL_NAMES:
+            if hasattr(module, name):
+                namespace[name] = getattr(module, name)
+    missing = sorted(set(KERNEL_NAMES) - set(namespace))
+    if missing:
+        raise ImportError(f"compiled kernels are missing {missing}")
+    return namespace
+
+
+def _select():
+    wanted = os.environ.get("FASTNN_KERNELS", "compiled").strip().lower()
+    if wanted not in ("compiled", "reference"):
+        raise ValueError(f"FASTNN_KERNELS must be 'compiled' or 'reference'; received {wanted!r}")
+    if wanted == "reference":
+        return "reference", {name: getattr(_reference, name) for name in KERNEL_NAMES}
+    try:
+        return "compiled", _load_compiled()
+    except ImportError as exc:
+        warnings.warn(
+            f"fastnn's compiled kernels could not be imported ({exc}); running on the pure-NumPy "
+            "reference kernels, which are several times slower. Install fastnn with `pip install .` "
+            "(or set FASTNN_KERNELS=reference to silence this).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return "reference", {name: getattr(_reference, name) for name in KERNEL_NAMES}
+
+
+BACKEND, _namespace = _select()
+globals().update(_namespace)
+del _namespace
+
+ACTIVATIONS = _reference.ACTIVATIONS
+LOSSES = _reference.LOSSES
+METRICS = _reference.METRICS
+OPTIMIZERS = _reference.OPTIMIZERS
+EPSILON = _reference.EPSILON

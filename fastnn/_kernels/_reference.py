@@ -1,0 +1,543 @@
+"""Pure-NumPy twin of every fastnn kernel.
+
+This module is the oracle: every compiled kernel in ``fastnn._kernels`` has a
+function (or class) here with the same name, parameters and defaults, and the
+tests require the two to agree. ``FASTNN_KERNELS=reference`` runs the whole
+framework on it, and ``bench/`` uses it as the "careful NumPy" baseline.
+
+Dimension legend
+    B   rows in a batch          I   input features of a dense layer
+    O   units of a dense layer   K   classes / output units of the loss
+    N   elements of a flat parameter buffer (the arena)
+
+Conventions
+    * Inputs first, then ``out=None`` buffers, then ``n_threads=None``
+      (ignored here; the compiled kernels use it).
+    * ``*_backward`` kernels that produce parameter gradients ACCUMULATE
+      (``+=``) into buffers the caller has zeroed.
+    * Loss ``*_backward`` kernels return ``(loss_sum, grad)``: the sum over the
+      batch of per-sample losses (a Python float, accumulated in float64) and
+      the gradient of ``scale * loss_sum`` with respect to their input.
+    * Activations are named by their Keras strings: ``"linear"``, ``"relu"``,
+      ``"sigmoid"``, ``"tanh"``, ``"softmax"``.
+"""
+import numpy as np
+
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+LOSSES = ("softmax_xent", "sigmoid_bxent", "mse", "mae")
+METRICS = ("binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae", "mse")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta")
+
+# keras.backend.epsilon(): the clip used by cross-entropies on probabilities
+# (K3 backend/config.py:10; K3 backend/numpy/nn.py:860-930).
+EPSILON = 1e-7
+
+
+def _out(out, shape, dtype):
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    return out
+
+
+def _sigmoid(x):
+    # Stable in both tails: exp() only ever sees -|x|.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def _softmax(z):
+    # Subtract the row max before exp (overflow-safe); normalise in float64.
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted.astype(np.float64))
+    return (e / e.sum(axis=1, keepdims=True)).astype(z.dtype)
+
+
+def _log_softmax64(z):
+    z64 = z.astype(np.float64)
+    shifted = z64 - z64.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+# --------------------------------------------------------------------------- activations
+def activation_forward(X, activation, out=None, n_threads=None):
+    """Y = act(X).  X (B, O) -> out (B, O)."""
+    out = _out(out, X.shape, X.dtype)
+    if activation == "linear":
+        out[...] = X
+    elif activation == "relu":
+        np.maximum(X, 0, out=out)
+    elif activation == "sigmoid":
+        out[...] = _sigmoid(X)
+    elif activation == "tanh":
+        np.tanh(X, out=out)
+    elif activation == "softmax":
+        out[...] = _softmax(X)
+    else:
+        raise ValueError(f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+    return out
+
+
+def activation_backward(dY, Y, activation, out=None, n_threads=None):
+    """dZ from dY and the activation's OUTPUT Y.  dY, Y (B, O) -> out (B, O).
+
+    Every supported activation's derivative is a function of its output:
+    relu' = [Y > 0], sigmoid' = Y(1 - Y), tanh' = 1 - Y^2, and for softmax
+    dZ = Y * (dY - sum(dY * Y, axis=1)).
+    """
+    out = _out(out, dY.shape, dY.dtype)
+    if activation == "linear":
+        out[...] = dY
+    elif activation == "relu":
+        out[...] = np.where(Y > 0, dY, 0)
+    elif activation == "sigmoid":
+        out[...] = dY * Y * (1 - Y)
+    elif activation == "tanh":
+        out[...] = dY * (1 - Y * Y)
+    elif activation == "softmax":
+        s = (dY.astype(np.float64) * Y).sum(axis=1, keepdims=True)
+        out[...] = Y * (dY - s.astype(dY.dtype))
+    else:
+        raise ValueError(f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+    return out
+
+
+# --------------------------------------------------------------------------- dense
+def dense_forward(X, W, b, activation="linear", out=None, n_threads=None):
+    """Y = act(X @ W + b).  X (B, I), W (I, O), b (O,) or None -> out (B, O)."""
+    out = _out(out, (X.shape[0], W.shape[1]), X.dtype)
+    np.matmul(X, W, out=out)
+    if b is not None:
+        out += b
+    return activation_forward(out, activation, out=out)
+
+
+def dense_backward(dZ, X, W, dW, db, dX=None, compute_dX=True, n_threads=None):
+    """Gradients of a dense layer from dZ (the gradient at its pre-activation).
+
+    dZ (B, O), X (B, I), W (I, O); accumulates dW (I, O) += X^T dZ and
+    db (O,) += sum_rows(dZ) (float64 accumulation; db may be None).
+    Returns dX (B, I) = dZ W^T, written to ``dX`` if given, or None when
+    ``compute_dX`` is False (the first layer needs no input gradient).
+    """
+    dW += X.T @ dZ
+    if db is not None:
+        db += dZ.sum(axis=0, dtype=np.float64).astype(db.dtype)
+    if not compute_dX:
+        return None
+    dX = _out(dX, X.shape, dZ.dtype)
+    np.matmul(dZ, W.T, out=dX)
+    return dX
+
+
+def gather_rows(X, index, out=None, n_threads=None):
+    """out[i] = X[index[i]].  X (N, F), index (B,) intp -> out (B, F), X's dtype."""
+    out = _out(out, (index.shape[0],) + X.shape[1:], X.dtype)
+    np.take(X, index, axis=0, out=out)
+    return out
+
+
+# --------------------------------------------------------------------------- losses
+def _labels_are_sparse(y_true):
+    return y_true.ndim == 1
+
+
+def softmax_xent_forward(logits, y_true, out=None, n_threads=None):
+    """Per-sample cross-entropy of softmax(logits).
+
+    logits (B, K); y_true int (B,) class ids, or float (B, K) (one-hot or
+    soft labels).  out (B,) in logits' dtype: -sum_k y_k log softmax(z)_k.
+    """
+    out = _out(out, (logits.shape[0],), logits.dtype)
+    logp = _log_softmax64(logits)
+    if _labels_are_sparse(y_true):
+        out[...] = -logp[np.arange(logits.shape[0]), y_true]
+    else:
+        out[...] = -(y_true.astype(np.float64) * logp).sum(axis=1)
+    return out
+
+
+def softmax_xent_backward(logits, y_true, scale=1.0, dlogits=None, n_threads=None):
+    """Fused softmax + cross-entropy: (loss_sum, dlogits).
+
+    dlogits (B, K) = scale * (softmax(z) * sum_k y_k - y); loss_sum is the
+    float64 sum of the per-sample losses (not scaled).
+    """
+    loss = softmax_xent_forward(logits, y_true).astype(np.float64).sum()
+    dlogits = _out(dlogits, logits.shape, logits.dtype)
+    p = _softmax(logits)
+    if _labels_are_sparse(y_true):
+        p[np.arange(logits.shape[0]), y_true] -= 1
+        dlogits[...] = p * logits.dtype.type(scale)
+    else:
+        ysum = y_true.sum(axis=1, keepdims=True, dtype=np.float64).astype(logits.dtype)
+        dlogits[...] = (p * ysum - y_true) * logits.dtype.type(scale)
+    return float(loss), dlogits
+
+
+def _bxent_with_logits64(logits, y_true):
+    # max(z, 0) - z*y + log1p(exp(-|z|)): TF's sigmoid_cross_entropy_with_logits.
+    z = logits.astype(np.float64)
+    return np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+
+
+def sigmoid_bxent_forward(logits, y_true, out=None, n_threads=None):
+    """Per-sample binary cross-entropy of sigmoid(logits), mean over the last axis.
+
+    logits (B, K), y_true (B, K) float in [0, 1] -> out (B,).
+    """
+    out = _out(out, (logits.shape[0],), logits.dtype)
+    out[...] = _bxent_with_logits64(logits, y_true).mean(axis=1)
+    return out
+
+
+def sigmoid_bxent_backward(logits, y_true, scale=1.0, dlogits=None, n_threads=None):
+    """Fused sigmoid + binary cross-entropy: (loss_sum, dlogits = scale * (sigmoid(z) - y) / K)."""
+    loss = _bxent_with_logits64(logits, y_true).mean(axis=1).sum()
+    dlogits = _out(dlogits, logits.shape, logits.dtype)
+    k = logits.shape[1]
+    dlogits[...] = (_sigmoid(logits) - y_true) * logits.dtype.type(scale / k)
+    return float(loss), dlogits
+
+
+def xent_forward(y_pred, y_true, out=None, n_threads=None):
+    """Categorical cross-entropy of probabilities (Keras 3, from_logits=False).
+
+    p = y_pred / sum(y_pred); p = clip(p, eps, 1 - eps); loss = -sum y log p.
+    y_pred (B, K); y_true int (B,) or float (B, K) -> out (B,).
+    """
+    out = _out(out, (y_pred.shape[0],), y_pred.dtype)
+    p = y_pred.astype(np.float64)
+    p = np.clip(p / p.sum(axis=1, keepdims=True), EPSILON, 1 - EPSILON)
+    y = _dense_labels(y_true, y_pred.shape[1])
+    out[...] = -(y * np.log(p)).sum(axis=1)
+    return out
+
+
+def _dense_labels(y_true, k):
+    if _labels_are_sparse(y_true):
+        y = np.zeros((y_true.shape[0], k))
+        y[np.arange(y_true.shape[0]), y_true] = 1
+        return y
+    return y_true.astype(np.float64)
+
+
+def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+    """(loss_sum, d(scale * loss_sum)/d y_pred) for ``xent_forward``.
+
+    With S = sum(y_pred), q = y_pred / S and m the mask of q inside the clip:
+    d/dp_j = (sum_i y_i m_i - y_j m_j / q_j) / S.
+    """
+    loss = float(xent_forward(y_pred, y_true).astype(np.float64).sum())
+    p = y_pred.astype(np.float64)
+    s = p.sum(axis=1, keepdims=True)
+    q = p / s
+    m = (q > EPSILON) & (q < 1 - EPSILON)
+    y = _dense_labels(y_true, y_pred.shape[1])
+    g = ((y * m).sum(axis=1, keepdims=True) - np.where(m, y / np.where(m, q, 1), 0)) / s
+    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
+    dy_pred[...] = g * scale
+    return loss, dy_pred
+
+
+def bxent_forward(y_pred, y_true, out=None, n_threads=None):
+    """Binary cross-entropy of probabilities (Keras 3): clip p to [eps, 1-eps],
+    -[y log p + (1 - y) log(1 - p)], mean over the last axis.  (B, K) -> out (B,)."""
+    out = _out(out, (y_pred.shape[0],), y_pred.dtype)
+    p = np.clip(y_pred.astype(np.float64), EPSILON, 1 - EPSILON)
+    y = y_true.astype(np.float64)
+    out[...] = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=1)
+    return out
+
+
+def bxent_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+    """(loss_sum, gradient) for ``bxent_forward``; zero gradient where the clip is active."""
+    loss = float(bxent_forward(y_pred, y_true).astype(np.float64).sum())
+    p = y_pred.astype(np.float64)
+    y = y_true.astype(np.float64)
+    inside = (p > EPSILON) & (p < 1 - EPSILON)
+    pc = np.clip(p, EPSILON, 1 - EPSILON)
+    g = np.where(inside, (pc - y) / (pc * (1 - pc)), 0) / y_pred.shape[1]
+    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
+    dy_pred[...] = g * scale
+    return loss, dy_pred
+
+
+def mse_forward(y_pred, y_true, out=None, n_threads=None):
+    """Mean squared error over the last axis.  (B, K) -> out (B,)."""
+    out = _out(out, (y_pred.shape[0],), y_pred.dtype)
+    d = y_pred.astype(np.float64) - y_true
+    out[...] = (d * d).mean(axis=1)
+    return out
+
+
+def mse_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+    """(loss_sum, scale * 2 (y_pred - y_true) / K)."""
+    loss = float(mse_forward(y_pred, y_true).astype(np.float64).sum())
+    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
+    dy_pred[...] = (y_pred - y_true) * y_pred.dtype.type(2.0 * scale / y_pred.shape[1])
+    return loss, dy_pred
+
+
+def mae_forward(y_pred, y_true, out=None, n_threads=None):
+    """Mean absolute error over the last axis.  (B, K) -> out (B,)."""
+    out = _out(out, (y_pred.shape[0],), y_pred.dtype)
+    out[...] = np.abs(y_pred.astype(np.float64) - y_true).mean(axis=1)
+    return out
+
+
+def mae_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+    """(loss_sum, scale * sign(y_pred - y_true) / K), with sign(0) = 0."""
+    loss = float(mae_forward(y_pred, y_true).astype(np.float64).sum())
+    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
+    dy_pred[...] = np.sign(y_pred - y_true) * y_pred.dtype.type(scale / y_pred.shape[1])
+    return loss, dy_pred
+
+
+# --------------------------------------------------------------------------- metrics
+def metric_sum(y_pred, y_true, metric, n_threads=None):
+    """Sum over the batch of a per-sample metric, as a Python float.
+
+    metric: "binary_accuracy" (mean over K of [y_pred > 0.5] == y_true),
+    "categorical_accuracy" (argmax == argmax), "sparse_categorical_accuracy"
+    (argmax == int label), "mae", "mse" (means over K).  y_pred (B, K).
+    """
+    if metric == "binary_accuracy":
+        return float(((y_pred > 0.5) == (y_true > 0.5)).mean(axis=1).sum())
+    if metric == "categorical_accuracy":
+        return float((y_pred.argmax(axis=1) == y_true.argmax(axis=1)).sum())
+    if metric == "sparse_categorical_accuracy":
+        return float((y_pred.argmax(axis=1) == y_true).sum())
+    if metric == "mae":
+        return float(mae_forward(y_pred, y_true).astype(np.float64).sum())
+    if metric == "mse":
+        return float(mse_forward(y_pred, y_true).astype(np.float64).sum())
+    raise ValueError(f"Unknown metric {metric!r}; expected one of {METRICS}")
+
+
+# --------------------------------------------------------------------------- optimizers
+# Flat in-place updates over one parameter buffer w (N,) and its gradient g (N,),
+# with Keras 3's update rules (K3 keras/src/optimizers/*.py update_step).
+def sgd_update(w, g, m, learning_rate, momentum=0.0, nesterov=False, n_threads=None):
+    """m = momentum*m - lr*g; w += m (nesterov: w += momentum*m - lr*g).
+    With momentum == 0: w -= lr*g, and m may be None."""
+    lr = w.dtype.type(learning_rate)
+    if momentum == 0:
+        w -= lr * g
+        return
+    mu = w.dtype.type(momentum)
+    m *= mu
+    m -= lr * g
+    if nesterov:
+        w += mu * m - lr * g
+    else:
+        w += m
+
+
+def rmsprop_update(w, g, v, mom, mg, learning_rate, rho=0.9, momentum=0.0, epsilon=1e-7,
+                   centered=False, n_threads=None):
+    """v = rho v + (1-rho) g^2; denominator = v (- mg^2 if centered, mg = rho mg + (1-rho) g) + eps;
+    inc = lr g / sqrt(denominator); w -= inc, or with momentum mom = momentum mom + inc; w -= mom.
+    ``mom`` may be None when momentum == 0, ``mg`` when not centered."""
+    t = w.dtype.type
+    v *= t(rho)
+    v += t(1 - rho) * g * g
+    if centered:
+        mg *= t(rho)
+        mg += t(1 - rho) * g
+        denominator = v - mg * mg + t(epsilon)
+    else:
+        denominator = v + t(epsilon)
+    inc = t(learning_rate) * g / np.sqrt(denominator)
+    if momentum > 0:
+        mom *= t(momentum)
+        mom += inc
+        w -= mom
+    else:
+        w -= inc
+
+
+def adam_update(w, g, m, v, vhat, learning_rate, beta_1, beta_2, epsilon, iteration,
+                amsgrad=False, n_threads=None):
+    """Keras 3 Adam with t = iteration (1-based): alpha = lr sqrt(1-b2^t)/(1-b1^t);
+    m += (g-m)(1-b1); v += (g^2-v)(1-b2); (amsgrad: vhat = max(vhat, v), use vhat);
+    w -= alpha m / (sqrt(v) + eps).  ``vhat`` may be None unless amsgrad."""
+    t = w.dtype.type
+    alpha = learning_rate * np.sqrt(1.0 - beta_2**iteration) / (1.0 - beta_1**iteration)
+    m += (g - m) * t(1 - beta_1)
+    v += (g * g - v) * t(1 - beta_2)
+    if amsgrad:
+        np.maximum(vhat, v, out=vhat)
+        w -= t(alpha) * m / (np.sqrt(vhat) + t(epsilon))
+    else:
+        w -= t(alpha) * m / (np.sqrt(v) + t(epsilon))
+
+
+def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsilon=1e-7, n_threads=None):
+    """a = rho a + (1-rho) g^2; delta = -sqrt(d + eps) / sqrt(a + eps) g;
+    d = rho d + (1-rho) delta^2; w += lr delta."""
+    t = w.dtype.type
+    accum_grad *= t(rho)
+    accum_grad += t(1 - rho) * g * g
+    delta = -np.sqrt(accum_delta + t(epsilon)) / np.sqrt(accum_grad + t(epsilon)) * g
+    accum_delta *= t(rho)
+    accum_delta += t(1 - rho) * delta * delta
+    w += t(learning_rate) * delta
+
+
+# --------------------------------------------------------------------------- fused MLP engine
+class MLP:
+    """Runs whole training steps of a stack of dense layers (gather, forward,
+    loss, backward, optimizer update) without returning to the caller.
+
+    params  (N,) the parameter arena; updated in place by ``train_steps``.
+    grads   (N,) gradient arena with the same layout (scratch, zeroed each step).
+    layers  sequence of (I, O, w_offset, b_offset, activation): the kernel of
+            layer l is params[w_offset : w_offset + I*O] viewed as (I, O), its
+            bias params[b_offset : b_offset + O] (b_offset = -1: no bias).
+    loss    "softmax_xent" (final activation "softmax", or "linear" for
+            from_logits), "sigmoid_bxent" ("sigmoid" or "linear"), "mse", "mae"
+            (any final activation).  Cross-entropies work on the final
+            pre-activation (fused; the TF-backend path Keras tutorials hit).
+    metrics sequence of names from METRICS, computed on the model's outputs.
+    optimizer  one of OPTIMIZERS; ``slots`` its state buffers, each (N,):
+            sgd (momentum,) or (); rmsprop (velocity, momentum, average_grad)
+            with unused ones None; adam (m, v, vhat or None); adadelta
+            (accumulated_grad, accumulated_delta).  ``hyper`` a dict of its
+            float hyper-parameters (Keras names: momentum, nesterov, rho,
+            epsilon, centered, beta_1, beta_2, amsgrad).
+    batch_size the largest batch ``train_steps`` will see.
+    """
+
+    def __init__(self, params, grads, layers, loss, metrics, optimizer, slots, hyper, batch_size,
+                 n_threads=None):
+        self.params = params
+        self.grads = grads
+        self.layers = [tuple(spec) for spec in layers]
+        self.loss = loss
+        self.metrics = tuple(metrics)
+        self.optimizer = optimizer
+        self.slots = tuple(slots)
+        self.hyper = dict(hyper)
+        self.batch_size = int(batch_size)
+        self._check()
+
+    def _check(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"Unknown loss {self.loss!r}; expected one of {LOSSES}")
+        final = self.layers[-1][4]
+        fused = {"softmax_xent": "softmax", "sigmoid_bxent": "sigmoid"}
+        if self.loss in fused and final not in (fused[self.loss], "linear"):
+            raise ValueError(f"loss {self.loss!r} needs a final activation of {fused[self.loss]!r} or "
+                             f"'linear'; received {final!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
+
+    def _views(self, arena, spec):
+        i, o, w_off, b_off, _ = spec
+        kernel = arena[w_off:w_off + i * o].reshape(i, o)
+        bias = None if b_off < 0 else arena[b_off:b_off + o]
+        return kernel, bias
+
+    def _forward(self, x, fuse_loss):
+        """Outputs of every layer; the last one is pre-activation when the loss is fused."""
+        outs = [x]
+        last = len(self.layers) - 1
+        for l, spec in enumerate(self.layers):
+            kernel, bias = self._views(self.params, spec)
+            act = spec[4]
+            if l == last and fuse_loss:
+                act = "linear"
+            outs.append(dense_forward(outs[-1], kernel, bias, act))
+        return outs
+
+    def _outputs(self, final):
+        """The model's outputs from the final layer's (possibly pre-activation) values."""
+        act = self.layers[-1][4]
+        if self.loss in ("softmax_xent", "sigmoid_bxent") and act != "linear":
+            return activation_forward(final, act)
+        return final
+
+    def _loss_backward(self, final, y, scale):
+        kernel = {"softmax_xent": softmax_xent_backward, "sigmoid_bxent": sigmoid_bxent_backward,
+                  "mse": mse_backward, "mae": mae_backward}[self.loss]
+        return kernel(final, y, scale)
+
+    def _loss_forward(self, final, y):
+        kernel = {"softmax_xent": softmax_xent_forward, "sigmoid_bxent": sigmoid_bxent_forward,
+                  "mse": mse_forward, "mae": mae_forward}[self.loss]
+        return kernel(final, y)
+
+    def _fused(self):
+        return self.loss in ("softmax_xent", "sigmoid_bxent")
+
+    def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate):
+        """Run ``n_batches`` optimizer steps; return (loss_sum, metric_sums (M,) float64, n_samples).
+
+        X (S, I) float; y (S,) intp class ids or (S, K) float; order (S,) intp:
+        batch b holds rows order[b*batch_size : (b+1)*batch_size] (the last
+        batch may be short).  ``iterations`` is the optimizer's step count
+        before the first of these steps (Adam's t = iterations + 1).
+        """
+        loss_sum = 0.0
+        metric_sums = np.zeros(len(self.metrics))
+        seen = 0
+        bs = self.batch_size
+        for step in range(n_batches):
+            b = first_batch + step
+            rows = order[b * bs:(b + 1) * bs]
+            x = gather_rows(X, rows)
+            yb = gather_rows(y, rows)
+            n = rows.shape[0]
+            outs = self._forward(x, self._fused())
+            final = outs[-1]
+            for k, metric in enumerate(self.metrics):
+                metric_sums[k] += metric_sum(self._outputs(final), yb, metric)
+            loss, dY = self._loss_backward(final, yb, 1.0 / n)
+            loss_sum += loss
+            seen += n
+            self.grads[...] = 0
+            for l in range(len(self.layers) - 1, -1, -1):
+                spec = self.layers[l]
+                kernel, _ = self._views(self.params, spec)
+                dkernel, dbias = self._views(self.grads, spec)
+                act = spec[4]
+                if not (l == len(self.layers) - 1 and self._fused()):
+                    dY = activation_backward(dY, outs[l + 1], act)
+                dY = dense_backward(dY, outs[l], kernel, dkernel, dbias, compute_dX=l > 0)
+            self._update(learning_rate, iterations + step + 1)
+        return loss_sum, metric_sums, seen
+
+    def _update(self, learning_rate, iteration):
+        w, g, s, h = self.params, self.grads, self.slots, self.hyper
+        if self.optimizer == "sgd":
+            sgd_update(w, g, s[0] if s else None, learning_rate, h.get("momentum", 0.0),
+                       h.get("nesterov", False))
+        elif self.optimizer == "rmsprop":
+            rmsprop_update(w, g, s[0], s[1], s[2], learning_rate, h["rho"], h.get("momentum", 0.0),
+                           h["epsilon"], h.get("centered", False))
+        elif self.optimizer == "adam":
+            adam_update(w, g, s[0], s[1], s[2], learning_rate, h["beta_1"], h["beta_2"], h["epsilon"],
+                        iteration, h.get("amsgrad", False))
+        else:
+            adadelta_update(w, g, s[0], s[1], learning_rate, h["rho"], h["epsilon"])
+
+    def evaluate(self, X, y, batch_size):
+        """(loss_sum, metric_sums (M,) float64) over all rows of X, without updating anything."""
+        loss_sum = 0.0
+        metric_sums = np.zeros(len(self.metrics))
+        for start in range(0, X.shape[0], batch_size):
+            x = X[start:start + batch_size]
+            yb = y[start:start + batch_size]
+            final = self._forward(x, self._fused())[-1]
+            loss_sum += float(self._loss_forward(final, yb).astype(np.float64).sum())
+            for k, metric in enumerate(self.metrics):
+                metric_sums[k] += metric_sum(self._outputs(final), yb, metric)
+        return loss_sum, metric_sums
+
+    def predict(self, X, batch_size, out=None):
+        """Model outputs (S, O_last) for every row of X."""
+        out = _out(out, (X.shape[0], self.layers[-1][1]), X.dtype)
+        for start in range(0, X.shape[0], batch_size):
+            final = self._forward(X[start:start + batch_size], False)[-1]
+            out[start:start + final.shape[0]] = final
+        return out
