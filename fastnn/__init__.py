@@ -1,0 +1,17 @@
+"""fastnn: Keras-compatible neural networks that train fast on an ordinary CPU.
+
+    import fastnn as keras
+    model = keras.Sequential([keras.layers.Flatten(input_shape=(28, 28)),
+                              keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+"""
+from fastnn import (activations, backend, callbacks, config, datasets, initializers, layers, losses, metrics,
+                    models, optimizers, utils)
+from fastnn._config import get_num_threads, set_num_threads, show_config
+from fastnn._version import __version__
+from fastnn.layers import Input
+from fastnn.models import Sequential
+
+__all__ = ["Input", "Sequential", "__version__", "activations", "backend", "callbacks", "config", "datasets",
+           "get_num_threads", "initializers", "layers", "losses", "metrics", "models", "optimizers",
+           "set_num_threads", "show_config", "utils"]

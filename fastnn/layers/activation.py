@@ -1,0 +1,37 @@
+"""``Activation``: applies an activation function to its input."""
+from fastnn import _kernels as K
+from fastnn import activations
+from fastnn.layers.base import Layer
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self._cache = None
+
+    @property
+    def activation_name(self):
+        return self.activation.__name__
+
+    def call(self, inputs, training=False, logits=False):
+        """``logits=True`` passes the input through (the trainer fuses softmax/sigmoid into the loss)."""
+        act = "linear" if logits else self.activation_name
+        outputs = inputs if act == "linear" else K.activation_forward(inputs.reshape(inputs.shape[0], -1),
+                                                                      act).reshape(inputs.shape)
+        self._cache = (outputs, act)
+        return outputs
+
+    def backward(self, dy, need_dx=True):
+        if not need_dx:
+            return None
+        outputs, act = self._cache
+        if act == "linear":
+            return dy
+        flat = (outputs.shape[0], -1)
+        return K.activation_backward(dy.reshape(flat), outputs.reshape(flat), act).reshape(dy.shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = self.activation_name
+        return config

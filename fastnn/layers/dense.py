@@ -1,0 +1,72 @@
+"""``Dense``: ``output = activation(inputs @ kernel + bias)``, kernel shaped (input_dim, units)."""
+from fastnn import _kernels as K
+from fastnn import activations, initializers
+from fastnn.layers.base import Layer
+from fastnn.utils.validation import check_positive_int, shape_str
+
+
+class Dense(Layer):
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = check_positive_int(f"Dense '{self.name}'", "units", units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel = None
+        self.bias = None
+        self._cache = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            hint = " Add a Flatten layer first." if len(input_shape) > 2 else ""
+            raise ValueError(f"Dense '{self.name}' expects input of shape (None, features); "
+                             f"received {shape_str(input_shape)}.{hint}")
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    @property
+    def activation_name(self):
+        return self.activation.__name__
+
+    def call(self, inputs, training=False, logits=False):
+        """``logits=True`` returns the pre-activation (the trainer fuses softmax/sigmoid into the loss)."""
+        act = "linear" if logits else self.activation_name
+        bias = self.bias.value if self.use_bias else None
+        outputs = K.dense_forward(inputs, self.kernel.value, bias, act)
+        self._cache = (inputs, outputs, act)
+        return outputs
+
+    def backward(self, dy, need_dx=True):
+        if self._cache is None:
+            raise RuntimeError(f"Dense '{self.name}': backward() called before call().")
+        inputs, outputs, act = self._cache
+        dz = dy if act == "linear" else K.activation_backward(dy, outputs, act)
+        db = self.bias.grad if self.use_bias else None
+        return K.dense_backward(dz, inputs, self.kernel.value, self.kernel.grad, db, compute_dX=need_dx)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation_name, use_bias=self.use_bias,
+                      kernel_initializer=initializers.serialize(self.kernel_initializer),
+                      bias_initializer=initializers.serialize(self.bias_initializer))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("kernel_initializer", "bias_initializer"):
+            value = config.get(key)
+            if isinstance(value, dict):
+                config[key] = getattr(initializers, value["class_name"]).from_config(value["config"])
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<Dense name={self.name}, units={self.units}, activation={self.activation_name}>"
+

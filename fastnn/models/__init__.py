@@ -1,0 +1,4 @@
+"""Models: ``Sequential``."""
+from fastnn.models.sequential import Sequential
+
+__all__ = ["Sequential"]
