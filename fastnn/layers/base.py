@@ -12,6 +12,7 @@ import numpy as np
 from fastnn.backend import floatx
 from fastnn.layers.weight import Weight
 from fastnn.utils.naming import auto_name
+from fastnn.utils.sparse_utils import CSRRows, is_sparse, to_csr
 from fastnn.utils.validation import check_kwargs, describe, shape_str
 
 
@@ -106,13 +107,19 @@ class Layer:
         if self.input_shape is None:
             return
         expected = self.input_shape
-        if x.ndim != len(expected) or any(e is not None and e != r for e, r in zip(expected[1:], x.shape[1:])):
-            hint = " Add a Flatten layer first." if x.ndim > len(expected) and len(expected) == 2 else ""
+        if len(x.shape) != len(expected) or any(e is not None and e != r for e, r in zip(expected[1:], x.shape[1:])):
+            hint = " Add a Flatten layer first." if len(x.shape) > len(expected) and len(expected) == 2 else ""
             raise ValueError(f"{type(self).__name__} '{self.name}' expects input of shape {shape_str(expected)}; "
                              f"received {shape_str(x.shape)}.{hint}")
 
     # ------------------------------------------------------------------ computation
     def __call__(self, inputs, training=False):
+        if is_sparse(inputs):
+            x = CSRRows(to_csr(inputs, "inputs", self.dtype))
+            if not self.built:
+                self.build_for((None, x.shape[1]))
+            self.check_input(x)
+            return self.call(x, training=training)
         x = np.asarray(inputs)
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)

@@ -2,6 +2,7 @@
 from fastnn import _kernels as K
 from fastnn import activations, initializers
 from fastnn.layers.base import Layer
+from fastnn.utils.sparse_utils import CSRRows
 from fastnn.utils.validation import check_positive_int, shape_str
 
 
@@ -39,7 +40,13 @@ class Dense(Layer):
         """``logits=True`` returns the pre-activation (the trainer fuses softmax/sigmoid into the loss)."""
         act = "linear" if logits else self.activation_name
         bias = self.bias.value if self.use_bias else None
-        outputs = K.dense_forward(inputs, self.kernel.value, bias, act)
+        if isinstance(inputs, CSRRows):
+            # Multi-hot / bag-of-words input: sum the kernel rows of the active features.
+            m = inputs.matrix
+            outputs = K.csr_dense_forward(m.indptr, m.indices, m.data, self.kernel.value, bias, act,
+                                          rows=inputs.rows)
+        else:
+            outputs = K.dense_forward(inputs, self.kernel.value, bias, act)
         self._cache = (inputs, outputs, act)
         return outputs
 
@@ -49,6 +56,12 @@ class Dense(Layer):
         inputs, outputs, act = self._cache
         dz = dy if act == "linear" else K.activation_backward(dy, outputs, act)
         db = self.bias.grad if self.use_bias else None
+        if isinstance(inputs, CSRRows):
+            if need_dx:
+                raise ValueError(f"Dense '{self.name}': sparse inputs are only supported by the first layer.")
+            m = inputs.matrix
+            K.csr_dense_backward(m.indptr, m.indices, m.data, dz, self.kernel.grad, db, rows=inputs.rows)
+            return None
         return K.dense_backward(dz, inputs, self.kernel.value, self.kernel.grad, db, compute_dX=need_dx)
 
     def get_config(self):

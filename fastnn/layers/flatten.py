@@ -2,6 +2,7 @@
 import numpy as np
 
 from fastnn.layers.base import Layer
+from fastnn.utils.sparse_utils import CSRRows
 
 
 class Flatten(Layer):
@@ -19,6 +20,9 @@ class Flatten(Layer):
         return (input_shape[0], size)
 
     def call(self, inputs, training=False):
+        if isinstance(inputs, CSRRows):  # already (batch, features)
+            self._input_batch_shape = None
+            return inputs
         self._input_batch_shape = inputs.shape
         if self.data_format == "channels_first" and inputs.ndim > 2:
             # Keras moves the channel axis last before flattening.
@@ -29,6 +33,8 @@ class Flatten(Layer):
         if not need_dx:
             return None
         shape = self._input_batch_shape
+        if shape is None:
+            return dy
         if self.data_format == "channels_first" and len(shape) > 2:
             moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
             return np.ascontiguousarray(np.moveaxis(dy.reshape(moved), -1, 1))

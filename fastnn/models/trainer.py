@@ -27,6 +27,7 @@ from fastnn.layers.activation import Activation
 from fastnn.layers.dense import Dense
 from fastnn.layers.flatten import Flatten
 from fastnn.utils.rng_utils import global_rng
+from fastnn.utils.sparse_utils import CSRRows, describe_sparse, is_sparse, maybe_sparsify, to_csr
 from fastnn.utils.validation import check_kwargs, describe, shape_str
 
 # Rows per forward chunk in evaluate/predict: batch size does not change their
@@ -78,6 +79,19 @@ def _check_cardinality(x, y):
                          f"samples. x sizes: {x.shape[0]}, y sizes: {y.shape[0]}.")
 
 
+def _n_rows(x):
+    return x.shape[0] if is_sparse(x) else _as_array("x", x).shape[0]
+
+
+def _take(x, rows):
+    """Rows of a dense array or of a CSR matrix (as ``CSRRows``: nothing is copied)."""
+    if is_sparse(x):
+        if isinstance(rows, slice):
+            rows = np.arange(*rows.indices(x.shape[0]), dtype=np.intp)
+        return CSRRows(x, rows)
+    return x[rows]
+
+
 class Trainer:
     def __init__(self):
         self.compiled = False
@@ -118,20 +132,43 @@ class Trainer:
 
     # ------------------------------------------------------------------ data preparation
     def _prepare_x(self, x, name="x"):
+        """Validate ``x`` once and return what the layers take: a C-contiguous float array, or a CSR
+        matrix (scipy.sparse input, or a large mostly-zero 2-D array such as a multi-hot encoding)."""
+        dtype = self._params.dtype if self._params is not None and self._params.size else np.float32
+        if is_sparse(x):
+            return self._check_input_shape(to_csr(x, name, dtype), sparse=True)
         x = _as_array(name, x)
+        if self._takes_sparse(x):
+            csr = maybe_sparsify(x)
+            if csr is not None:
+                return self._check_input_shape(to_csr(csr, name, dtype), sparse=True)
         _check_finite(name, x)
+        self._check_input_shape(x)
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    def _takes_sparse(self, x):
+        """True when the model starts with a Dense layer on 2-D inputs (the sparse x dense kernel)."""
+        first = next((layer for layer in self._layers if not isinstance(layer, Flatten)), None)
+        return x.ndim == 2 and isinstance(first, Dense)
+
+    def _check_input_shape(self, x, sparse=False):
+        if sparse and x.shape[0] == 0:
+            raise ValueError(f"Expected `x` to be non-empty; received {describe_sparse(x)}.")
+        if sparse and not self._takes_sparse(x):
+            raise ValueError(f"Sparse inputs need a model whose first layer is Dense; '{self._layers[0].name}' "
+                             f"is a {type(self._layers[0]).__name__}.")
         if not self.built:
-            self.build((None,) + x.shape[1:])
+            self.build((None,) + tuple(x.shape[1:]))
         expected = self.input_shape
-        if x.ndim != len(expected) or any(e is not None and e != r for e, r in zip(expected[1:], x.shape[1:])):
+        if len(x.shape) != len(expected) or any(e is not None and e != r for e, r in zip(expected[1:], x.shape[1:])):
             first = self._layers[0]
             hint = ""
-            if isinstance(first, Dense) and x.ndim > len(expected):
+            if isinstance(first, Dense) and len(x.shape) > len(expected):
                 hint = " Add a Flatten layer first."
+            received = describe_sparse(x) if sparse else shape_str(x.shape)
             raise ValueError(f"{type(first).__name__} '{first.name}' expects input of shape {shape_str(expected)}; "
-                             f"received {shape_str(x.shape)}.{hint}")
-        dtype = self._params.dtype if self._params is not None and self._params.size else np.float32
-        return np.ascontiguousarray(x, dtype=dtype)
+                             f"received {received}.{hint}")
+        return x
 
     def _n_outputs(self):
         shape = self.output_shape
@@ -258,7 +295,7 @@ class Trainer:
         loss_sum = 0.0
         metric_sums = np.zeros(len(self._compiled_metrics))
         for start in range(0, x.shape[0], rows):
-            xb, yb = x[start:start + rows], y[start:start + rows]
+            xb, yb = _take(x, slice(start, start + rows)), y[start:start + rows]
             batch_loss, outputs, _ = self._loss_and_outputs(xb, yb, training=False)
             loss_sum += batch_loss
             for k, metric in enumerate(self._compiled_metrics):
@@ -293,7 +330,7 @@ class Trainer:
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"fit: argument `shuffle` must be True, False or 'batch'; received {describe(shuffle)}")
 
-        x_raw = _as_array("x", x)
+        x_raw = x if is_sparse(x) else _as_array("x", x)
         y_raw = _as_array("y", y)
         _check_cardinality(x_raw, y_raw)
         val = None
@@ -329,7 +366,7 @@ class Trainer:
 
         n = x_train.shape[0]
         steps = int(math.ceil(n / batch_size))
-        engine = self._get_engine(batch_size)
+        engine = None if is_sparse(x_train) else self._get_engine(batch_size)
         x_engine = x_train.reshape(n, -1) if engine is not None else None
         callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                  verbose=verbose, epochs=epochs, steps=steps)
@@ -358,7 +395,7 @@ class Trainer:
                     l_sum, m_sums, n_seen = 0.0, np.zeros(len(self._compiled_metrics)), 0
                     for b in range(batch, batch + todo):
                         rows = order[b * batch_size:(b + 1) * batch_size]
-                        bl, bm, bn = self._train_batch_layers(x_train[rows], y_train[rows])
+                        bl, bm, bn = self._train_batch_layers(_take(x_train, rows), y_train[rows])
                         l_sum, m_sums, n_seen = l_sum + bl, m_sums + bm, n_seen + bn
                 loss_sum += l_sum
                 metric_sums += m_sums
@@ -412,7 +449,8 @@ class Trainer:
         _reject("evaluate", sample_weight=sample_weight, steps=steps)
         verbose = _resolve_verbose(verbose)
         batch_size = self._check_batch_size(batch_size)
-        x_raw, y_raw = _as_array("x", x), _as_array("y", y)
+        x_raw = x if is_sparse(x) else _as_array("x", x)
+        y_raw = _as_array("y", y)
         _check_cardinality(x_raw, y_raw)
         xs = self._prepare_x(x_raw)
         _check_finite("y", y_raw)
@@ -453,17 +491,18 @@ class Trainer:
     def _predict_arrays(self, xs, batch_size):
         rows = max(batch_size, _INFERENCE_ROWS // batch_size * batch_size)
         if xs.shape[0] <= rows:
-            return self._forward(xs)
-        return np.concatenate([self._forward(xs[s:s + rows]) for s in range(0, xs.shape[0], rows)])
+            return self._forward(_take(xs, slice(None)) if is_sparse(xs) else xs)
+        return np.concatenate([self._forward(_take(xs, slice(s, s + rows))) for s in range(0, xs.shape[0], rows)])
 
     def predict_on_batch(self, x):
-        return self._forward(self._prepare_x(x))
+        return self._predict_arrays(self._prepare_x(x), _INFERENCE_ROWS)
 
     def __call__(self, inputs, training=False):
-        return self._forward(self._prepare_x(inputs), training=training)
+        xs = self._prepare_x(inputs)
+        return self._forward(_take(xs, slice(None)) if is_sparse(xs) else xs, training=training)
 
     def train_on_batch(self, x, y, return_dict=False):
-        history = self.fit(x, y, batch_size=_as_array("x", x).shape[0], epochs=1, verbose=0, shuffle=False)
+        history = self.fit(x, y, batch_size=_n_rows(x), epochs=1, verbose=0, shuffle=False)
         logs = {k: v[-1] for k, v in history.history.items()}
         if return_dict:
             return logs
@@ -472,4 +511,4 @@ class Trainer:
         return [logs["loss"]] + [logs[k] for k in sorted(k for k in logs if k != "loss")]
 
     def test_on_batch(self, x, y, return_dict=False):
-        return self.evaluate(x, y, batch_size=_as_array("x", x).shape[0], verbose=0, return_dict=return_dict)
+        return self.evaluate(x, y, batch_size=_n_rows(x), verbose=0, return_dict=return_dict)
