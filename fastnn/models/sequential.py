@@ -182,3 +182,31 @@ class Sequential(Trainer):
     def __str__(self):
         return f"Sequential '{self.name}' with layers " + ", ".join(
             f"{l.name} {shape_str(l.output_shape) if l.output_shape else ''}" for l in self._layers)
+
+    # ------------------------------------------------------------------ saving (fastnn.saving)
+    def save(self, filepath, overwrite=True):
+        """Save the architecture, weights, compile arguments and optimizer state to a ``.fastnn`` file;
+        ``fastnn.models.load_model`` rebuilds the model (format: ``fastnn.saving.file_format``)."""
+        from fastnn.saving import saving_api
+
+        saving_api.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weights (in ``self.weights`` order) to a ``.weights.npz`` file."""
+        from fastnn.saving import saving_api
+
+        saving_api.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Load weights from a ``.weights.npz`` (or ``.fastnn``) file into this built model."""
+        from fastnn.saving import saving_api
+
+        saving_api.load_weights(self, filepath)
+
+    @classmethod
+    def from_config(cls, config):
+        """A new, freshly initialised model from ``get_config()``'s output (built if it has an input
+        shape)."""
+        from fastnn.saving import serialization
+
+        return serialization.sequential_from_config(cls, config)

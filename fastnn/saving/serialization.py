@@ -1,0 +1,188 @@
+"""Configs: fastnn objects <-> JSON-ready ``{"class_name": ..., "config": {...}}`` dicts.
+
+``from_config`` only ever instantiates fastnn's own classes. A class name from a
+config is looked up in a registry built from fastnn's public modules
+(``fastnn.layers``, ``optimizers``, ``losses``, ``metrics``, ``initializers``,
+and ``Sequential``); nothing is imported, evaluated or unpickled, and an unknown
+name raises a ``ValueError`` listing the known ones. Saving checks the same
+registries, so a model that uses a class fastnn could not rebuild (a user
+subclass, say) fails when it is saved rather than when it is loaded. Keras'
+``custom_objects`` has no counterpart: fastnn computes gradients with its own
+kernels, so it only supports its own layers anyway.
+
+The registries are rebuilt on each call (they are small), so classes added to
+those modules later are picked up without being listed here.
+"""
+import numbers
+
+from fastnn import initializers, layers, losses, metrics, optimizers
+from fastnn.utils.validation import describe
+
+_KINDS = {
+    "layer": (layers, layers.Layer),
+    "optimizer": (optimizers, optimizers.Optimizer),
+    "loss": (losses, losses.Loss),
+    "metric": (metrics, metrics.Metric),
+    "initializer": (initializers, initializers.Initializer),
+}
+# Exceptions a fastnn constructor raises for a bad argument; anything else is a bug and propagates.
+_CONFIG_ERRORS = (TypeError, ValueError, KeyError, OverflowError)
+
+
+def registry(kind):
+    """{class name: class} of fastnn's own classes of ``kind`` ('layer', 'optimizer', 'loss', 'metric',
+    'initializer' or 'model')."""
+    if kind == "model":
+        from fastnn.models.sequential import Sequential
+
+        return {"Sequential": Sequential}
+    module, base = _KINDS[kind]
+    found = {}
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, base) and value is not base \
+                and value.__module__.startswith("fastnn."):
+            found[value.__name__] = value
+    return found
+
+
+# ---------------------------------------------------------------------------- serialize
+def _check_registered(kind, obj):
+    cls = type(obj)
+    if registry(kind).get(cls.__name__) is not cls:
+        raise ValueError(f"Cannot save {kind} {describe(obj)}: fastnn files can only hold fastnn's own "
+                         f"classes, and {cls.__module__}.{cls.__qualname__} is not one of them.")
+
+
+def serialize(kind, obj):
+    """``{"class_name", "config"}`` for a fastnn object of ``kind``."""
+    _check_registered(kind, obj)
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def serialize_model(model):
+    """The model's config, checked to be rebuildable (every layer a fastnn class)."""
+    _check_registered("model", model)
+    for layer in model.layers:
+        _check_registered("layer", layer)
+    config = model.get_config()
+    # Sequential.get_config() has no `trainable`; keep it so a frozen model stays frozen.
+    config.setdefault("trainable", model.trainable)
+    return {"class_name": type(model).__name__, "config": config}
+
+
+def _serialize_metric(identifier):
+    if isinstance(identifier, str):
+        return identifier
+    if isinstance(identifier, type):
+        # A metric class (``metrics=[CategoricalAccuracy]``): rebuilt as the class itself.
+        if registry("metric").get(identifier.__name__) is not identifier:
+            raise ValueError(f"Cannot save metric {identifier!r}: it is not one of fastnn's metric classes.")
+        return {"class_name": identifier.__name__, "config": None}
+    return serialize("metric", identifier)
+
+
+def serialize_compile(model):
+    """The arguments ``compile`` was given, as JSON (None if the model is not compiled)."""
+    if not model.compiled:
+        return None
+    return {"optimizer": serialize("optimizer", model.optimizer),
+            "loss": None if model.loss is None else serialize("loss", model.loss),
+            "metrics": [_serialize_metric(m) for m in model._metric_ids]}
+
+
+# ---------------------------------------------------------------------------- deserialize
+def _class_for(kind, spec, where):
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) or "config" not in spec:
+        raise ValueError(f"{where}: expected a {kind} as {{\"class_name\": ..., \"config\": ...}}; received "
+                         f"{describe(spec)}")
+    known = registry(kind)
+    cls = known.get(spec["class_name"])
+    if cls is None:
+        raise ValueError(f"{where}: unknown {kind} class {spec['class_name']!r}. fastnn rebuilds only its "
+                         f"own classes: {', '.join(sorted(known))}.")
+    return cls
+
+
+def _check_config_dict(config, where):
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise ValueError(f"{where}: a config must be a JSON object with string keys; received "
+                         f"{describe(config)}")
+
+
+def deserialize(kind, spec, where="config"):
+    """Rebuild a fastnn object of ``kind`` from ``{"class_name", "config"}``."""
+    cls = _class_for(kind, spec, where)
+    config = spec["config"]
+    where = f"{where} ({spec['class_name']})"
+    _check_config_dict(config, where)
+    # Nested objects (Dense's kernel_initializer, ...) are initializers, the only nested kind fastnn writes.
+    config = {key: deserialize("initializer", value, f"{where} `{key}`")
+              if isinstance(value, dict) and "class_name" in value else value
+              for key, value in config.items()}
+    try:
+        return cls.from_config(config) if hasattr(cls, "from_config") else cls(**config)
+    except _CONFIG_ERRORS as exc:
+        raise ValueError(f"{where}: cannot rebuild the {kind} from its config: {exc}") from exc
+
+
+def deserialize_model(spec, where="config"):
+    cls = _class_for("model", spec, where)
+    _check_config_dict(spec["config"], where)
+    return cls.from_config(spec["config"])
+
+
+def sequential_from_config(cls, config):
+    """``Sequential.from_config``: layers from their configs, built if the config has an input shape."""
+    where = f"{cls.__name__} config"
+    _check_config_dict(config, where)
+    unknown = set(config) - {"name", "layers", "build_input_shape", "trainable"}
+    if unknown:
+        raise ValueError(f"{where}: unrecognized key(s) {sorted(unknown)}")
+    entries = config.get("layers", [])
+    if not isinstance(entries, list):
+        raise ValueError(f"{where}: `layers` must be a list; received {describe(entries)}")
+    shape = config.get("build_input_shape")
+    if shape is not None and not (isinstance(shape, (list, tuple)) and len(shape) >= 2 and all(
+            d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0)
+            for d in shape)):
+        raise ValueError(f"{where}: `build_input_shape` must be a list of positive integers or null (with "
+                         f"the batch dimension first); received {describe(shape)}")
+    built_layers = [deserialize("layer", entry, f"{where} layer {i}") for i, entry in enumerate(entries)]
+    name, trainable = config.get("name"), config.get("trainable", True)
+    if (name is not None and not isinstance(name, str)) or not isinstance(trainable, bool):
+        raise ValueError(f"{where}: `name` must be a string and `trainable` a boolean; received {name!r}, "
+                         f"{trainable!r}")
+    try:
+        model = cls(name=name, trainable=trainable)
+        for layer in built_layers:
+            model.add(layer)
+        if shape is not None and built_layers and not model.built:
+            model.build(tuple(shape))
+    except _CONFIG_ERRORS as exc:
+        raise ValueError(f"{where}: cannot rebuild the model from its config: {exc}") from exc
+    return model
+
+
+def compile_from_config(model, config, where="compile_config"):
+    """``model.compile(...)`` with the optimizer, loss and metrics of a ``serialize_compile`` dict."""
+    _check_config_dict(config, where)
+    if set(config) != {"optimizer", "loss", "metrics"}:
+        raise ValueError(f"{where}: expected the keys ['loss', 'metrics', 'optimizer']; received "
+                         f"{sorted(config)}")
+    optimizer = deserialize("optimizer", config["optimizer"], f"{where} optimizer")
+    loss = None if config["loss"] is None else deserialize("loss", config["loss"], f"{where} loss")
+    if not isinstance(config["metrics"], list):
+        raise ValueError(f"{where}: `metrics` must be a list; received {describe(config['metrics'])}")
+    metric_ids = []
+    for i, spec in enumerate(config["metrics"]):
+        if isinstance(spec, str):
+            metric_ids.append(spec)
+        elif isinstance(spec, dict) and spec.get("config", 0) is None:
+            metric_ids.append(_class_for("metric", spec, f"{where} metric {i}"))
+        else:
+            metric_ids.append(deserialize("metric", spec, f"{where} metric {i}"))
+    try:
+        model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
+    except _CONFIG_ERRORS as exc:
+        raise ValueError(f"{where}: cannot compile the model: {exc}") from exc
+    return model
