@@ -406,8 +406,12 @@ class Trainer:
                     break
             logs = self._logs(loss_sum / seen, metric_sums / seen)
             if val is not None and (epoch + 1) % validation_freq == 0:
-                val_loss, val_metrics = self._evaluate_arrays(x_val, y_val, eval_batch)
-                logs.update(self._logs(val_loss, val_metrics, prefix="val_"))
+                # Validation fires the test hooks, as Keras' fit does through evaluate().
+                callbacks.on_test_begin()
+                val_logs = self._logs(*self._evaluate_arrays(x_val, y_val, eval_batch))
+                callbacks.on_test_batch_end(int(math.ceil(x_val.shape[0] / eval_batch)) - 1, val_logs)
+                callbacks.on_test_end(val_logs)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
             callbacks.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
