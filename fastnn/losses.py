@@ -123,7 +123,8 @@ class BinaryCrossentropy(Loss):
                              f"{y.min()} to {y.max()}.")
         y = super().prepare_targets(y, n_outputs, dtype)
         if self.label_smoothing:
-            y = y * dtype(1 - self.label_smoothing) + dtype(0.5 * self.label_smoothing)
+            t = np.dtype(dtype).type  # callers pass np.float32 or an np.dtype (model._params.dtype)
+            y = y * t(1 - self.label_smoothing) + t(0.5 * self.label_smoothing)
         return y
 
     def get_config(self):
@@ -156,7 +157,8 @@ class CategoricalCrossentropy(Loss):
             )
         y = super().prepare_targets(y, n_outputs, dtype)
         if self.label_smoothing:
-            y = y * dtype(1 - self.label_smoothing) + dtype(self.label_smoothing / n_outputs)
+            t = np.dtype(dtype).type  # callers pass np.float32 or an np.dtype (model._params.dtype)
+            y = y * t(1 - self.label_smoothing) + t(self.label_smoothing / n_outputs)
         return y
 
     def get_config(self):

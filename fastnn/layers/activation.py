@@ -17,7 +17,8 @@ class Activation(Layer):
     def call(self, inputs, training=False, logits=False):
         """``logits=True`` passes the input through (the trainer fuses softmax/sigmoid into the loss)."""
         act = "linear" if logits else self.activation_name
-        outputs = inputs if act == "linear" else K.activation_forward(inputs.reshape(inputs.shape[0], -1),
+        # Rows over the LAST axis: softmax normalises over it (Keras), elementwise ones don't care.
+        outputs = inputs if act == "linear" else K.activation_forward(inputs.reshape(-1, inputs.shape[-1]),
                                                                       act).reshape(inputs.shape)
         self._cache = (outputs, act)
         return outputs
@@ -28,7 +29,7 @@ class Activation(Layer):
         outputs, act = self._cache
         if act == "linear":
             return dy
-        flat = (outputs.shape[0], -1)
+        flat = (-1, outputs.shape[-1])
         return K.activation_backward(dy.reshape(flat), outputs.reshape(flat), act).reshape(dy.shape)
 
     def get_config(self):

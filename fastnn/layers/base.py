@@ -18,8 +18,10 @@ from fastnn.utils.validation import check_kwargs, describe, shape_str
 
 def _as_shape(owner, name, value):
     try:
+        if isinstance(value, (str, bytes)):  # tuple("784") would silently give (7, 8, 4)
+            raise TypeError
         return tuple(None if d is None else int(d) for d in value)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"{owner}: argument `{name}` must be a tuple of integers; received {describe(value)}") \
             from None
 

@@ -286,8 +286,19 @@ class Trainer:
         self._grads[...] = 0
         for i in range(len(self._layers) - 1, -1, -1):
             dy = self._layers[i].backward(dy, need_dx=i > 0)
-        self.optimizer.apply(self._params, self._grads)
+        self._apply_update()
         return loss_sum, np.array(metric_sums, dtype=np.float64), n
+
+    def _apply_update(self):
+        """One optimizer step over the arena that leaves non-trainable weights exactly as they were
+        (their optimizer state may still hold momentum from before they were frozen)."""
+        frozen = self.non_trainable_weights
+        if len(frozen) == len(self.weights):
+            return
+        saved = [w.value.copy() for w in frozen]
+        self.optimizer.apply(self._params, self._grads)
+        for weight, value in zip(frozen, saved):
+            weight.value[...] = value
 
     def _evaluate_arrays(self, x, y, batch_size):
         """(mean loss, [mean metric]) over all samples, without training."""
