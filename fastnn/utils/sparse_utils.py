@@ -16,10 +16,12 @@ SPARSE_MIN_ELEMENTS = 1 << 20
 
 
 def is_sparse(x):
-    try:
-        import scipy.sparse as sp
-    except ImportError:  # pragma: no cover - scipy is a dependency
+    # Checked by module name first so that dense inputs never pay for importing scipy.sparse
+    # (this runs on every predict call; KERAS_SEMANTICS §3.1).
+    if not type(x).__module__.startswith("scipy.sparse"):
         return False
+    import scipy.sparse as sp
+
     return sp.issparse(x)
 
 
