@@ -793,3 +793,16 @@ def test_unsupported_fit_arguments_raise_instead_of_being_dropped(kwargs, name):
     x, y = _data()
     with pytest.raises(ValueError, match=name):
         _classifier().fit(x, y, verbose=0, **kwargs)
+
+
+def test_rank1_inputs_are_expanded_like_keras_hello_world():
+    # The Keras "Hello World" tutorial: Dense(1, input_shape=[1]) fitted on xs of shape (6,).
+    from fastnn.utils import set_random_seed
+
+    set_random_seed(0)
+    xs = np.array([-1.0, 0.0, 1.0, 2.0, 3.0, 4.0])
+    ys = 2 * xs - 1
+    model = Sequential([Dense(1, input_shape=[1])])
+    model.compile(optimizer="sgd", loss="mean_squared_error")
+    model.fit(xs, ys, epochs=500, verbose=0)
+    assert abs(float(model.predict(np.array([5.0]), verbose=0)[0, 0]) - 9.0) < 0.05

@@ -51,14 +51,21 @@ def _select():
             "reference kernels, which are several times slower. Install fastnn with `pip install .` "
             "(or set FASTNN_KERNELS=reference to silence this).",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         return "reference", {name: getattr(_reference, name) for name in KERNEL_NAMES}
 
 
-BACKEND, _namespace = _select()
-globals().update(_namespace)
-del _namespace
+def __getattr__(name):
+    # Kernels are chosen on first use, not at `import fastnn`: the compiled modules pull
+    # in scipy.linalg (for cython_blas), about 0.2 s that a script which only imports
+    # fastnn, or only loads a data set, should not pay (KERAS_SEMANTICS §3.12).
+    if name == "BACKEND" or name in KERNEL_NAMES:
+        backend, namespace = _select()
+        globals().update(namespace)
+        globals()["BACKEND"] = backend
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 ACTIVATIONS = _reference.ACTIVATIONS
 LOSSES = _reference.LOSSES

@@ -138,6 +138,10 @@ class Trainer:
         if is_sparse(x):
             return self._check_input_shape(to_csr(x, name, dtype), sparse=True)
         x = _as_array(name, x)
+        if x.ndim == 1 and (not self.built or len(self.input_shape) == 2):
+            # Keras expands rank-1 inputs to (samples, 1): the "Hello World" tutorial fits
+            # Dense(1, input_shape=[1]) on xs of shape (6,).
+            x = x.reshape(-1, 1)
         if self._takes_sparse(x):
             csr = maybe_sparsify(x)
             if csr is not None:
