@@ -1,0 +1,234 @@
+"""Kernel benchmarks: compiled kernels vs their NumPy twin (_reference), per shape and thread count.
+
+    python bench/bench_kernels.py --threads 2 [--output results.jsonl] [--quick] [--only mlp]
+
+Every benchmark checks that the compiled result agrees with the reference
+BEFORE it is timed (STYLE.md habit 15), then times both (warm-up, minimum of
+N perf_counter runs) and prints one JSON line per (benchmark, params):
+name (asv-like ``time_*``), params, seconds per call for each, speedup.
+
+``time_mlp_train_epoch`` is the end-to-end engine: one epoch of MLP.train_steps
+on MNIST-shaped data (the real MNIST files if FASTNN_DATA_DIR or
+../shared/datasets has them, random otherwise), compiled vs reference, with
+microseconds per step. ``time_mlp_toy_call`` is the per-call overhead of a
+1-unit model, ``time_mlp_predict_one`` a single-sample predict.
+"""
+import argparse
+import gzip
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import JsonLines, environment, setup_threads, timeit  # noqa: E402
+
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=None, help="threads (default: fastnn's default)")
+    p.add_argument("--output", default=None, help="append JSON lines to this file")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and fewer MLP steps")
+    p.add_argument("--only", default=None, help="run benchmarks whose name contains this")
+    p.add_argument("--data", choices=("auto", "real", "random"), default="auto",
+                   help="MNIST data for the MLP benchmarks (auto: real if found)")
+    return p.parse_args()
+
+
+ARGS = parse()
+setup_threads(ARGS.threads)
+
+import numpy as np  # noqa: E402
+
+try:
+    import fastnn  # noqa: F401  (installed, or on PYTHONPATH)
+except ImportError:  # running from a source checkout built with --inplace
+    sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import fastnn._config as config  # noqa: E402
+from fastnn._kernels import _reference as R  # noqa: E402
+from fastnn._kernels import activations, dense, losses, metrics, mlp, optim  # noqa: E402
+
+if ARGS.threads:
+    config.set_num_threads(ARGS.threads)
+THREADS = sorted({1, config.get_num_threads()})
+REPEAT = 5 if ARGS.quick else 20
+OUT = JsonLines(ARGS.output)
+RNG = np.random.default_rng(0)
+
+
+def check(a, b, dtype, what):
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    if isinstance(a, tuple):
+        for x, y in zip(a, b):
+            check(x, y, dtype, what)
+        return
+    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
+                               err_msg=what, **tol)
+
+
+def bench(name, params, compiled, reference, dtype=np.float32, compare=True, steps=None):
+    if ARGS.only and ARGS.only not in name:
+        return
+    if compare:
+        check(compiled(), reference(), dtype, f"{name} {params}")  # results agree BEFORE timing
+    tc = timeit(compiled, repeat=REPEAT, min_time=0.02)
+    tr = timeit(reference, repeat=max(3, REPEAT // 4), min_time=0.02)
+    rec = {"name": name, "params": params, "compiled_s": tc["min"], "compiled_median_s": tc["median"],
+           "reference_s": tr["min"], "speedup": tr["min"] / tc["min"]}
+    if steps:
+        rec["compiled_us_per_step"] = tc["min"] / steps * 1e6
+        rec["reference_us_per_step"] = tr["min"] / steps * 1e6
+    OUT.write(rec)
+
+
+def kernels():
+    for dtype in (np.float32, np.float64):
+        dn = np.dtype(dtype).name
+        for (B, I, O) in ((32, 784, 128), (128, 784, 512), (32, 128, 10)):
+            X = RNG.random((B, I)).astype(dtype)
+            W = (RNG.standard_normal((I, O)) * 0.05).astype(dtype)
+            b = RNG.standard_normal(O).astype(dtype)
+            dZ = RNG.standard_normal((B, O)).astype(dtype)
+            out = np.empty((B, O), dtype)
+            for nt in THREADS:
+                p = {"shape": [B, I, O], "dtype": dn, "threads": nt}
+                bench("time_dense_forward", p, lambda: dense.dense_forward(X, W, b, "relu", out=out, n_threads=nt),
+                      lambda: R.dense_forward(X, W, b, "relu"), dtype)
+                dW, db = np.zeros_like(W), np.zeros_like(b)
+                bench("time_dense_backward", p,
+                      lambda: dense.dense_backward(dZ, X, W, dW, db, n_threads=nt),
+                      lambda: R.dense_backward(dZ, X, W, dW, db), dtype, compare=False)
+        for (B, K) in ((32, 10), (4096, 100)):
+            z = (RNG.standard_normal((B, K)) * 3).astype(dtype)
+            y = RNG.integers(0, K, B)
+            for nt in THREADS:
+                p = {"shape": [B, K], "dtype": dn, "threads": nt}
+                bench("time_softmax_xent_backward", p, lambda: losses.softmax_xent_backward(z, y, 1 / B, n_threads=nt),
+                      lambda: R.softmax_xent_backward(z, y, 1 / B), dtype)
+                bench("time_activation_forward_softmax", p,
+                      lambda: activations.activation_forward(z, "softmax", n_threads=nt),
+                      lambda: R.activation_forward(z, "softmax"), dtype)
+                bench("time_metric_sum_sparse_categorical_accuracy", p,
+                      lambda: metrics.metric_sum(z, y, "sparse_categorical_accuracy", n_threads=nt),
+                      lambda: R.metric_sum(z, y, "sparse_categorical_accuracy"), dtype)
+        for N in (101770, 407050):
+            w = RNG.standard_normal(N).astype(dtype)
+            g = RNG.standard_normal(N).astype(dtype)
+            m, v = np.zeros(N, dtype), np.zeros(N, dtype)
+            for nt in THREADS:
+                p = {"N": N, "dtype": dn, "threads": nt}
+                bench("time_adam_update", p,
+                      lambda: optim.adam_update(w, g, m, v, None, 1e-3, 0.9, 0.999, 1e-7, 10, n_threads=nt),
+                      lambda: R.adam_update(w, g, m, v, None, 1e-3, 0.9, 0.999, 1e-7, 10), dtype, compare=False)
+                bench("time_rmsprop_update", p,
+                      lambda: optim.rmsprop_update(w, g, v, None, None, 1e-3, 0.9, n_threads=nt),
+                      lambda: R.rmsprop_update(w, g, v, None, None, 1e-3, 0.9), dtype, compare=False)
+        Xs = RNG.random((60000, 784)).astype(dtype)
+        idx = RNG.integers(0, 60000, 128)
+        for nt in THREADS:
+            bench("time_gather_rows", {"shape": [60000, 784], "rows": 128, "dtype": dn, "threads": nt},
+                  lambda: dense.gather_rows(Xs, idx, n_threads=nt), lambda: R.gather_rows(Xs, idx), dtype)
+
+
+def mnist():
+    """(X float32 (60000, 784) in [0, 1], y intp, source)."""
+    if ARGS.data != "random":
+        for base in filter(None, (os.environ.get("FASTNN_DATA_DIR"),
+                                  os.path.join(os.getcwd(), os.pardir, "shared", "datasets"),
+                                  os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared",
+                                               "datasets"))):
+            d = os.path.join(base, "mnist")
+            try:
+                with gzip.open(os.path.join(d, "train-images-idx3-ubyte.gz")) as f:
+                    X = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255
+                with gzip.open(os.path.join(d, "train-labels-idx1-ubyte.gz")) as f:
+                    y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.intp)
+                return X, y, "mnist"
+            except OSError:
+                continue
+        if ARGS.data == "real":
+            raise SystemExit("real MNIST not found (set FASTNN_DATA_DIR)")
+    X = RNG.random((60000, 784), dtype=np.float32)
+    return X, RNG.integers(0, 10, 60000).astype(np.intp), "random"
+
+
+def aligned(n):
+    raw = np.zeros(n + 16, np.float32)
+    off = ((-raw.ctypes.data) % 64) // 4
+    return raw[off:off + n]
+
+
+def make_mlp(module, hidden, batch, opt, hyper, n_threads, seed=1):
+    rng = np.random.default_rng(seed)
+    N = 784 * hidden + hidden + hidden * 10 + 10
+    params = aligned(N)
+    params[:] = rng.standard_normal(N).astype(np.float32) * 0.05
+    slots = [aligned(N), aligned(N), None] if opt == "adam" else [aligned(N), None, None]
+    layers = [(784, hidden, 0, 784 * hidden, "relu"),
+              (hidden, 10, 784 * hidden + hidden, 784 * hidden + hidden + hidden * 10, "softmax")]
+    kwargs = {"n_threads": n_threads} if module is mlp else {}
+    return module.MLP(params, aligned(N), layers, "softmax_xent", ["sparse_categorical_accuracy"], opt, slots,
+                      hyper, batch, **kwargs)
+
+
+def mlp_benchmarks():
+    X, y, source = mnist()
+    workloads = (("mnist-mlp", 128, 32, "adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}, y),
+                 ("mnist-wide", 512, 128, "rmsprop", {"rho": 0.9, "epsilon": 1e-7}, y))
+    for name, hidden, batch, opt, hyper, labels in workloads:
+        order = np.random.default_rng(2).permutation(X.shape[0])
+        steps = X.shape[0] // batch
+        if ARGS.quick:
+            steps //= 10
+        for nt in THREADS:
+            p = {"workload": name, "data": source, "batch": batch, "steps": steps, "threads": nt}
+            if ARGS.only and ARGS.only not in "time_mlp_train_epoch":
+                continue
+            # agreement first: 5 steps from the same weights
+            a, r = make_mlp(mlp, hidden, batch, opt, hyper, nt), make_mlp(R, hidden, batch, opt, hyper, nt)
+            ra, rr = a.train_steps(X, labels, order, 0, 5, 0, 1e-3), r.train_steps(X, labels, order, 0, 5, 0, 1e-3)
+            check(ra[0], rr[0], np.float32, name)
+            np.testing.assert_allclose(a.params, r.params, rtol=1e-3, atol=1e-4, err_msg=name)
+            c = make_mlp(mlp, hidden, batch, opt, hyper, nt)
+            tc = timeit(lambda: c.train_steps(X, labels, order, 0, steps, 0, 1e-3), repeat=3 if ARGS.quick else 5,
+                        warmup=1)
+            ref_steps = max(20, steps // 20)
+            ref = make_mlp(R, hidden, batch, opt, hyper, nt)
+            tr = timeit(lambda: ref.train_steps(X, labels, order, 0, ref_steps, 0, 1e-3), repeat=3, warmup=1)
+            OUT.write({"name": "time_mlp_train_epoch", "params": p,
+                       "compiled_s_per_epoch": tc["min"] * (X.shape[0] // batch) / steps,
+                       "compiled_us_per_step": tc["min"] / steps * 1e6,
+                       "compiled_median_us_per_step": tc["median"] / steps * 1e6,
+                       "reference_us_per_step": tr["min"] / ref_steps * 1e6,
+                       "speedup": (tr["min"] / ref_steps) / (tc["min"] / steps)})
+    # per-call overhead of a 1-unit model (the toy regression) and a one-sample predict
+    if not ARGS.only or ARGS.only in "time_mlp_toy_call time_mlp_predict_one":
+        p = np.zeros(2, np.float32)
+        toy = mlp.MLP(p, np.zeros(2, np.float32), [(1, 1, 0, 1, "linear")], "mse", [], "sgd", [], {}, 32)
+        xs = np.arange(-1, 5, dtype=np.float32).reshape(6, 1)
+        ys = 2 * xs - 1
+        order6 = np.arange(6)
+        t = timeit(lambda: toy.train_steps(xs, ys, order6, 0, 1, 0, 0.01), repeat=REPEAT, min_time=0.05)
+        pr = R.MLP(np.zeros(2, np.float32), np.zeros(2, np.float32), [(1, 1, 0, 1, "linear")], "mse", [], "sgd",
+                   [], {}, 32)
+        trf = timeit(lambda: pr.train_steps(xs, ys, order6, 0, 1, 0, 0.01), repeat=5, min_time=0.05)
+        OUT.write({"name": "time_mlp_toy_call", "params": {"model": "Dense(1) on 6 samples, sgd, mse"},
+                   "compiled_us": t["min"] * 1e6, "reference_us": trf["min"] * 1e6,
+                   "speedup": trf["min"] / t["min"]})
+        m = make_mlp(mlp, 128, 32, "adam", workloads[0][4], None)
+        r = make_mlp(R, 128, 32, "adam", workloads[0][4], None)
+        x1 = X[:1].copy()
+        check(m.predict(x1, 32), r.predict(x1, 32), np.float32, "predict")
+        t = timeit(lambda: m.predict(x1, 32), repeat=REPEAT, min_time=0.05)
+        tr = timeit(lambda: r.predict(x1, 32), repeat=5, min_time=0.05)
+        OUT.write({"name": "time_mlp_predict_one", "params": {"model": "mnist-mlp"}, "compiled_us": t["min"] * 1e6,
+                   "reference_us": tr["min"] * 1e6, "speedup": tr["min"] / t["min"]})
+
+
+def main():
+    OUT.write({"name": "environment", **environment()})
+    kernels()
+    mlp_benchmarks()
+    OUT.close()
+
+
+if __name__ == "__main__":
+    main()

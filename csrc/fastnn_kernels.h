@@ -1,0 +1,545 @@
+/* fastnn_kernels.h -- plain-C helpers shared by the Cython kernels.
+ *
+ * Dimension legend
+ *   B  rows in a batch      I  inputs of a dense layer      O  units of a dense layer
+ *   K  classes              N  elements of a flat buffer    nw 64-bit words per bitmask (ceil(B/64))
+ *
+ * Contents
+ *   1. OpenMP shim: the sequential build (FASTNN_NO_OPENMP=1) compiles the same
+ *      Cython code; these stubs make omp_* calls and barriers no-ops there.
+ *   2. Numerically stable scalar helpers (sigmoid, log1pexp).
+ *   3. Sparse-input dense-layer kernels for inputs that are mostly zeros
+ *      (MNIST pixels are 81% zeros), with AVX2/FMA multi-versioning.
+ *
+ * C99, static inline, no globals except the lazily resolved dispatch flag
+ * (a benign race: every thread computes the same value).
+ */
+#ifndef FASTNN_KERNELS_H
+#define FASTNN_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(_MSC_VER) && !defined(__cplusplus)
+#define restrict __restrict
+#endif
+
+/* ------------------------------------------------------------------ 1. OpenMP shim */
+#ifdef _OPENMP
+#include <omp.h>
+#define FASTNN_HAVE_OPENMP 1
+/* An orphaned barrier: valid when called from inside a parallel region, and it
+ * lets the fused MLP engine keep ONE parallel region for many training steps
+ * instead of forking and joining once per phase (llm.c's OpenMP loop style). */
+static inline void fastnn_barrier(void) {
+    _Pragma("omp barrier")
+}
+static inline int fastnn_omp_max_threads(void) { return omp_get_max_threads(); }
+static inline int fastnn_team_size(void) { return omp_get_num_threads(); }
+static inline int fastnn_thread_num(void) { return omp_get_thread_num(); }
+#else
+#define FASTNN_HAVE_OPENMP 0
+static inline void fastnn_barrier(void) {}
+static inline int fastnn_omp_max_threads(void) { return 1; }
+static inline int fastnn_team_size(void) { return 1; }
+static inline int fastnn_thread_num(void) { return 0; }
+#endif
+
+/* ------------------------------------------------------------------ 2. stable scalars */
+/* keras.backend.epsilon(): the clip of the cross-entropies on probabilities. */
+#define FASTNN_EPSILON 1e-7
+
+/* exp() only ever sees -|x|, so neither tail overflows (same formula as
+ * _reference._sigmoid). */
+static inline float fastnn_sigmoidf(float x) {
+    float e = expf(-fabsf(x));
+    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+static inline double fastnn_sigmoid(double x) {
+    double e = exp(-fabs(x));
+    return x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+/* BCE with logits: max(z,0) - z*y + log1p(exp(-|z|)) (TF's
+ * sigmoid_cross_entropy_with_logits; never overflows, exact for large |z|). */
+static inline double fastnn_bxent_logit(double z, double y) {
+    return (z > 0.0 ? z : 0.0) - z * y + log1p(exp(-fabs(z)));
+}
+
+/* ------------------------------------------------------------------ 3. sparse-input dense layer
+ * The first layer of an MLP on image data sees mostly zeros (MNIST: 81%).
+ * Both kernels skip them with two bitmaps of the batch's non-zeros:
+ *   rowbits[b*nwi + w]  bit j: X[b, 64w + j] != 0   (row-major, nwi = ceil(I/64))
+ *   featmask[i*nw + g]  bit r: X[64g + r, i] != 0   (feature-major, nw = ceil(B/64))
+ * built with SSE2 movemask and a 64x64 bit transpose. Every output element
+ * is a sum over the non-zero inputs in ascending order, so results are
+ * bitwise reproducible and do not depend on how columns are split between
+ * threads. Accumulators stay in registers: up to 64 columns (8 vectors of
+ * 8 floats) per pass; a last partial vector overlaps its neighbour (it
+ * recomputes identical values) instead of needing a scalar tail.
+ *
+ *   fastnn_sparse_forward:     H[b, c0:c1] = sum_i X[b, i] W[i, c0:c1] + bias[c0:c1]
+ *   fastnn_sparse_weight_grad: dW[i, c0:c1] = sum_b X[b, i] dZ[b, c0:c1]   (overwrites; i in [f0, f1))
+ */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define FASTNN_X86_DISPATCH 1
+#define FASTNN_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define FASTNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#include <emmintrin.h>
+#else
+#define FASTNN_X86_DISPATCH 0
+#define FASTNN_ALWAYS_INLINE static inline
+#endif
+
+#if defined(__GNUC__)
+#define FASTNN_HAVE_VECTOR_EXT 1
+typedef float fastnn_v8sf __attribute__((vector_size(32), aligned(4)));
+#else
+#define FASTNN_HAVE_VECTOR_EXT 0
+#endif
+
+static inline int fastnn_ctz64(uint64_t m) {
+#if defined(__GNUC__)
+    return __builtin_ctzll(m);
+#else
+    int n = 0;
+    while (!(m & 1u)) { m >>= 1; n++; }
+    return n;
+#endif
+}
+
+/* Software prefetch of a byte range (one hint per 64-byte line). */
+static inline void fastnn_prefetch(const void *p, size_t nbytes) {
+#if defined(__GNUC__)
+    const char *c = (const char *)p;
+    size_t k;
+    for (k = 0; k < nbytes; k += 64)
+        __builtin_prefetch(c + k, 0, 3);
+#else
+    (void)p; (void)nbytes;
+#endif
+}
+
+/* Number of set bits among n words. */
+static inline ptrdiff_t fastnn_popcount_masks(const uint64_t *mask, ptrdiff_t n) {
+    ptrdiff_t i, total = 0;
+    for (i = 0; i < n; i++) {
+#if defined(__GNUC__)
+        total += __builtin_popcountll(mask[i]);
+#else
+        uint64_t m = mask[i];
+        while (m) { m &= m - 1; total++; }
+#endif
+    }
+    return total;
+}
+
+/* rowbits words [w0, w1) of rows [0, B): each call owns whole words, so threads
+ * split the features in blocks of 64. */
+static inline void fastnn_row_bitmaps(uint64_t *rowbits, ptrdiff_t nwi, const float *X, ptrdiff_t ldx,
+                                      ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t w0, ptrdiff_t w1) {
+    ptrdiff_t b, w, j;
+    for (b = 0; b < B; b++) {
+        const float *x = X + b * ldx;
+        for (w = w0; w < w1; w++) {
+            uint64_t bits = 0;
+            ptrdiff_t i0 = w * 64, n = n_in - i0 < 64 ? n_in - i0 : 64;
+#if FASTNN_X86_DISPATCH
+            const __m128 zero = _mm_setzero_ps();
+            for (j = 0; j + 4 <= n; j += 4) {
+                __m128 v = _mm_loadu_ps(x + i0 + j);
+                bits |= (uint64_t)_mm_movemask_ps(_mm_cmpneq_ps(v, zero)) << j;
+            }
+#else
+            j = 0;
+#endif
+            for (; j < n; j++)
+                bits |= (uint64_t)(x[i0 + j] != 0.0f) << j;
+            rowbits[b * nwi + w] = bits;
+        }
+    }
+}
+
+/* In-place LSB-first transpose of a 64x64 bit matrix: a[r] bit c -> a[c] bit r
+ * (Hacker's Delight, section 7-3, recursive block swaps). */
+static inline void fastnn_transpose64(uint64_t a[64]) {
+    int j, k;
+    uint64_t m = 0x00000000FFFFFFFFULL, t;
+    for (j = 32; j != 0; j >>= 1, m ^= (m << j)) {
+        for (k = 0; k < 64; k = ((k | j) + 1) & ~j) {
+            t = ((a[k] >> j) ^ a[k | j]) & m;
+            a[k] ^= t << j;
+            a[k | j] ^= t;
+        }
+    }
+}
+
+/* featmask for the features of rowbits words [w0, w1), rows [0, B). */
+static inline void fastnn_feature_masks(uint64_t *featmask, ptrdiff_t nw, const uint64_t *rowbits,
+                                        ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t w0, ptrdiff_t w1) {
+    uint64_t a[64];
+    ptrdiff_t w, g, r, j;
+    for (w = w0; w < w1; w++) {
+        ptrdiff_t nf = n_in - w * 64 < 64 ? n_in - w * 64 : 64;
+        for (g = 0; g < nw; g++) {
+            for (r = 0; r < 64; r++)
+                a[r] = (g * 64 + r < B) ? rowbits[(g * 64 + r) * nwi + w] : 0;
+            fastnn_transpose64(a);
+            for (j = 0; j < nf; j++)
+                featmask[(w * 64 + j) * nw + g] = a[j];
+        }
+    }
+}
+
+#if FASTNN_HAVE_VECTOR_EXT
+static inline fastnn_v8sf fastnn_load8(const float *p) { fastnn_v8sf v; memcpy(&v, p, sizeof(v)); return v; }
+static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof(v)); }
+#endif
+
+/* One pass over rows [0, B) for the columns [c, c + width) of a chunk (8 <= width <= 64):
+ * K accumulators at offsets min(8k, width - 8). */
+#define FASTNN_SPARSE_FORWARD_CHUNK(K)                                                              \
+    {                                                                                               \
+        fastnn_v8sf acc[K];                                                                         \
+        ptrdiff_t off[K];                                                                           \
+        int k;                                                                                      \
+        for (k = 0; k < K; k++) off[k] = 8 * k < width - 8 ? 8 * k : width - 8;                    \
+        for (b = 0; b < B; b++) {                                                                   \
+            const uint64_t *rb = rowbits + b * nwi;                                                 \
+            const float *x = X + b * ldx;                                                           \
+            float *h = H + b * ldh + c;                                                             \
+            for (k = 0; k < K; k++) acc[k] = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                 \
+            for (w = 0; w < nwi; w++) {                                                             \
+                uint64_t m = rb[w];                                                                 \
+                while (m) {                                                                         \
+                    ptrdiff_t i = w * 64 + fastnn_ctz64(m);                                         \
+                    float v = x[i];                                                                 \
+                    fastnn_v8sf vv = {v, v, v, v, v, v, v, v};                                      \
+                    const float *wr = W + i * ldw + c;                                              \
+                    m &= m - 1;                                                                     \
+                    for (k = 0; k < K; k++) acc[k] += vv * fastnn_load8(wr + off[k]);               \
+                }                                                                                   \
+            }                                                                                       \
+            for (k = 0; k < K; k++)                                                                 \
+                fastnn_store8(h + off[k], bias ? acc[k] + fastnn_load8(bias + c + off[k]) : acc[k]);\
+        }                                                                                           \
+    }
+
+#define FASTNN_SPARSE_GRAD_CHUNK(K)                                                                 \
+    {                                                                                               \
+        fastnn_v8sf acc[K];                                                                         \
+        ptrdiff_t off[K];                                                                           \
+        int k;                                                                                      \
+        for (k = 0; k < K; k++) off[k] = 8 * k < width - 8 ? 8 * k : width - 8;                    \
+        for (i = f0; i < f1; i++) {                                                                 \
+            float *d = dW + i * lddw + c;                                                           \
+            for (k = 0; k < K; k++) acc[k] = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                 \
+            for (g = 0; g < nw; g++) {                                                              \
+                uint64_t m = featmask[i * nw + g];                                                  \
+                while (m) {                                                                         \
+                    ptrdiff_t b = g * 64 + fastnn_ctz64(m);                                         \
+                    float v = X[b * ldx + i];                                                       \
+                    fastnn_v8sf vv = {v, v, v, v, v, v, v, v};                                      \
+                    const float *z = dZ + b * ldz + c;                                              \
+                    m &= m - 1;                                                                     \
+                    for (k = 0; k < K; k++) acc[k] += vv * fastnn_load8(z + off[k]);                \
+                }                                                                                   \
+            }                                                                                       \
+            for (k = 0; k < K; k++) fastnn_store8(d + off[k], acc[k]);                              \
+        }                                                                                           \
+    }
+
+/* Chunks of up to 64 columns; a final chunk narrower than 8 is moved left to
+ * overlap (identical recomputation). Fewer than 8 columns in all: scalar. */
+#define FASTNN_CHUNKED(CHUNK_MACRO, SCALAR)                                                         \
+    ptrdiff_t c = c0;                                                                               \
+    if (c1 - c0 < 8) { SCALAR; return; }                                                            \
+    while (c < c1) {                                                                                \
+        ptrdiff_t width = c1 - c < 64 ? c1 - c : 64;                                                \
+        if (width < 8) { c = c1 - 8; width = 8; }                                                   \
+        switch ((width + 7) / 8) {                                                                  \
+            case 1: CHUNK_MACRO(1) break;                                                           \
+            case 2: CHUNK_MACRO(2) break;                                                           \
+            case 3: CHUNK_MACRO(3) break;                                                           \
+            case 4: CHUNK_MACRO(4) break;                                                           \
+            case 5: CHUNK_MACRO(5) break;                                                           \
+            case 6: CHUNK_MACRO(6) break;                                                           \
+            case 7: CHUNK_MACRO(7) break;                                                           \
+            default: CHUNK_MACRO(8) break;                                                          \
+        }                                                                                           \
+        c += width;                                                                                 \
+    }
+
+FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_scalar(
+        float *restrict H, ptrdiff_t ldh, const float *restrict X, ptrdiff_t ldx,
+        const float *restrict W, ptrdiff_t ldw, const float *restrict bias, const uint64_t *restrict rowbits,
+        ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+    ptrdiff_t b, w, c;
+    for (b = 0; b < B; b++) {
+        float *h = H + b * ldh;
+        for (c = c0; c < c1; c++) h[c] = 0.0f;
+        for (w = 0; w < nwi; w++) {
+            uint64_t m = rowbits[b * nwi + w];
+            while (m) {
+                ptrdiff_t i = w * 64 + fastnn_ctz64(m);
+                float v = X[b * ldx + i];
+                m &= m - 1;
+                for (c = c0; c < c1; c++) h[c] += v * W[i * ldw + c];
+            }
+        }
+        if (bias)
+            for (c = c0; c < c1; c++) h[c] = h[c] + bias[c];
+    }
+}
+
+FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_scalar(
+        float *restrict dW, ptrdiff_t lddw, const float *restrict X, ptrdiff_t ldx,
+        const float *restrict dZ, ptrdiff_t ldz, const uint64_t *restrict featmask, ptrdiff_t nw,
+        ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
+    ptrdiff_t i, g, c;
+    for (i = f0; i < f1; i++) {
+        float *d = dW + i * lddw;
+        for (c = c0; c < c1; c++) d[c] = 0.0f;
+        for (g = 0; g < nw; g++) {
+            uint64_t m = featmask[i * nw + g];
+            while (m) {
+                ptrdiff_t b = g * 64 + fastnn_ctz64(m);
+                float v = X[b * ldx + i];
+                m &= m - 1;
+                for (c = c0; c < c1; c++) d[c] += v * dZ[b * ldz + c];
+            }
+        }
+    }
+}
+
+#if FASTNN_HAVE_VECTOR_EXT
+FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_body(
+        float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
+        const float *bias, const uint64_t *rowbits, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+    ptrdiff_t b, w;
+    FASTNN_CHUNKED(FASTNN_SPARSE_FORWARD_CHUNK,
+                   fastnn_sparse_forward_scalar(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1))
+}
+FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_body(
+        float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx, const float *dZ, ptrdiff_t ldz,
+        const uint64_t *featmask, ptrdiff_t nw, ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
+    ptrdiff_t i, g;
+    FASTNN_CHUNKED(FASTNN_SPARSE_GRAD_CHUNK,
+                   fastnn_sparse_weight_grad_scalar(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1))
+}
+#else
+#define fastnn_sparse_forward_body fastnn_sparse_forward_scalar
+#define fastnn_sparse_weight_grad_body fastnn_sparse_weight_grad_scalar
+#endif
+
+static void fastnn_sparse_forward_base(float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W,
+                                       ptrdiff_t ldw, const float *bias, const uint64_t *rowbits, ptrdiff_t nwi,
+                                       ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+    fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1);
+}
+static void fastnn_sparse_weight_grad_base(float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx,
+                                           const float *dZ, ptrdiff_t ldz, const uint64_t *featmask, ptrdiff_t nw,
+                                           ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
+    fastnn_sparse_weight_grad_body(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+}
+
+#if FASTNN_X86_DISPATCH
+/* Same bodies compiled for AVX2+FMA, chosen at run time: no -march flag at
+ * build time, so one wheel runs everywhere and is fast where it can be. */
+FASTNN_TARGET_AVX2 static void fastnn_sparse_forward_avx2(
+        float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
+        const float *bias, const uint64_t *rowbits, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+    fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1);
+}
+FASTNN_TARGET_AVX2 static void fastnn_sparse_weight_grad_avx2(
+        float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx, const float *dZ, ptrdiff_t ldz,
+        const uint64_t *featmask, ptrdiff_t nw, ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
+    fastnn_sparse_weight_grad_body(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+}
+static int fastnn_cpu_has_avx2_fma(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+}
+#endif
+
+static inline void fastnn_sparse_forward(float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx,
+                                         const float *W, ptrdiff_t ldw, const float *bias,
+                                         const uint64_t *rowbits, ptrdiff_t nwi, ptrdiff_t B,
+                                         ptrdiff_t c0, ptrdiff_t c1) {
+    if (c1 <= c0) return;
+#if FASTNN_X86_DISPATCH
+    if (fastnn_cpu_has_avx2_fma()) {
+        fastnn_sparse_forward_avx2(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1);
+        return;
+    }
+#endif
+    fastnn_sparse_forward_base(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1);
+}
+
+static inline void fastnn_sparse_weight_grad(float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx,
+                                             const float *dZ, ptrdiff_t ldz, const uint64_t *featmask,
+                                             ptrdiff_t nw, ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
+    if (c1 <= c0 || f1 <= f0) return;
+#if FASTNN_X86_DISPATCH
+    if (fastnn_cpu_has_avx2_fma()) {
+        fastnn_sparse_weight_grad_avx2(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+        return;
+    }
+#endif
+    fastnn_sparse_weight_grad_base(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+}
+
+/* Flush denormals to zero (FTZ) and treat denormal inputs as zero (DAZ) on this
+ * thread; returns the previous state for fastnn_denormals_restore. Optimizer
+ * slots of never-active inputs (MNIST's border pixels) decay into denormals
+ * and each one then costs a microcode assist: Adam over MNIST's 100k
+ * parameters ran 2x slower. TensorFlow's CPU threads do the same
+ * (tensorflow/core/platform/denormal.h, ScopedFlushDenormal). */
+static inline unsigned int fastnn_denormals_flush(void) {
+#if FASTNN_X86_DISPATCH
+    unsigned int old = _mm_getcsr();
+    _mm_setcsr(old | 0x8040u);
+    return old;
+#else
+    return 0;
+#endif
+}
+static inline void fastnn_denormals_restore(unsigned int old) {
+#if FASTNN_X86_DISPATCH
+    _mm_setcsr(old);
+#else
+    (void)old;
+#endif
+}
+
+/* ------------------------------------------------------------------ 4. optimizer updates
+ * One fused pass over [n0, n1) of the arena, Keras 3 update rules in
+ * _reference.py's operation order (so float32 results equal NumPy's bit for
+ * bit: no FMA contraction is possible in these expressions' order -- the AVX
+ * clone enables AVX only, not FMA). Written in C with restrict pointers
+ * because gcc did not vectorize the Cython version once it was inlined into
+ * a large caller (scalar sqrtss: 6x slower on 100k parameters).
+ * T is float or double, S the function suffix, SQRT the matching sqrt.
+ */
+#define FASTNN_DEFINE_OPTIM(T, S, SQRT)                                                          \
+FASTNN_ALWAYS_INLINE void fastnn_adam_##S##_body(T *restrict w, const T *restrict g, T *restrict m, \
+        T *restrict v, T *restrict vhat, ptrdiff_t n0, ptrdiff_t n1, T a, T c1, T c2, T eps,      \
+        int amsgrad) {                                                                           \
+    ptrdiff_t n;                                                                                 \
+    if (amsgrad) {                                                                               \
+        for (n = n0; n < n1; n++) {                                                              \
+            T gg = g[n], mm = m[n] + (gg - m[n]) * c1, vv = v[n] + (gg * gg - v[n]) * c2;        \
+            T vh = vhat[n] > vv ? vhat[n] : vv;                                                  \
+            m[n] = mm; v[n] = vv; vhat[n] = vh;                                                  \
+            w[n] = w[n] - a * mm / (SQRT(vh) + eps);                                             \
+        }                                                                                        \
+    } else {                                                                                     \
+        for (n = n0; n < n1; n++) {                                                              \
+            T gg = g[n], mm = m[n] + (gg - m[n]) * c1, vv = v[n] + (gg * gg - v[n]) * c2;        \
+            m[n] = mm; v[n] = vv;                                                                \
+            w[n] = w[n] - a * mm / (SQRT(vv) + eps);                                             \
+        }                                                                                        \
+    }                                                                                            \
+}                                                                                                \
+FASTNN_ALWAYS_INLINE void fastnn_rmsprop_##S##_body(T *restrict w, const T *restrict g,             \
+        T *restrict v, T *restrict mom, T *restrict mg, ptrdiff_t n0, ptrdiff_t n1, T lr, T rho,  \
+        T c, T momentum, T eps, int use_momentum, int centered) {                                 \
+    ptrdiff_t n;                                                                                 \
+    for (n = n0; n < n1; n++) {                                                                  \
+        T gg = g[n], vv = v[n] * rho + c * gg * gg, den, inc;                                    \
+        v[n] = vv;                                                                               \
+        if (centered) {                                                                          \
+            T mgv = mg[n] * rho + c * gg;                                                        \
+            mg[n] = mgv;                                                                         \
+            den = vv - mgv * mgv + eps;                                                          \
+        } else {                                                                                 \
+            den = vv + eps;                                                                      \
+        }                                                                                        \
+        inc = lr * gg / SQRT(den);                                                               \
+        if (use_momentum) {                                                                      \
+            inc = mom[n] * momentum + inc;                                                       \
+            mom[n] = inc;                                                                        \
+        }                                                                                        \
+        w[n] = w[n] - inc;                                                                       \
+    }                                                                                            \
+}                                                                                                \
+FASTNN_ALWAYS_INLINE void fastnn_sgd_##S##_body(T *restrict w, const T *restrict g, T *restrict m,  \
+        ptrdiff_t n0, ptrdiff_t n1, T lr, T mu, int use_momentum, int nesterov) {                \
+    ptrdiff_t n;                                                                                 \
+    if (!use_momentum) {                                                                         \
+        for (n = n0; n < n1; n++) w[n] = w[n] - lr * g[n];                                       \
+    } else if (nesterov) {                                                                       \
+        for (n = n0; n < n1; n++) {                                                              \
+            T mm = m[n] * mu - lr * g[n];                                                        \
+            m[n] = mm;                                                                           \
+            w[n] = w[n] + (mu * mm - lr * g[n]);                                                 \
+        }                                                                                        \
+    } else {                                                                                     \
+        for (n = n0; n < n1; n++) {                                                              \
+            T mm = m[n] * mu - lr * g[n];                                                        \
+            m[n] = mm;                                                                           \
+            w[n] = w[n] + mm;                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+}                                                                                                \
+FASTNN_ALWAYS_INLINE void fastnn_adadelta_##S##_body(T *restrict w, const T *restrict g,            \
+        T *restrict ag, T *restrict ad, ptrdiff_t n0, ptrdiff_t n1, T lr, T rho, T c, T eps) {    \
+    ptrdiff_t n;                                                                                 \
+    for (n = n0; n < n1; n++) {                                                                  \
+        T gg = g[n], a = ag[n] * rho + c * gg * gg, delta;                                       \
+        ag[n] = a;                                                                               \
+        delta = -SQRT(ad[n] + eps) / SQRT(a + eps) * gg;                                         \
+        ad[n] = ad[n] * rho + c * delta * delta;                                                 \
+        w[n] = w[n] + lr * delta;                                                                \
+    }                                                                                            \
+}
+
+FASTNN_DEFINE_OPTIM(float, f32, sqrtf)
+FASTNN_DEFINE_OPTIM(double, f64, sqrt)
+
+/* Base and AVX (no FMA: keeps NumPy's rounding) clones with run-time dispatch. */
+#if FASTNN_X86_DISPATCH
+#define FASTNN_TARGET_AVX __attribute__((target("avx")))
+static int fastnn_cpu_has_avx(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx");
+    }
+    return cached;
+}
+#define FASTNN_DISPATCH_AVX(NAME, PARAMS, ARGS)                                                  \
+    static void NAME##_base PARAMS { NAME##_body ARGS; }                                         \
+    FASTNN_TARGET_AVX static void NAME##_avx PARAMS { NAME##_body ARGS; }                        \
+    static inline void NAME PARAMS {                                                             \
+        if (fastnn_cpu_has_avx()) NAME##_avx ARGS; else NAME##_base ARGS;                        \
+    }
+#else
+#define FASTNN_DISPATCH_AVX(NAME, PARAMS, ARGS)                                                  \
+    static void NAME PARAMS { NAME##_body ARGS; }
+#endif
+
+#define FASTNN_OPTIM_ENTRY_POINTS(T, S)                                                          \
+FASTNN_DISPATCH_AVX(fastnn_adam_##S,                                                             \
+    (T *w, const T *g, T *m, T *v, T *vhat, ptrdiff_t n0, ptrdiff_t n1, T a, T c1, T c2, T eps,  \
+     int amsgrad), (w, g, m, v, vhat, n0, n1, a, c1, c2, eps, amsgrad))                         \
+FASTNN_DISPATCH_AVX(fastnn_rmsprop_##S,                                                          \
+    (T *w, const T *g, T *v, T *mom, T *mg, ptrdiff_t n0, ptrdiff_t n1, T lr, T rho, T c,        \
+     T momentum, T eps, int use_momentum, int centered),                                         \
+    (w, g, v, mom, mg, n0, n1, lr, rho, c, momentum, eps, use_momentum, centered))              \
+FASTNN_DISPATCH_AVX(fastnn_sgd_##S,                                                              \
+    (T *w, const T *g, T *m, ptrdiff_t n0, ptrdiff_t n1, T lr, T mu, int use_momentum,          \
+     int nesterov), (w, g, m, n0, n1, lr, mu, use_momentum, nesterov))                          \
+FASTNN_DISPATCH_AVX(fastnn_adadelta_##S,                                                         \
+    (T *w, const T *g, T *ag, T *ad, ptrdiff_t n0, ptrdiff_t n1, T lr, T rho, T c, T eps),       \
+    (w, g, ag, ad, n0, n1, lr, rho, c, eps))
+
+FASTNN_OPTIM_ENTRY_POINTS(float, f32)
+FASTNN_OPTIM_ENTRY_POINTS(double, f64)
+
+#endif /* FASTNN_KERNELS_H */

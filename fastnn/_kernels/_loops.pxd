@@ -1,0 +1,745 @@
+# The nogil loops behind every compiled kernel, written ONCE.
+#
+# The per-op wrappers (activations.pyx, dense.pyx, losses.pyx, metrics.pyx,
+# optim.pyx) call these over a row or element range inside prange, and the
+# fused MLP engine (mlp.pyx) calls the same functions on its own thread split,
+# so the two cannot drift apart. Each mirrors the arithmetic of its twin in
+# _reference.py operation by operation (same casts, same order), which keeps
+# float32 results within an ulp or two of NumPy's and makes most of them equal.
+#
+# Dimension legend
+#   B  rows in a batch      I  inputs of a dense layer     O  units of a dense layer
+#   K  classes / outputs    N  elements of a flat buffer
+#   [r0, r1) a row range,  [c0, c1) a column range,  [n0, n1) an element range
+#
+# All matrices are C-contiguous (row-major) with an explicit leading dimension.
+# Conventions (STYLE.md habit 7): outputs first, then inputs, then sizes;
+# *_backward loops into parameter gradients ACCUMULATE.
+from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, log1p
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+from fastnn._kernels._typedefs cimport floating, intp_t
+
+cdef extern from "fastnn_kernels.h" nogil:
+    float fastnn_sigmoidf(float x)
+    double fastnn_sigmoid(double x)
+    double fastnn_bxent_logit(double z, double y)
+    # keras.backend.epsilon(), the probability clip of the cross-entropies
+    # (K3 backend/config.py; equals _reference.EPSILON, checked by a test).
+    double EPSILON "FASTNN_EPSILON"
+
+# ---------------------------------------------------------------- identifiers
+cdef enum:
+    ACT_LINEAR = 0
+    ACT_RELU = 1
+    ACT_SIGMOID = 2
+    ACT_TANH = 3
+    ACT_SOFTMAX = 4
+
+cdef enum:
+    LOSS_SOFTMAX_XENT = 0
+    LOSS_SIGMOID_BXENT = 1
+    LOSS_MSE = 2
+    LOSS_MAE = 3
+    LOSS_XENT = 4
+    LOSS_BXENT = 5
+
+cdef enum:
+    METRIC_BINARY_ACCURACY = 0
+    METRIC_CATEGORICAL_ACCURACY = 1
+    METRIC_SPARSE_CATEGORICAL_ACCURACY = 2
+    METRIC_MAE = 3
+    METRIC_MSE = 4
+
+
+cdef inline int act_code(object activation) except -1:
+    """Keras activation string -> ACT_* (ValueError naming the valid ones)."""
+    if activation == "linear":
+        return ACT_LINEAR
+    if activation == "relu":
+        return ACT_RELU
+    if activation == "sigmoid":
+        return ACT_SIGMOID
+    if activation == "tanh":
+        return ACT_TANH
+    if activation == "softmax":
+        return ACT_SOFTMAX
+    raise ValueError(f"Unknown activation {activation!r}; expected one of "
+                     "('linear', 'relu', 'sigmoid', 'tanh', 'softmax')")
+
+
+cdef inline int metric_code(object metric) except -1:
+    if metric == "binary_accuracy":
+        return METRIC_BINARY_ACCURACY
+    if metric == "categorical_accuracy":
+        return METRIC_CATEGORICAL_ACCURACY
+    if metric == "sparse_categorical_accuracy":
+        return METRIC_SPARSE_CATEGORICAL_ACCURACY
+    if metric == "mae":
+        return METRIC_MAE
+    if metric == "mse":
+        return METRIC_MSE
+    raise ValueError(f"Unknown metric {metric!r}; expected one of ('binary_accuracy', "
+                     "'categorical_accuracy', 'sparse_categorical_accuracy', 'mae', 'mse')")
+
+
+# ---------------------------------------------------------------- BLAS
+cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
+                         const floating* A, int lda, const floating* B, int ldb,
+                         floating beta, floating* C, int ldc) noexcept nogil:
+    """Row-major C (M, N) = alpha op(A) op(B) + beta C through Fortran BLAS.
+
+    A row-major matrix is its transpose in column-major, so we ask BLAS for
+    C^T = op(B)^T op(A)^T: swap the operands and the sizes, keep the flags.
+    """
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef Py_ssize_t r, c
+    if M <= 0 or N <= 0:
+        return
+    if K <= 0:  # BLAS would reject lda = 0; C = beta C
+        for r in range(M):
+            for c in range(N):
+                C[r * ldc + c] = 0 if beta == 0 else beta * C[r * ldc + c]
+        return
+    if floating is float:
+        sgemm(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
+
+
+# ---------------------------------------------------------------- activations
+cdef inline floating act_scalar(floating x, int act) noexcept nogil:
+    """Elementwise activations (not softmax)."""
+    if act == ACT_RELU:
+        return x if x > 0 else 0
+    if act == ACT_SIGMOID:
+        if floating is float:
+            return fastnn_sigmoidf(x)
+        else:
+            return fastnn_sigmoid(x)
+    if act == ACT_TANH:
+        if floating is float:
+            return tanhf(x)
+        else:
+            return tanh(x)
+    return x
+
+
+cdef inline void act_elementwise(floating* out, const floating* X, Py_ssize_t n0, Py_ssize_t n1,
+                                 int act) noexcept nogil:
+    """out[n] = act(X[n]) for n in [n0, n1); elementwise activations only. out may be X."""
+    cdef Py_ssize_t n
+    if act == ACT_RELU:
+        for n in range(n0, n1):  # separate loop so it vectorizes
+            out[n] = X[n] if X[n] > 0 else 0
+    elif act == ACT_LINEAR:
+        if out != X:
+            for n in range(n0, n1):
+                out[n] = X[n]
+    else:
+        for n in range(n0, n1):
+            out[n] = act_scalar(X[n], act)
+
+
+cdef inline void softmax_rows(floating* out, const floating* Z, Py_ssize_t r0, Py_ssize_t r1,
+                              Py_ssize_t K) noexcept nogil:
+    """Row softmax, rows [r0, r1) of Z (B, K) -> out (may be Z).
+
+    As _reference._softmax: subtract the row max in the input dtype, exp and
+    normalise in float64, round once. Two passes of exp instead of a scratch
+    row, so out may alias Z.
+    """
+    cdef Py_ssize_t r, k
+    cdef const floating* z
+    cdef floating* o
+    cdef floating mx
+    cdef double s
+    for r in range(r0, r1):
+        z = Z + r * K
+        o = out + r * K
+        mx = z[0]
+        for k in range(1, K):
+            if z[k] > mx:
+                mx = z[k]
+        s = 0
+        for k in range(K):
+            s += exp(<double>(z[k] - mx))
+        for k in range(K):
+            o[k] = <floating>(exp(<double>(z[k] - mx)) / s)
+
+
+cdef inline void act_rows(floating* out, const floating* X, Py_ssize_t r0, Py_ssize_t r1,
+                          Py_ssize_t O, int act) noexcept nogil:
+    """Any activation over rows [r0, r1) of X (B, O)."""
+    if act == ACT_SOFTMAX:
+        softmax_rows(out, X, r0, r1, O)
+    else:
+        act_elementwise(out, X, r0 * O, r1 * O, act)
+
+
+cdef inline void bias_act_block(floating* Y, Py_ssize_t ldy, const floating* b,
+                                Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
+                                int act) noexcept nogil:
+    """Y[r, c] = act(Y[r, c] + b[c]) on a block; elementwise act only; b may be NULL."""
+    cdef Py_ssize_t r, c
+    cdef floating* y
+    for r in range(r0, r1):
+        y = Y + r * ldy
+        if b != NULL:
+            for c in range(c0, c1):
+                y[c] = y[c] + b[c]
+        act_elementwise(y, y, c0, c1, act)
+
+
+cdef inline void act_backward_elementwise(floating* out, const floating* dY, const floating* Y,
+                                          Py_ssize_t n0, Py_ssize_t n1, int act) noexcept nogil:
+    """dZ from dY and the activation's OUTPUT Y; elementwise activations. out may be dY."""
+    cdef Py_ssize_t n
+    if act == ACT_RELU:
+        for n in range(n0, n1):
+            out[n] = dY[n] if Y[n] > 0 else 0
+    elif act == ACT_SIGMOID:
+        for n in range(n0, n1):
+            out[n] = dY[n] * Y[n] * (1 - Y[n])
+    elif act == ACT_TANH:
+        for n in range(n0, n1):
+            out[n] = dY[n] * (1 - Y[n] * Y[n])
+    elif out != dY:
+        for n in range(n0, n1):
+            out[n] = dY[n]
+
+
+cdef inline void act_backward_block(floating* out, Py_ssize_t ldo, const floating* dY, Py_ssize_t lddy,
+                                    const floating* Y, Py_ssize_t ldyy,
+                                    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
+                                    int act) noexcept nogil:
+    """act_backward_elementwise on a block of rows/columns with leading dimensions."""
+    cdef Py_ssize_t r
+    for r in range(r0, r1):
+        act_backward_elementwise(out + r * ldo, dY + r * lddy, Y + r * ldyy, c0, c1, act)
+
+
+cdef inline void softmax_backward_rows(floating* out, const floating* dY, const floating* Y,
+                                       Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K) noexcept nogil:
+    """dZ = Y * (dY - sum(dY * Y)) per row, the sum in float64. out may be dY."""
+    cdef Py_ssize_t r, k
+    cdef double s
+    cdef floating sf
+    for r in range(r0, r1):
+        s = 0
+        for k in range(K):
+            s += <double>dY[r * K + k] * Y[r * K + k]
+        sf = <floating>s
+        for k in range(K):
+            out[r * K + k] = Y[r * K + k] * (dY[r * K + k] - sf)
+
+
+cdef inline void act_backward_rows(floating* out, const floating* dY, const floating* Y,
+                                   Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t O, int act) noexcept nogil:
+    if act == ACT_SOFTMAX:
+        softmax_backward_rows(out, dY, Y, r0, r1, O)
+    else:
+        act_backward_elementwise(out, dY, Y, r0 * O, r1 * O, act)
+
+
+# ---------------------------------------------------------------- thread splits
+cdef inline Py_ssize_t split_point(Py_ssize_t n, int parts, int p, size_t base_addr,
+                                   Py_ssize_t itemsize) noexcept nogil:
+    """Boundary p of `parts` near-equal pieces of [0, n) (p = 0..parts).
+
+    Inner boundaries are moved to the nearest element whose address (from
+    base_addr) starts a 64-byte cache line, so two threads writing adjacent
+    column blocks of the same row do not share a line when the row length is
+    a multiple of 64 bytes (false sharing made a split dW = X^T dZ 2.5x slower).
+    """
+    cdef Py_ssize_t x, per_line, shift, lo
+    if p <= 0:
+        return 0
+    if p >= parts:
+        return n
+    x = n * p // parts
+    if itemsize <= 0 or base_addr % itemsize != 0:
+        return x
+    per_line = 64 // itemsize
+    if per_line <= 1:
+        return x
+    shift = <Py_ssize_t>(((64 - base_addr % 64) % 64) // itemsize)
+    lo = x - ((x - shift) % per_line + per_line) % per_line
+    x = lo if x - lo <= per_line // 2 else lo + per_line
+    return 0 if x < 0 else (n if x > n else x)
+
+
+cdef inline Py_ssize_t split_gemm(Py_ssize_t n, int parts, int p) noexcept nogil:
+    """Boundary p of `parts` pieces of [0, n) for a GEMM split, at a multiple of 16 columns.
+
+    OpenBLAS's sgemm rounds an element differently depending on where its
+    column block starts (edge micro-kernels), so GEMM splits are chosen by
+    index only, never by address: a model trains bitwise identically from run
+    to run for a given thread count. (Allocate arenas 64-byte aligned, and
+    these boundaries also fall on cache lines.)
+    """
+    cdef Py_ssize_t x
+    if p <= 0:
+        return 0
+    if p >= parts:
+        return n
+    x = (n * p // parts + 8) // 16 * 16
+    return x if x < n else n
+
+
+# ---------------------------------------------------------------- dense helpers
+cdef inline void bias_grad_cols(floating* db, double* acc, const floating* dZ, Py_ssize_t ldz,
+                                Py_ssize_t B, Py_ssize_t c0, Py_ssize_t c1, bint accumulate=True) noexcept nogil:
+    """db[c] += float(sum_b dZ[b, c]) for c in [c0, c1) (db[c] = ... when not accumulate);
+    acc is (c1 - c0) doubles of scratch.
+
+    Summed over rows in order b = 0..B-1 in float64 (as NumPy's axis-0 sum of
+    a C-contiguous array), so db does not depend on how columns are split
+    between threads. Accumulating in float64 follows STYLE.md habit 11.
+    """
+    cdef Py_ssize_t b, c, n = c1 - c0
+    cdef const floating* z
+    for c in range(n):
+        acc[c] = 0
+    for b in range(B):
+        z = dZ + b * ldz + c0
+        for c in range(n):
+            acc[c] += z[c]
+    if accumulate:
+        for c in range(n):
+            db[c0 + c] = db[c0 + c] + <floating>acc[c]
+    else:
+        for c in range(n):
+            db[c0 + c] = <floating>acc[c]
+
+
+cdef inline void copy_rows(char* out, const char* X, const intp_t* index, Py_ssize_t r0, Py_ssize_t r1,
+                           Py_ssize_t row_bytes) noexcept nogil:
+    """out[r] = X[index[r]] for r in [r0, r1); rows of row_bytes bytes (any dtype)."""
+    cdef Py_ssize_t r
+    for r in range(r0, r1):
+        memcpy(out + r * row_bytes, X + index[r] * row_bytes, row_bytes)
+
+
+cdef inline void dense_forward_cols(floating* Y, const floating* X, const floating* W, const floating* b,
+                                    Py_ssize_t B, Py_ssize_t I, Py_ssize_t O, Py_ssize_t c0, Py_ssize_t c1,
+                                    int act) noexcept nogil:
+    """Columns [c0, c1) of Y (B, O) = act(X (B, I) @ W (I, O) + b); elementwise act only.
+
+    One BLAS call on the column block (BLAS itself single-threaded: the caller
+    splits columns between its threads), then bias + activation in one pass.
+    """
+    if c1 <= c0 or B <= 0:
+        return
+    gemm_rm(False, False, <int>B, <int>(c1 - c0), <int>I, <floating>1, X, <int>I, W + c0, <int>O,
+            <floating>0, Y + c0, <int>O)
+    bias_act_block(Y, O, b, 0, B, c0, c1, act)
+
+
+cdef inline void dense_weight_grad_cols(floating* dW, double* acc, floating* db, const floating* dZ,
+                                        const floating* X, Py_ssize_t B, Py_ssize_t I, Py_ssize_t O,
+                                        Py_ssize_t c0, Py_ssize_t c1, floating beta) noexcept nogil:
+    """dW[:, c0:c1] = beta dW[:, c0:c1] + X^T dZ[:, c0:c1]; db[c0:c1] (+)= colsum(dZ) (db may be NULL;
+    accumulated when beta != 0, overwritten when beta == 0).
+
+    Split over output units, so every thread owns its dW columns (llm.c
+    matmul_backward); acc is scratch of at least c1 doubles (acc + c0 is used).
+    """
+    if c1 <= c0:
+        return
+    gemm_rm(True, False, <int>I, <int>(c1 - c0), <int>B, <floating>1, X, <int>I, dZ + c0, <int>O,
+            beta, dW + c0, <int>O)
+    if db != NULL:
+        bias_grad_cols(db, acc + c0, dZ, O, B, c0, c1, beta != 0)
+
+
+cdef inline void dense_input_grad_cols(floating* dX, const floating* dZ, const floating* W,
+                                       Py_ssize_t B, Py_ssize_t I, Py_ssize_t O,
+                                       Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
+    """dX[:, i0:i1] = dZ (B, O) @ W[i0:i1, :]^T; split over input features."""
+    if i1 <= i0:
+        return
+    gemm_rm(False, True, <int>B, <int>(i1 - i0), <int>O, <floating>1, dZ, <int>O, W + i0 * O, <int>O,
+            <floating>0, dX + i0, <int>I)
+
+
+cdef inline void small_input_grad_cols(floating* dX, floating* WT, const floating* dZ, const floating* W,
+                                       Py_ssize_t B, Py_ssize_t I, Py_ssize_t O,
+                                       Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
+    """dX[:, i0:i1] = dZ (B, O) @ W[i0:i1, :]^T for a layer with few units (O <= 16).
+
+    Each element sums its O products in order k = 0..O-1, whatever [i0, i1)
+    is, so unlike a split sgemm the result does not depend on the thread
+    count. W[i0:i1, :] is first transposed into WT (O, I) so the inner loop
+    runs along contiguous memory and vectorizes.
+    """
+    cdef Py_ssize_t b, i, k
+    cdef floating d
+    cdef floating* x
+    cdef const floating* wt
+    for i in range(i0, i1):
+        for k in range(O):
+            WT[k * I + i] = W[i * O + k]
+    for b in range(B):
+        x = dX + b * I
+        for i in range(i0, i1):
+            x[i] = 0
+        for k in range(O):
+            d = dZ[b * O + k]
+            wt = WT + k * I
+            for i in range(i0, i1):
+                x[i] += d * wt[i]
+
+
+# ---------------------------------------------------------------- losses (per row)
+# Each writes the per-sample loss of rows [r0, r1) into out[r] as float64 (the
+# caller rounds it to the dtype where _reference does), and, when grad != NULL,
+# the gradient of scale * sum(loss). Labels are either `ids` (B,) class ids or
+# `Y` (B, K) floats of the same dtype; the other one is NULL.
+
+cdef inline void softmax_xent_rows(double* out, floating* grad, const floating* Z,
+                                   const intp_t* ids, const floating* Y, Py_ssize_t r0, Py_ssize_t r1,
+                                   Py_ssize_t K, double scale, floating* probs=NULL) noexcept nogil:
+    """Fused softmax + cross-entropy of logits Z (B, K).
+
+    loss = -sum_k y_k (z_k - max - log sum exp(z - max)) in float64 (the
+    log-sum-exp trick); grad = scale * (softmax(z) * sum_k y_k - y) with
+    softmax rounded to the dtype first, exactly as _reference does; probs (if
+    not NULL) receives that rounded softmax (the model's outputs, for metrics).
+
+    _reference exps z - max twice: in float64 for the loss, and rounded to the
+    dtype first for the softmax. The two arguments are equal whenever the
+    dtype subtraction is exact (almost always), so each exp is reused then.
+    """
+    cdef Py_ssize_t r, k
+    cdef const floating* z
+    cdef floating* g
+    cdef double mx, s, s2, lse, loss, ysum, e
+    cdef double ebuf[64]
+    cdef bint reuse
+    cdef floating p, fscale = <floating>scale, fysum, mxf
+    for r in range(r0, r1):
+        z = Z + r * K
+        mxf = z[0]
+        for k in range(1, K):
+            if z[k] > mxf:
+                mxf = z[k]
+        mx = mxf
+        s = 0
+        for k in range(K):
+            e = exp(<double>z[k] - mx)
+            if K <= 64:
+                ebuf[k] = e
+            s += e
+        lse = log(s)
+        if ids != NULL:
+            loss = -((<double>z[ids[r]] - mx) - lse)
+        else:
+            loss = 0
+            for k in range(K):
+                loss -= <double>Y[r * K + k] * ((<double>z[k] - mx) - lse)
+        out[r] = loss
+        if grad == NULL and probs == NULL:
+            continue
+        # _softmax: subtract the max in the input dtype, exp and normalise in float64
+        reuse = K <= 64
+        if reuse:
+            for k in range(K):
+                if <double>(z[k] - mxf) != <double>z[k] - mx:
+                    reuse = False
+                    break
+        if reuse:
+            s2 = s
+        else:
+            s2 = 0
+            for k in range(K):
+                s2 += exp(<double>(z[k] - mxf))
+        if ids == NULL and grad != NULL:
+            ysum = 0
+            for k in range(K):
+                ysum += Y[r * K + k]
+            fysum = <floating>ysum
+        for k in range(K):
+            e = ebuf[k] if reuse else exp(<double>(z[k] - mxf))
+            p = <floating>(e / s2)
+            if probs != NULL:
+                probs[r * K + k] = p
+            if grad != NULL:
+                if ids != NULL:
+                    grad[r * K + k] = (p - 1 if k == ids[r] else p) * fscale
+                else:
+                    grad[r * K + k] = (p * fysum - Y[r * K + k]) * fscale
+
+
+cdef inline void sigmoid_bxent_rows(double* out, floating* grad, const floating* Z, const floating* Y,
+                                    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K, double scale,
+                                    floating* probs=NULL) noexcept nogil:
+    """Fused sigmoid + binary cross-entropy, mean over K; grad = scale (sigmoid(z) - y) / K;
+    probs (if not NULL) receives sigmoid(z)."""
+    cdef Py_ssize_t r, k
+    cdef double loss
+    cdef floating f = <floating>(scale / K), p
+    for r in range(r0, r1):
+        loss = 0
+        for k in range(K):
+            loss += fastnn_bxent_logit(Z[r * K + k], Y[r * K + k])
+        out[r] = loss / K
+        if grad != NULL or probs != NULL:
+            for k in range(K):
+                p = act_scalar(Z[r * K + k], ACT_SIGMOID)
+                if probs != NULL:
+                    probs[r * K + k] = p
+                if grad != NULL:
+                    grad[r * K + k] = (p - Y[r * K + k]) * f
+
+
+cdef inline void mse_rows(double* out, floating* grad, const floating* P, const floating* Y,
+                          Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K, double scale) noexcept nogil:
+    """Mean over K of (p - y)^2 in float64; grad = scale 2 (p - y) / K."""
+    cdef Py_ssize_t r, k
+    cdef double loss, d
+    cdef floating f = <floating>(2.0 * scale / K)
+    for r in range(r0, r1):
+        loss = 0
+        for k in range(K):
+            d = <double>P[r * K + k] - <double>Y[r * K + k]
+            loss += d * d
+        out[r] = loss / K
+        if grad != NULL:
+            for k in range(K):
+                grad[r * K + k] = (P[r * K + k] - Y[r * K + k]) * f
+
+
+cdef inline void mae_rows(double* out, floating* grad, const floating* P, const floating* Y,
+                          Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K, double scale) noexcept nogil:
+    """Mean over K of |p - y| in float64; grad = scale sign(p - y) / K with sign(0) = 0."""
+    cdef Py_ssize_t r, k
+    cdef double loss
+    cdef floating d, f = <floating>(scale / K)
+    for r in range(r0, r1):
+        loss = 0
+        for k in range(K):
+            loss += fabs(<double>P[r * K + k] - <double>Y[r * K + k])
+        out[r] = loss / K
+        if grad != NULL:
+            for k in range(K):
+                d = P[r * K + k] - Y[r * K + k]
+                grad[r * K + k] = (1 if d > 0 else (-1 if d < 0 else 0)) * f
+
+
+cdef inline double _label(const intp_t* ids, const floating* Y, Py_ssize_t r, Py_ssize_t k,
+                          Py_ssize_t K) noexcept nogil:
+    if ids != NULL:
+        return 1.0 if ids[r] == k else 0.0
+    return Y[r * K + k]
+
+
+cdef inline void xent_rows(double* out, floating* grad, const floating* P, const intp_t* ids,
+                           const floating* Y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K,
+                           double scale) noexcept nogil:
+    """Categorical cross-entropy of probabilities, Keras 3 (from_logits=False).
+
+    q = p / sum(p), clipped to [eps, 1 - eps]; loss = -sum y log q. With m the
+    mask of q strictly inside the clip, d/dp_j = (sum_i y_i m_i - y_j m_j / q_j) / S
+    (K3 backend/numpy/nn.py categorical_crossentropy).
+    """
+    cdef Py_ssize_t r, k
+    cdef double s, q, loss, ym, y
+    for r in range(r0, r1):
+        s = 0
+        for k in range(K):
+            s += P[r * K + k]
+        loss = 0
+        ym = 0
+        for k in range(K):
+            q = P[r * K + k] / s
+            y = _label(ids, Y, r, k, K)
+            if q > EPSILON and q < 1 - EPSILON:
+                ym += y
+            q = EPSILON if q < EPSILON else (1 - EPSILON if q > 1 - EPSILON else q)
+            loss -= y * log(q)
+        out[r] = loss
+        if grad != NULL:
+            for k in range(K):
+                q = P[r * K + k] / s
+                if q > EPSILON and q < 1 - EPSILON:
+                    grad[r * K + k] = <floating>((ym - _label(ids, Y, r, k, K) / q) / s * scale)
+                else:
+                    grad[r * K + k] = <floating>(ym / s * scale)
+
+
+cdef inline void bxent_rows(double* out, floating* grad, const floating* P, const floating* Y,
+                            Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K, double scale) noexcept nogil:
+    """Binary cross-entropy of probabilities clipped to [eps, 1 - eps] (Keras 3), mean over K;
+    zero gradient where the clip is active."""
+    cdef Py_ssize_t r, k
+    cdef double p, y, loss
+    for r in range(r0, r1):
+        loss = 0
+        for k in range(K):
+            p = P[r * K + k]
+            p = EPSILON if p < EPSILON else (1 - EPSILON if p > 1 - EPSILON else p)
+            y = Y[r * K + k]
+            loss += y * log(p) + (1 - y) * log(1 - p)
+        out[r] = -loss / K
+        if grad != NULL:
+            for k in range(K):
+                p = P[r * K + k]
+                y = Y[r * K + k]
+                if p > EPSILON and p < 1 - EPSILON:
+                    grad[r * K + k] = <floating>((p - y) / (p * (1 - p)) / K * scale)
+                else:
+                    grad[r * K + k] = 0
+
+
+cdef inline void loss_rows(int loss, double* out, floating* grad, const floating* P, const intp_t* ids,
+                           const floating* Y, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K,
+                           double scale, floating* probs=NULL) noexcept nogil:
+    """Dispatch to the LOSS_* row loop (ids is only used by the categorical ones).
+    probs: the fused losses' activated outputs (softmax / sigmoid), if not NULL."""
+    if loss == LOSS_SOFTMAX_XENT:
+        softmax_xent_rows(out, grad, P, ids, Y, r0, r1, K, scale, probs)
+    elif loss == LOSS_SIGMOID_BXENT:
+        sigmoid_bxent_rows(out, grad, P, Y, r0, r1, K, scale, probs)
+    elif loss == LOSS_MSE:
+        mse_rows(out, grad, P, Y, r0, r1, K, scale)
+    elif loss == LOSS_MAE:
+        mae_rows(out, grad, P, Y, r0, r1, K, scale)
+    elif loss == LOSS_XENT:
+        xent_rows(out, grad, P, ids, Y, r0, r1, K, scale)
+    else:
+        bxent_rows(out, grad, P, Y, r0, r1, K, scale)
+
+
+cdef inline double loss_sum_rows(int loss, const double* rowloss, Py_ssize_t B, floating dtype_tag) noexcept nogil:
+    """Sum of per-sample losses in row order, in float64.
+
+    _reference's *_backward sum the per-sample losses after rounding them to
+    the dtype (forward(...).astype(float64).sum()), except sigmoid_bxent, which
+    sums the float64 values; mirror that. dtype_tag only selects the dtype.
+    """
+    cdef Py_ssize_t r
+    cdef double s = 0
+    if loss == LOSS_SIGMOID_BXENT:
+        for r in range(B):
+            s += rowloss[r]
+    else:
+        for r in range(B):
+            s += <double><floating>rowloss[r]
+    return s
+
+
+# ---------------------------------------------------------------- metrics (per row)
+cdef inline Py_ssize_t argmax_row(const floating* x, Py_ssize_t K) noexcept nogil:
+    """First index of the maximum (NumPy argmax ties; a NaN wins as in NumPy)."""
+    cdef Py_ssize_t k, best = 0
+    cdef floating m = x[0]
+    if m != m:
+        return 0
+    for k in range(1, K):
+        if x[k] != x[k]:
+            return k
+        if x[k] > m:
+            m = x[k]
+            best = k
+    return best
+
+
+cdef inline double metric_row(int metric, const floating* P, const intp_t* ids, const floating* Y,
+                              Py_ssize_t r, Py_ssize_t K) noexcept nogil:
+    """Per-sample value of a metric (the caller sums rows in order)."""
+    cdef Py_ssize_t k, hits
+    cdef double acc, d
+    cdef const floating* p = P + r * K
+    if metric == METRIC_BINARY_ACCURACY:
+        hits = 0
+        for k in range(K):
+            hits += (p[k] > 0.5) == (Y[r * K + k] > 0.5)
+        return <double>hits / K
+    if metric == METRIC_CATEGORICAL_ACCURACY:
+        return 1.0 if argmax_row(p, K) == argmax_row(Y + r * K, K) else 0.0
+    if metric == METRIC_SPARSE_CATEGORICAL_ACCURACY:
+        if ids != NULL:
+            return 1.0 if argmax_row(p, K) == ids[r] else 0.0
+        return 1.0 if <double>argmax_row(p, K) == <double>Y[r] else 0.0
+    acc = 0
+    if metric == METRIC_MAE:
+        for k in range(K):
+            acc += fabs(<double>p[k] - <double>Y[r * K + k])
+    else:
+        for k in range(K):
+            d = <double>p[k] - <double>Y[r * K + k]
+            acc += d * d
+    # the reference rounds the per-sample mean to the dtype (mae/mse_forward)
+    return <double><floating>(acc / K)
+
+
+# ---------------------------------------------------------------- optimizers (element ranges)
+# Keras 3 update rules (keras/src/optimizers/*.py update_step), with the
+# hyper-parameters cast to the dtype and the operations in _reference's order.
+# Each is ONE fused pass over [n0, n1): memory-bound, so the arena is read once.
+
+cdef extern from "fastnn_kernels.h" nogil:
+    void fastnn_sgd_f32(float* w, const float* g, float* m, Py_ssize_t n0, Py_ssize_t n1, float lr, float mu,
+                        int use_momentum, int nesterov)
+    void fastnn_sgd_f64(double* w, const double* g, double* m, Py_ssize_t n0, Py_ssize_t n1, double lr,
+                        double mu, int use_momentum, int nesterov)
+    void fastnn_rmsprop_f32(float* w, const float* g, float* v, float* mom, float* mg, Py_ssize_t n0,
+                            Py_ssize_t n1, float lr, float rho, float c, float momentum, float eps,
+                            int use_momentum, int centered)
+    void fastnn_rmsprop_f64(double* w, const double* g, double* v, double* mom, double* mg, Py_ssize_t n0,
+                            Py_ssize_t n1, double lr, double rho, double c, double momentum, double eps,
+                            int use_momentum, int centered)
+    void fastnn_adam_f32(float* w, const float* g, float* m, float* v, float* vhat, Py_ssize_t n0,
+                         Py_ssize_t n1, float a, float c1, float c2, float eps, int amsgrad)
+    void fastnn_adam_f64(double* w, const double* g, double* m, double* v, double* vhat, Py_ssize_t n0,
+                         Py_ssize_t n1, double a, double c1, double c2, double eps, int amsgrad)
+    void fastnn_adadelta_f32(float* w, const float* g, float* ag, float* ad, Py_ssize_t n0, Py_ssize_t n1,
+                             float lr, float rho, float c, float eps)
+    void fastnn_adadelta_f64(double* w, const double* g, double* ag, double* ad, Py_ssize_t n0, Py_ssize_t n1,
+                             double lr, double rho, double c, double eps)
+
+
+# The loops themselves are in csrc/fastnn_kernels.h (restrict pointers, AVX
+# clone); these cast the hyper-parameters to the dtype exactly as _reference
+# does (t(1 - rho), t(learning_rate), ...) and pick the dtype's version.
+cdef inline void sgd_range(floating* w, const floating* g, floating* m, Py_ssize_t n0, Py_ssize_t n1,
+                           double learning_rate, double momentum, bint nesterov) noexcept nogil:
+    if floating is float:
+        fastnn_sgd_f32(w, g, m, n0, n1, <float>learning_rate, <float>momentum, momentum != 0, nesterov)
+    else:
+        fastnn_sgd_f64(w, g, m, n0, n1, learning_rate, momentum, momentum != 0, nesterov)
+
+
+cdef inline void rmsprop_range(floating* w, const floating* g, floating* v, floating* mom, floating* mg,
+                               Py_ssize_t n0, Py_ssize_t n1, double learning_rate, double rho,
+                               double momentum, double epsilon, bint centered) noexcept nogil:
+    if floating is float:
+        fastnn_rmsprop_f32(w, g, v, mom, mg, n0, n1, <float>learning_rate, <float>rho, <float>(1 - rho),
+                           <float>momentum, <float>epsilon, momentum > 0, centered)
+    else:
+        fastnn_rmsprop_f64(w, g, v, mom, mg, n0, n1, learning_rate, rho, 1 - rho, momentum, epsilon,
+                           momentum > 0, centered)
+
+
+cdef inline void adam_range(floating* w, const floating* g, floating* m, floating* v, floating* vhat,
+                            Py_ssize_t n0, Py_ssize_t n1, double alpha, double beta_1, double beta_2,
+                            double epsilon, bint amsgrad) noexcept nogil:
+    """alpha = lr sqrt(1 - b2^t) / (1 - b1^t), computed once per step by the caller."""
+    if floating is float:
+        fastnn_adam_f32(w, g, m, v, vhat, n0, n1, <float>alpha, <float>(1 - beta_1), <float>(1 - beta_2),
+                        <float>epsilon, amsgrad)
+    else:
+        fastnn_adam_f64(w, g, m, v, vhat, n0, n1, alpha, 1 - beta_1, 1 - beta_2, epsilon, amsgrad)
+
+
+cdef inline void adadelta_range(floating* w, const floating* g, floating* accum_grad,
+                                floating* accum_delta, Py_ssize_t n0, Py_ssize_t n1,
+                                double learning_rate, double rho, double epsilon) noexcept nogil:
+    if floating is float:
+        fastnn_adadelta_f32(w, g, accum_grad, accum_delta, n0, n1, <float>learning_rate, <float>rho,
+                            <float>(1 - rho), <float>epsilon)
+    else:
+        fastnn_adadelta_f64(w, g, accum_grad, accum_delta, n0, n1, learning_rate, rho, 1 - rho, epsilon)

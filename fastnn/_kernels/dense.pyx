@@ -1,0 +1,207 @@
+"""Dense layer kernels: forward (GEMM + bias + activation), backward, row gather.
+
+Dimension legend: B rows, I inputs, O units; N rows of a dataset, F features.
+
+Threads (STYLE.md habits 9-10). The GEMMs go to scipy's BLAS, pinned to ONE
+thread while these kernels split the work between their own OpenMP threads,
+so the two pools never oversubscribe the cores:
+    forward   Y[:, c0:c1]  = act(X @ W[:, c0:c1] + b[c0:c1])   split over units O
+    backward  dW[:, c0:c1] += X^T dZ[:, c0:c1]; db[c0:c1]      split over units O
+              dX[:, i0:i1]  = dZ @ W[i0:i1, :]^T               split over inputs I
+Every output element is written by one thread, and each reduction runs in a
+fixed order (db: rows in order, in float64), so no atomics are needed.
+Column boundaries are multiples of 16 chosen by index (split_gemm), so results
+are reproducible from call to call for a given thread count.
+Below GEMM_WORK_THRESHOLD multiply-adds everything runs on one thread.
+"""
+import numpy as np
+
+from cython.parallel cimport parallel, prange, threadid
+
+from fastnn.utils.validation import describe, shape_str
+
+from fastnn._kernels._typedefs cimport floating, intp_t
+from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, blas_threads_end,
+                                      effective_n_threads, threads_for_work)
+from fastnn._kernels._checks cimport float_array, out_array
+from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_code, copy_rows, dense_forward_cols,
+                                     dense_input_grad_cols, dense_weight_grad_cols, softmax_rows,
+                                     split_gemm)
+
+
+cdef inline int _gemm_threads(int n_threads, Py_ssize_t work) noexcept nogil:
+    return 1 if work < GEMM_WORK_THRESHOLD else n_threads
+
+
+cdef void _forward(floating[:, ::1] out, const floating[:, ::1] X, const floating[:, ::1] W,
+                   const floating* b, int act, int nt) noexcept:
+    cdef Py_ssize_t B = X.shape[0], I = X.shape[1], O = W.shape[1], c0, c1, r
+    cdef int tid, blas_prev, elem_act = ACT_LINEAR if act == ACT_SOFTMAX else act
+    cdef floating* Y
+    if B == 0 or O == 0:
+        return
+    Y = &out[0, 0]
+    with nogil:
+        blas_prev = blas_threads_begin(1)
+        if nt == 1:
+            dense_forward_cols(Y, &X[0, 0] if I else NULL, &W[0, 0] if I else NULL, b, B, I, O, 0, O, elem_act)
+        else:
+            with parallel(num_threads=nt):
+                tid = threadid()
+                c0 = split_gemm(O, nt, tid)
+                c1 = split_gemm(O, nt, tid + 1)
+                dense_forward_cols(Y, &X[0, 0], &W[0, 0], b, B, I, O, c0, c1, elem_act)
+        blas_threads_end(blas_prev)
+        if act == ACT_SOFTMAX:
+            if nt == 1:
+                softmax_rows(Y, Y, 0, B, O)
+            else:
+                for r in prange(B, num_threads=nt, schedule="static"):
+                    softmax_rows(Y, Y, r, r + 1, O)
+
+
+def dense_forward(X, W, b, activation="linear", out=None, n_threads=None):
+    """Y = act(X @ W + b).  X (B, I), W (I, O), b (O,) or None -> out (B, O)."""
+    cdef int act = act_code(activation)
+    X = float_array("dense_forward", "X", X, 2)
+    W = float_array("dense_forward", "W", W, 2, X.dtype)
+    if W.shape[0] != X.shape[1]:
+        raise ValueError(f"dense_forward: argument `W` must have shape ({X.shape[1]}, units) to match "
+                         f"X of shape {shape_str(X.shape)}; received {describe(W)}.")
+    if b is not None:
+        b = float_array("dense_forward", "b", b, 1, X.dtype)
+        if b.shape[0] != W.shape[1]:
+            raise ValueError(f"dense_forward: argument `b` must have shape ({W.shape[1]},); "
+                             f"received {describe(b)}.")
+    out = out_array("dense_forward", "out", out, (X.shape[0], W.shape[1]), X.dtype)
+    cdef int nt = _gemm_threads(effective_n_threads(n_threads), X.shape[0] * X.shape[1] * W.shape[1])
+    cdef const float[::1] bf
+    cdef const double[::1] bd
+    if X.dtype == np.float32:
+        bf = b
+        _forward[float](out, X, W, &bf[0] if b is not None and bf.shape[0] else NULL, act, nt)
+    else:
+        bd = b
+        _forward[double](out, X, W, &bd[0] if b is not None and bd.shape[0] else NULL, act, nt)
+    return out
+
+
+cdef void _backward(const floating[:, ::1] dZ, const floating[:, ::1] X, const floating[:, ::1] W,
+                    floating[:, ::1] dW, floating* db, double[::1] acc, floating* dX, int nt) noexcept:
+    cdef Py_ssize_t B = dZ.shape[0], O = dZ.shape[1], I = X.shape[1], c0, c1, i0, i1
+    cdef int tid, blas_prev
+    cdef floating* pdW
+    if O == 0 or I == 0:
+        return
+    pdW = &dW[0, 0]
+    if B == 0:
+        if dX != NULL:
+            pass  # dX has no rows
+        return
+    with nogil:
+        blas_prev = blas_threads_begin(1)
+        if nt == 1:
+            dense_weight_grad_cols(pdW, &acc[0], db, &dZ[0, 0], &X[0, 0], B, I, O, 0, O, 1)
+            if dX != NULL:
+                dense_input_grad_cols(dX, &dZ[0, 0], &W[0, 0], B, I, O, 0, I)
+        else:
+            with parallel(num_threads=nt):
+                tid = threadid()
+                c0 = split_gemm(O, nt, tid)
+                c1 = split_gemm(O, nt, tid + 1)
+                dense_weight_grad_cols(pdW, &acc[0], db, &dZ[0, 0], &X[0, 0], B, I, O, c0, c1, 1)
+                if dX != NULL:
+                    i0 = split_gemm(I, nt, tid)
+                    i1 = split_gemm(I, nt, tid + 1)
+                    dense_input_grad_cols(dX, &dZ[0, 0], &W[0, 0], B, I, O, i0, i1)
+        blas_threads_end(blas_prev)
+
+
+def _inplace(name, a, shape, dtype):
+    if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype:
+        raise ValueError(f"dense_backward: argument `{name}` must be a {np.dtype(dtype).name} array of "
+                         f"shape {shape_str(shape)} (it is accumulated in place); received {describe(a)}.")
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        raise ValueError(f"dense_backward: argument `{name}` is accumulated in place and must be a "
+                         f"writeable C-contiguous array; received {describe(a)}.")
+    return a
+
+
+def dense_backward(dZ, X, W, dW, db, dX=None, compute_dX=True, n_threads=None):
+    """Gradients of a dense layer from dZ (the gradient at its pre-activation).
+
+    dZ (B, O), X (B, I), W (I, O); accumulates dW (I, O) += X^T dZ and
+    db (O,) += sum_rows(dZ) (float64 accumulation; db may be None).
+    Returns dX (B, I) = dZ W^T, written to ``dX`` if given, or None when
+    ``compute_dX`` is False (the first layer needs no input gradient).
+    """
+    dZ = float_array("dense_backward", "dZ", dZ, 2)
+    X = float_array("dense_backward", "X", X, 2, dZ.dtype)
+    W = float_array("dense_backward", "W", W, 2, dZ.dtype)
+    cdef Py_ssize_t B = dZ.shape[0], O = dZ.shape[1], I = X.shape[1]
+    if X.shape[0] != B:
+        raise ValueError(f"dense_backward: argument `X` must have {B} rows like dZ {shape_str(dZ.shape)}; "
+                         f"received {describe(X)}.")
+    if W.shape != (I, O):
+        raise ValueError(f"dense_backward: argument `W` must have shape {shape_str((I, O))}; "
+                         f"received {describe(W)}.")
+    _inplace("dW", dW, (I, O), dZ.dtype)
+    if db is not None:
+        _inplace("db", db, (O,), dZ.dtype)
+    if compute_dX:
+        dX = out_array("dense_backward", "dX", dX, (B, I), dZ.dtype)
+    acc = np.empty(max(O, 1))
+    cdef int nt = _gemm_threads(effective_n_threads(n_threads), B * I * O)
+    cdef float[::1] dbf
+    cdef double[::1] dbd
+    cdef float[:, ::1] dXf
+    cdef double[:, ::1] dXd
+    if dZ.dtype == np.float32:
+        dbf = db
+        dXf = dX if compute_dX else None
+        _backward[float](dZ, X, W, dW, &dbf[0] if db is not None and O else NULL, acc,
+                         &dXf[0, 0] if compute_dX and B and I else NULL, nt)
+    else:
+        dbd = db
+        dXd = dX if compute_dX else None
+        _backward[double](dZ, X, W, dW, &dbd[0] if db is not None and O else NULL, acc,
+                          &dXd[0, 0] if compute_dX and B and I else NULL, nt)
+    return dX if compute_dX else None
+
+
+def gather_rows(X, index, out=None, n_threads=None):
+    """out[i] = X[index[i]].  X (N, F), index (B,) intp -> out (B, F), X's dtype."""
+    X = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if X.ndim < 1:
+        raise ValueError(f"gather_rows: argument `X` must be an array with at least 1 dimension; "
+                         f"received {describe(X)}.")
+    if not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X)
+    idx = index if isinstance(index, np.ndarray) else np.asarray(index)
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise ValueError(f"gather_rows: argument `index` must be a 1-D integer array of row ids; "
+                         f"received {describe(index)}.")
+    cdef Py_ssize_t N = X.shape[0], B = idx.shape[0]
+    if B:
+        lo, hi = idx.min(), idx.max()
+        if lo < 0 or hi >= N:
+            raise ValueError(f"gather_rows: argument `index` holds row ids that must be in [0, {N}) for "
+                             f"X of shape {shape_str(X.shape)}; received a row id of {lo if lo < 0 else hi!r}.")
+    if idx.dtype != np.intp or not idx.flags.c_contiguous:
+        idx = np.ascontiguousarray(idx, dtype=np.intp)
+    out = out_array("gather_rows", "out", out, (B,) + X.shape[1:], X.dtype)
+    cdef Py_ssize_t row_bytes = X.itemsize * (X.size // N if N else 0)
+    if B == 0 or row_bytes == 0:
+        return out
+    cdef const intp_t[::1] ids = idx
+    cdef const char* src = <const char*><size_t>X.ctypes.data
+    cdef char* dst = <char*><size_t>out.ctypes.data
+    cdef int nt = threads_for_work(effective_n_threads(n_threads), B * row_bytes // 8)
+    cdef Py_ssize_t r
+    with nogil:
+        if nt == 1:
+            copy_rows(dst, src, &ids[0], 0, B, row_bytes)
+        else:
+            for r in prange(B, num_threads=nt, schedule="static"):
+                copy_rows(dst, src, &ids[0], r, r + 1, row_bytes)
+    return out

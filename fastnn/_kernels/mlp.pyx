@@ -1,0 +1,1146 @@
+"""Fused MLP engine: whole training steps of a stack of dense layers in one nogil region.
+
+Compiled twin of ``_reference.MLP`` (same constructor, attributes and
+methods). ``train_steps`` runs gather -> forward -> fused loss -> backward ->
+optimizer update for every batch without returning to Python, over buffers
+allocated once in ``__init__`` for ``batch_size`` rows.
+
+Dimension legend
+    S  rows of the dataset     B  rows in a batch (n <= batch_size)
+    I  inputs of a layer       O  units of a layer      K  outputs of the last layer
+    N  parameters in the arena M  metrics
+
+Threads
+    A call runs on one thread unless a step has at least ENGINE_PARALLEL_WORK
+    multiply-adds (measured: the MNIST MLP's memory-bound steps are faster on
+    one thread here; mnist-wide's are 1.7x faster on two). With a team, there is
+    ONE OpenMP parallel region for the whole call (no fork/join per phase): the
+    phases of a step are separated by barriers, and in every phase each thread
+    writes memory no other thread writes (STYLE.md habit 10):
+        gather + bitmaps input features, 64 at a time
+        dense forward    output units of each layer
+        loss + metrics   rows (thread 0 alone when the last layer is small);
+                         the batch sums are then taken by thread 0 in row order
+        dense backward   dW/db over output units, dX over the units of the layer below
+        optimizer        the same units again: a thread updates exactly the kernel
+                         columns it computed and will read next step, so they stay
+                         in its core's cache (the first layer's update is fused
+                         with its gradient, a block of rows at a time)
+    A layer below GEMM_WORK_THRESHOLD multiply-adds runs on thread 0 alone.
+    With a team, BLAS (scipy's OpenBLAS sgemm, called directly through
+    cython_blas) is pinned to one thread for the call. GEMM splits are chosen
+    by index (split_gemm), so a run is bitwise reproducible for a given thread
+    count; on the sparse-input path, with a small last layer (MNIST), it is also
+    bitwise the same for 1 and 2 threads.
+
+Sparse inputs
+    The first layer reads the raw features, which for images are mostly zeros
+    (MNIST: 81%). When a batch's density is below SPARSE_MAX_DENSITY, the first
+    layer's forward and weight gradient skip the zeros using bitmaps of the
+    batch's non-zeros (csrc/fastnn_kernels.h, register-blocked AVX2/FMA with a
+    run-time CPU check); otherwise both are sgemm calls.
+
+Denormals
+    Each thread runs with flush-to-zero / denormals-are-zero set (and restored):
+    optimizer slots of never-active inputs decay into denormals, which cost a
+    microcode assist each (Adam ran 2x slower); TensorFlow's CPU threads do the
+    same. Results differ from _reference only where a value is below 1.2e-38.
+
+float32 only: the arena, X and float labels must be float32 (TypeError /
+ValueError otherwise).
+"""
+import numbers
+
+import numpy as np
+
+from libc.math cimport isfinite, pow, sqrt
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy, memset
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cython.parallel cimport parallel, threadid
+
+from fastnn.utils.validation import describe, shape_str
+
+from fastnn._kernels._typedefs cimport intp_t
+from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, blas_threads_end,
+                                      effective_n_threads, fastnn_barrier, fastnn_team_size,
+                                      fastnn_thread_num)
+from fastnn._kernels._loops cimport (gemm_rm, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTMAX, LOSS_MAE, LOSS_MSE,
+                                     LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT, METRIC_SPARSE_CATEGORICAL_ACCURACY,
+                                     act_backward_block, act_backward_rows, act_code, act_rows, adadelta_range,
+                                     adam_range, bias_act_block, bias_grad_cols, dense_forward_cols,
+                                     dense_input_grad_cols, dense_weight_grad_cols, loss_rows, metric_code,
+                                     metric_row, rmsprop_range, sgd_range, small_input_grad_cols, softmax_backward_rows,
+                                     softmax_rows, split_gemm)
+
+cdef extern from "fastnn_kernels.h" nogil:
+    void fastnn_row_bitmaps(uint64_t* rowbits, Py_ssize_t nwi, const float* X, Py_ssize_t ldx, Py_ssize_t B,
+                            Py_ssize_t n_in, Py_ssize_t w0, Py_ssize_t w1)
+    void fastnn_feature_masks(uint64_t* featmask, Py_ssize_t nw, const uint64_t* rowbits, Py_ssize_t nwi,
+                              Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t w0, Py_ssize_t w1)
+    Py_ssize_t fastnn_popcount_masks(const uint64_t* mask, Py_ssize_t n)
+    void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const float* W,
+                               Py_ssize_t ldw, const float* bias, const uint64_t* rowbits, Py_ssize_t nwi,
+                               Py_ssize_t B, Py_ssize_t c0, Py_ssize_t c1)
+    void fastnn_sparse_weight_grad(float* dW, Py_ssize_t lddw, const float* X, Py_ssize_t ldx, const float* dZ,
+                                   Py_ssize_t ldz, const uint64_t* featmask, Py_ssize_t nw, Py_ssize_t f0,
+                                   Py_ssize_t f1, Py_ssize_t c0, Py_ssize_t c1)
+    void fastnn_prefetch(const void* p, size_t nbytes)
+    unsigned int fastnn_denormals_flush()
+    void fastnn_denormals_restore(unsigned int old)
+
+LOSSES = ("softmax_xent", "sigmoid_bxent", "mse", "mae")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta")
+_LOSS_CODES = {"softmax_xent": LOSS_SOFTMAX_XENT, "sigmoid_bxent": LOSS_SIGMOID_BXENT, "mse": LOSS_MSE,
+               "mae": LOSS_MAE}
+
+cdef enum:
+    OPT_SGD = 0
+    OPT_RMSPROP = 1
+    OPT_ADAM = 2
+    OPT_ADADELTA = 3
+
+cdef enum:
+    MODE_TRAIN = 0
+    MODE_EVAL = 1
+    MODE_PREDICT = 2
+
+cdef enum:
+    MAX_METRICS = 8
+    # a layer with at most this many units gets its input gradient from
+    # small_input_grad_cols (fixed summation order) instead of split sgemms
+    SMALL_UNITS = 16
+    # first-layer rows per gradient block in the fused gradient + update
+    FUSED_ROWS_SPARSE = 16
+    FUSED_ROWS_DENSE = 128
+    # the first layer takes the bitmask path only with at least this many inputs
+    SPARSE_MIN_INPUTS = 64
+
+# A call runs on one thread below this many multiply-adds per step (sum of
+# rows * I * O over the layers, plus the parameters). Measured on this
+# project's 2-vCPU machine (bench/bench_kernels.py time_mlp_train_epoch): the
+# MNIST MLP (3.3M) ran 154 us/step on 1 thread and 160-200 us/step on 2 (its
+# phases are memory-bound and the team's barriers cost more than they save),
+# mnist-wide (51M) 1724 us/step on 1 thread and 1030 us/step on 2.
+cdef enum:
+    ENGINE_PARALLEL_WORK = 8000000
+
+# Density (non-zeros / (B * I)) below which the first layer skips zeros.
+# Measured on this project's 2-core AMD EPYC (bench/bench_kernels.py
+# time_mlp_train_epoch): the bitmask kernels beat sgemm up to about 40%.
+cdef double SPARSE_MAX_DENSITY = 0.3
+
+
+def _sparse_max_density(value=None):
+    """Get (and with a value, set) the density threshold of the sparse-input path; for tests and benchmarks."""
+    global SPARSE_MAX_DENSITY
+    old = SPARSE_MAX_DENSITY
+    if value is not None:
+        SPARSE_MAX_DENSITY = float(value)
+    return old
+
+
+cdef struct Layer:
+    Py_ssize_t n_in  # I (not a field named I: complex.h defines an I macro)
+    Py_ssize_t n_out # O
+    float* W        # (I, O) view into the parameter arena
+    float* b        # (O,) or NULL
+    float* dW       # (I, O) view into the gradient arena
+    float* db       # (O,) or NULL
+    int act         # the layer's activation
+    float* A        # (B, O) outputs (pre-activation for a fused last layer)
+    float* G        # (B, O) gradient at the pre-activation
+    float* WT       # (O, I) scratch for small_input_grad_cols when O <= SMALL_UNITS, else NULL
+
+
+cdef struct Engine:
+    # model
+    Layer* layers
+    int L
+    int loss
+    bint fused      # loss consumes the last pre-activation (softmax_xent / sigmoid_bxent)
+    int n_metrics
+    int metrics[MAX_METRICS]
+    # optimizer
+    int opt
+    float* params
+    float* grads
+    Py_ssize_t N
+    float* s0
+    float* s1
+    float* s2
+    double lr
+    double h_a
+    double h_b
+    double h_c
+    bint flag1
+    bint flag2
+    double beta_1
+    double beta_2
+    double alpha    # Adam's step size of the current step
+    # buffers for batch_size rows
+    Py_ssize_t batch_size
+    float* xb       # (B, I0) gathered inputs
+    intp_t* ids_b   # (B,) gathered class ids
+    float* yb       # (B, K) gathered float labels
+    float* probs    # (B, K) model outputs for the metrics when the loss is fused
+    double* rowloss # (B,)
+    double* rowmetric  # (M, B)
+    double* acc     # (threads, acc_stride) float64 scratch for bias gradients, one row per thread
+    Py_ssize_t acc_stride
+    uint64_t* mask     # (I0, nw) feature-major bitmask of the batch's non-zeros
+    uint64_t* rowbits  # (B, nwi) row-major bitmap of the same
+    Py_ssize_t nw      # ceil(batch_size / 64)
+    Py_ssize_t nwi     # ceil(I0 / 64)
+    bint sparse_ok
+    Py_ssize_t* gaps    # (2 * n_gaps,) [start, stop) of arena ranges outside every layer
+    Py_ssize_t n_gaps
+    # call arguments
+    int mode
+    const float* X
+    Py_ssize_t ldx
+    const intp_t* ids
+    const float* Y
+    const intp_t* order
+    Py_ssize_t n_order
+    Py_ssize_t first_batch
+    Py_ssize_t n_batches
+    Py_ssize_t iterations
+    Py_ssize_t n_rows   # eval / predict: rows of X
+    Py_ssize_t chunk    # eval / predict: rows per forward pass
+    float* out          # predict output (S, K)
+    # optional phase timer of thread 0 (bench/bench_kernels.py --profile)
+    bint profile
+    double phase_time[16]   # [thread (0 or 1)][phase]: busy time, barrier waits excluded
+    double wait_time[2]     # per thread: time spent in barriers
+    # results (written by thread 0)
+    double loss_sum
+    double metric_sums[MAX_METRICS]
+    Py_ssize_t seen
+
+
+cdef extern from "<time.h>" nogil:
+    cdef struct timespec:
+        long tv_sec
+        long tv_nsec
+    int clock_gettime(int clk_id, timespec* tp)
+    int CLOCK_MONOTONIC
+
+
+cdef inline double _now() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return t.tv_sec + 1e-9 * t.tv_nsec
+
+
+cdef inline double _tick(Engine* e, int tid, int phase, double t0) noexcept nogil:
+    """Threads 0 and 1 add the time since t0 to phase; returns now (0 when not profiling)."""
+    cdef double t
+    if not e.profile or tid > 1:
+        return 0
+    t = _now()
+    if t0 != 0:
+        e.phase_time[tid * 8 + phase] += t - t0
+    return t
+
+
+# --------------------------------------------------------------------------- helpers
+cdef inline void _rows_of(Py_ssize_t n, int tid, int T, Py_ssize_t* r0, Py_ssize_t* r1) noexcept nogil:
+    r0[0] = n * tid // T
+    r1[0] = n * (tid + 1) // T
+
+
+cdef Engine* _profiled = NULL  # set while a profiled run is in progress
+
+
+cdef inline void _sync(int T) noexcept nogil:
+    cdef double t0
+    cdef int tid
+    if T > 1:
+        if _profiled == NULL:
+            fastnn_barrier()
+        else:  # profiling: charge the wait to the barrier, not to the phase
+            tid = fastnn_thread_num()
+            t0 = _now()
+            fastnn_barrier()
+            if tid < 2:
+                _profiled.wait_time[tid] += _now() - t0
+                _profiled.phase_time[tid * 8 + 7] += _now() - t0
+
+
+cdef inline int _team(Layer* ly, Py_ssize_t n, int T) noexcept nogil:
+    """Threads that own a layer's units for a batch of n rows (1 below the GEMM threshold)."""
+    return 1 if n * ly.n_in * ly.n_out < GEMM_WORK_THRESHOLD else T
+
+
+cdef inline bint _cols(Layer* ly, int t_eff, int tid, Py_ssize_t* c0, Py_ssize_t* c1) noexcept nogil:
+    """The units [c0, c1) of a layer that thread tid owns; False if it owns none.
+
+    The SAME split is used by the forward pass, the weight gradient and the
+    optimizer update, so each thread's kernel columns, their gradients and
+    optimizer slots stay in its own core's cache from step to step (a split
+    of the update by flat chunks moved every column across cores twice per
+    step). Boundaries are multiples of 16 units chosen by index (split_gemm):
+    reproducible whatever the arena's address, and on cache lines when the
+    arena is 64-byte aligned.
+    """
+    if tid >= t_eff:
+        return False
+    c0[0] = split_gemm(ly.n_out, t_eff, tid)
+    c1[0] = split_gemm(ly.n_out, t_eff, tid + 1)
+    return c1[0] > c0[0]
+
+
+cdef inline bint _use_sparse(Engine* e, Py_ssize_t n) noexcept nogil:
+    """Decided by every thread from the same masks, so all agree without a barrier."""
+    cdef Py_ssize_t nnz
+    if not e.sparse_ok:
+        return False
+    nnz = fastnn_popcount_masks(e.mask, e.layers[0].n_in * e.nw)
+    return nnz <= SPARSE_MAX_DENSITY * n * e.layers[0].n_in
+
+
+# --------------------------------------------------------------------------- phases
+cdef inline void _feature_words(Engine* e, int tid, int T, Py_ssize_t* w0, Py_ssize_t* w1,
+                                Py_ssize_t* i0, Py_ssize_t* i1) noexcept nogil:
+    """This thread's input features: whole 64-feature words [w0, w1) = features [i0, i1)."""
+    cdef Py_ssize_t I0 = e.layers[0].n_in
+    w0[0] = e.nwi * tid // T
+    w1[0] = e.nwi * (tid + 1) // T
+    i0[0] = w0[0] * 64
+    i1[0] = min(w1[0] * 64, I0)
+
+
+cdef void _masks(Engine* e, const float* x, Py_ssize_t n, int tid, int T) noexcept nogil:
+    """Bitmaps of the non-zeros of this thread's input features (inference: no gather)."""
+    cdef Py_ssize_t w0, w1, i0, i1, I0 = e.layers[0].n_in
+    if e.sparse_ok:
+        _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
+        fastnn_row_bitmaps(e.rowbits, e.nwi, x, I0, n, I0, w0, w1)
+        fastnn_feature_masks(e.mask, e.nw, e.rowbits, e.nwi, n, I0, w0, w1)
+
+
+cdef void _gather(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int T) noexcept nogil:
+    """Copy the batch's rows, split over input FEATURES (64 at a time), and build the
+    bitmaps of the same features from the copy while it is in cache: one pass, and
+    one barrier after it."""
+    cdef Py_ssize_t w0, w1, i0, i1, r, src, I0 = e.layers[0].n_in, K = e.layers[e.L - 1].n_out
+    _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
+    if i1 > i0:
+        for r in range(n):
+            src = e.order[start + r]
+            memcpy(e.xb + r * I0 + i0, e.X + src * e.ldx + i0, (i1 - i0) * sizeof(float))
+        if e.sparse_ok:
+            fastnn_row_bitmaps(e.rowbits, e.nwi, e.xb, I0, n, I0, w0, w1)
+            fastnn_feature_masks(e.mask, e.nw, e.rowbits, e.nwi, n, I0, w0, w1)
+    if tid == T - 1:  # labels: tiny, one thread
+        for r in range(n):
+            src = e.order[start + r]
+            if e.ids != NULL:
+                e.ids_b[r] = e.ids[src]
+            else:
+                memcpy(e.yb + r * K, e.Y + src * K, K * sizeof(float))
+
+
+cdef void _prefetch_rows(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int T) noexcept nogil:
+    """Ask for the next batch's rows (this thread's features) before the update runs:
+    the rows are random lines of a large X, and the gather otherwise waits on DRAM."""
+    cdef Py_ssize_t w0, w1, i0, i1, r
+    if n <= 0:
+        return
+    _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
+    if i1 > i0:
+        for r in range(n):
+            fastnn_prefetch(e.X + e.order[start + r] * e.ldx + i0, (i1 - i0) * sizeof(float))
+
+
+cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_t n, int act, bint sparse,
+                         int t_eff, int tid) noexcept nogil:
+    """This thread's units of layer l: Y[:, c0:c1] = act(inp @ W[:, c0:c1] + b) (elementwise act)."""
+    cdef Layer* ly = &e.layers[l]
+    cdef Py_ssize_t c0, c1, r, O = ly.n_out
+    if not _cols(ly, t_eff, tid, &c0, &c1):
+        return
+    if l == 0 and sparse:
+        fastnn_sparse_forward(Y, O, inp, ly.n_in, ly.W, O, ly.b, e.rowbits, e.nwi, n, c0, c1)
+        bias_act_block(Y, O, <float*>NULL, 0, n, c0, c1, act)
+    else:
+        dense_forward_cols(Y, inp, ly.W, ly.b, n, ly.n_in, O, c0, c1, act)
+
+
+cdef void _loss_rows(Engine* e, const float* final, const intp_t* ids, const float* Y, Py_ssize_t n,
+                     Py_ssize_t r0, Py_ssize_t r1, bint with_grad) noexcept nogil:
+    """Per-row loss (+ gradient at the last pre-activation) and metrics of rows [r0, r1)."""
+    cdef Layer* last = &e.layers[e.L - 1]
+    cdef Py_ssize_t K = last.n_out, r
+    cdef int m
+    cdef const float* outputs = final
+    cdef bint need_probs = e.fused and last.act != ACT_LINEAR and e.n_metrics > 0
+    # the fused losses hand back the activated outputs they compute anyway (for the metrics)
+    loss_rows(e.loss, e.rowloss, last.G if with_grad else <float*>NULL, final, ids, Y, r0, r1, K, 1.0 / n,
+              e.probs if need_probs else <float*>NULL)
+    if with_grad and not e.fused and last.act != ACT_LINEAR:
+        act_backward_rows(last.G, last.G, final, r0, r1, K, last.act)
+    if need_probs:
+        outputs = e.probs
+    for m in range(e.n_metrics):
+        for r in range(r0, r1):
+            e.rowmetric[m * e.batch_size + r] = metric_row(e.metrics[m], outputs, ids, Y, r, K)
+
+
+cdef void _reduce_rows(Engine* e, Py_ssize_t n) noexcept nogil:
+    """Thread 0: add this batch's loss and metrics in row order (as _reference's sums)."""
+    cdef Py_ssize_t r
+    cdef int m
+    cdef double s = 0, sm
+    if e.loss == LOSS_SIGMOID_BXENT and e.mode == MODE_TRAIN:
+        for r in range(n):  # sigmoid_bxent_backward sums the float64 values
+            s += e.rowloss[r]
+    else:
+        for r in range(n):  # the others sum the per-sample losses rounded to float32
+            s += <double><float>e.rowloss[r]
+    e.loss_sum += s
+    for m in range(e.n_metrics):
+        sm = 0
+        for r in range(n):
+            sm += e.rowmetric[m * e.batch_size + r]
+        e.metric_sums[m] += sm
+    e.seen += n
+
+
+cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* final_out, bint fuse,
+                            const intp_t* ids, const float* Y, bint loss, bint with_grad,
+                            int tid, int T) noexcept nogil:
+    """Forward pass of n rows of x (masks already built), then (with `loss`) the
+    loss phase and thread 0's reduction. Returns whether the sparse path ran.
+
+    The last layer writes to final_out (or its own buffer); with `fuse` it stays
+    the pre-activation for the fused loss. When the last layer is small (one
+    owner), thread 0 also does the loss rows right away: one barrier fewer.
+    """
+    cdef int l, act, t_eff
+    cdef Py_ssize_t r0, r1
+    cdef const float* inp = x
+    cdef float* out
+    cdef Layer* ly
+    cdef bint sparse = _use_sparse(e, n), solo
+    for l in range(e.L):
+        ly = &e.layers[l]
+        out = final_out if (l == e.L - 1 and final_out != NULL) else ly.A
+        act = ly.act
+        if l == e.L - 1 and fuse:
+            act = ACT_LINEAR
+        t_eff = _team(ly, n, T)
+        _layer_forward(e, l, inp, out, n, ACT_LINEAR if act == ACT_SOFTMAX else act, sparse, t_eff, tid)
+        solo = l == e.L - 1 and t_eff == 1 and act != ACT_SOFTMAX
+        if solo and loss:
+            if tid == 0:
+                _loss_rows(e, out, ids, Y, n, 0, n, with_grad)
+                _reduce_rows(e, n)
+            _sync(T)
+            return sparse
+        _sync(T)
+        if act == ACT_SOFTMAX:
+            _rows_of(n, tid, T, &r0, &r1)
+            softmax_rows(out, out, r0, r1, ly.n_out)
+            _sync(T)
+        inp = out
+    if loss:
+        _rows_of(n, tid, T, &r0, &r1)
+        _loss_rows(e, inp, ids, Y, n, r0, r1, with_grad)
+        _sync(T)
+        if tid == 0:
+            _reduce_rows(e, n)   # reads the row buffers only; the next writer is behind 2+ barriers
+    return sparse
+
+
+cdef void _first_layer_grad_and_update(Engine* e, Layer* ly, const float* x, Py_ssize_t n, bint sparse,
+                                       double* acc, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """The first layer's weight gradient AND optimizer update for this thread's units, a block
+    of input rows at a time: each gradient block is still in L1 when the update reads it.
+
+    The first layer's kernel is read by nothing else after its gradient (no input
+    gradient is needed), so it can be updated right away; this saves a pass over
+    the gradient (it is the bulk of the arena: 100,352 of MNIST-MLP's 101,770).
+    """
+    cdef Py_ssize_t f0, f1, i, I = ly.n_in, O = ly.n_out, w_off = ly.W - e.params, blk
+    blk = FUSED_ROWS_SPARSE if sparse else FUSED_ROWS_DENSE
+    f0 = 0
+    while f0 < I:
+        f1 = min(f0 + blk, I)
+        if sparse:
+            fastnn_sparse_weight_grad(ly.dW, O, x, I, ly.G, O, e.mask, e.nw, f0, f1, c0, c1)
+        else:
+            gemm_rm(True, False, <int>(f1 - f0), <int>(c1 - c0), <int>n, <float>1, x + f0, <int>I,
+                    ly.G + c0, <int>O, <float>0, ly.dW + f0 * O + c0, <int>O)
+        if c0 == 0 and c1 == O:
+            _update_range(e, w_off + f0 * O, w_off + f1 * O, e.alpha)
+        else:
+            for i in range(f0, f1):
+                _update_range(e, w_off + i * O + c0, w_off + i * O + c1, e.alpha)
+        f0 = f1
+    if ly.db != NULL:
+        bias_grad_cols(ly.db, acc + c0, ly.G, O, n, c0, c1, False)
+        _update_range(e, (ly.b - e.params) + c0, (ly.b - e.params) + c1, e.alpha)
+
+
+cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int tid, int T) noexcept nogil:
+    """Gradients of every layer into the gradient arena (overwritten, not accumulated).
+
+    For layer l, its owners write dW_l/db_l of their units; the owners of
+    layer l-1's units write their columns of G_{l-1} = G_l W_l^T and apply the
+    activation derivative, all in one phase: a barrier is needed only before
+    G_{l-1} is read whole (the dX of layer l-1), i.e. between hidden layers.
+    """
+    cdef int l, t_eff, t_below
+    cdef Py_ssize_t c0, c1, i0, i1, r0, r1, I, O
+    cdef Layer* ly
+    cdef Layer* below
+    cdef const float* inp
+    cdef double* acc = e.acc + tid * e.acc_stride
+    for l in range(e.L - 1, -1, -1):
+        ly = &e.layers[l]
+        I = ly.n_in
+        O = ly.n_out
+        inp = x if l == 0 else e.layers[l - 1].A
+        t_eff = _team(ly, n, T)
+        if _cols(ly, t_eff, tid, &c0, &c1):
+            if l == 0 and e.mode == MODE_TRAIN:
+                _first_layer_grad_and_update(e, ly, x, n, sparse, acc, c0, c1)
+            else:
+                dense_weight_grad_cols(ly.dW, acc, ly.db, ly.G, inp, n, I, O, c0, c1, 0)
+        if l == 0:
+            break
+        below = &e.layers[l - 1]
+        t_below = _team(below, n, T)
+        if _cols(below, t_below, tid, &i0, &i1):
+            if ly.WT != NULL:
+                small_input_grad_cols(below.G, ly.WT, ly.G, ly.W, n, I, O, i0, i1)
+            else:
+                dense_input_grad_cols(below.G, ly.G, ly.W, n, I, O, i0, i1)
+            if below.act != ACT_SOFTMAX and below.act != ACT_LINEAR:
+                act_backward_block(below.G, I, below.G, I, below.A, I, 0, n, i0, i1, below.act)
+        if below.act == ACT_SOFTMAX:
+            _sync(T)
+            _rows_of(n, tid, T, &r0, &r1)
+            softmax_backward_rows(below.G, below.G, below.A, r0, r1, I)
+            _sync(T)
+        elif l - 1 > 0:
+            _sync(T)
+    _sync(T)
+
+
+cdef inline void _update_range(Engine* e, Py_ssize_t n0, Py_ssize_t n1, double alpha) noexcept nogil:
+    """The optimizer's update of arena elements [n0, n1)."""
+    if n1 <= n0:
+        return
+    if e.opt == OPT_SGD:
+        sgd_range(e.params, e.grads, e.s0, n0, n1, e.lr, e.h_a, e.flag1)
+    elif e.opt == OPT_RMSPROP:
+        rmsprop_range(e.params, e.grads, e.s0, e.s1, e.s2, n0, n1, e.lr, e.h_a, e.h_b, e.h_c, e.flag1)
+    elif e.opt == OPT_ADAM:
+        adam_range(e.params, e.grads, e.s0, e.s1, e.s2, n0, n1, alpha, e.beta_1, e.beta_2, e.h_c, e.flag1)
+    else:
+        adadelta_range(e.params, e.grads, e.s0, e.s1, n0, n1, e.lr, e.h_a, e.h_c)
+
+
+cdef inline double _alpha(Engine* e, Py_ssize_t iteration) noexcept nogil:
+    """Adam's step size for step t; every thread computes the same value."""
+    if e.opt != OPT_ADAM:
+        return 0
+    # _reference: lr * np.sqrt(1 - b2**t) / (1 - b1**t) in float64 (pow = Python's float **)
+    return e.lr * sqrt(1.0 - pow(e.beta_2, <double>iteration)) / (1.0 - pow(e.beta_1, <double>iteration))
+
+
+cdef void _update(Engine* e, Py_ssize_t iteration, Py_ssize_t n, int tid, int T) noexcept nogil:
+    """One fused optimizer pass over the parameters this thread owns (see _cols).
+
+    Elementwise, so the split does not change any result. Parameters outside
+    every layer (gaps in the arena) belong to thread 0. No barrier after it:
+    the next step's gather is followed by one before anything reads a weight.
+    """
+    cdef int l, t_eff
+    cdef Py_ssize_t c0, c1, i, w_off, b_off, O
+    cdef Layer* ly
+    cdef double alpha = e.alpha
+    for l in range(1, e.L):  # the first layer was updated with its gradient (_first_layer_grad_and_update)
+        ly = &e.layers[l]
+        O = ly.n_out
+        t_eff = _team(ly, n, T)
+        if not _cols(ly, t_eff, tid, &c0, &c1):
+            continue
+        w_off = ly.W - e.params
+        if c0 == 0 and c1 == O:
+            _update_range(e, w_off, w_off + ly.n_in * O, alpha)
+        else:
+            for i in range(ly.n_in):
+                _update_range(e, w_off + i * O + c0, w_off + i * O + c1, alpha)
+        if ly.b != NULL:
+            b_off = ly.b - e.params
+            _update_range(e, b_off + c0, b_off + c1, alpha)
+    if tid == 0:
+        for i in range(e.n_gaps):
+            _update_range(e, e.gaps[2 * i], e.gaps[2 * i + 1], alpha)
+
+
+cdef void _train(Engine* e, int tid, int T) noexcept nogil:
+    cdef Py_ssize_t s, start, n, next_start
+    cdef bint sparse
+    cdef double t0 = _tick(e, tid, 0, 0)
+    for s in range(e.n_batches):
+        start = (e.first_batch + s) * e.batch_size
+        n = e.n_order - start
+        if n > e.batch_size:
+            n = e.batch_size
+        _gather(e, start, n, tid, T)
+        _sync(T)
+        t0 = _tick(e, tid, 0, t0)
+        sparse = _forward_and_loss(e, e.xb, n, <float*>NULL, e.fused,
+                                   e.ids_b if e.ids != NULL else <intp_t*>NULL,
+                                   e.yb if e.ids == NULL else <float*>NULL, True, True, tid, T)
+        t0 = _tick(e, tid, 1, t0)
+        e.alpha = _alpha(e, e.iterations + s + 1)
+        _backward(e, e.xb, n, sparse, tid, T)
+        t0 = _tick(e, tid, 3, t0)
+        if s + 1 < e.n_batches:
+            next_start = start + e.batch_size
+            _prefetch_rows(e, next_start, min(e.batch_size, e.n_order - next_start), tid, T)
+        t0 = _tick(e, tid, 2, t0)
+        _update(e, e.iterations + s + 1, n, tid, T)
+        t0 = _tick(e, tid, 4, t0)
+    _sync(T)  # the caller reads the parameters
+
+
+cdef void _infer(Engine* e, int tid, int T) noexcept nogil:
+    """evaluate / predict over all rows of X, `chunk` rows at a time (no gather)."""
+    cdef Py_ssize_t start, n, K = e.layers[e.L - 1].n_out
+    cdef bint fuse = e.fused and e.mode == MODE_EVAL
+    cdef const float* x
+    start = 0
+    while start < e.n_rows:
+        n = e.n_rows - start
+        if n > e.chunk:
+            n = e.chunk
+        x = e.X + start * e.ldx
+        _masks(e, x, n, tid, T)
+        _sync(T)
+        if e.mode == MODE_PREDICT:
+            _forward_and_loss(e, x, n, e.out + start * K, False, NULL, NULL, False, False, tid, T)
+        else:
+            _forward_and_loss(e, x, n, <float*>NULL, fuse, e.ids + start if e.ids != NULL else <intp_t*>NULL,
+                              e.Y + start * K if e.Y != NULL else <float*>NULL, True, False, tid, T)
+            _sync(T)  # thread 0's reduction reads the row buffers the next chunk rewrites
+        start += n
+
+
+cdef void _run(Engine* e, int nt) noexcept nogil:
+    """Run e.mode on nt threads: one team, phases separated by barriers.
+
+    With a team, BLAS is pinned to one thread (the team splits the GEMMs);
+    alone, BLAS keeps its own threads (capped by fastnn.set_num_threads) for
+    the GEMMs big enough for them, and tiny models pay no pinning cost.
+    """
+    cdef int blas_prev = blas_threads_begin(1) if nt > 1 else -1
+    cdef int tid, T
+    cdef unsigned int csr
+    if nt <= 1:
+        csr = fastnn_denormals_flush()
+        if e.mode == MODE_TRAIN:
+            _train(e, 0, 1)
+        else:
+            _infer(e, 0, 1)
+        fastnn_denormals_restore(csr)
+    else:
+        with parallel(num_threads=nt):
+            tid = threadid()
+            T = fastnn_team_size()  # the team OpenMP actually gave us
+            csr = fastnn_denormals_flush()
+            if e.mode == MODE_TRAIN:
+                _train(e, tid, T)
+            else:
+                _infer(e, tid, T)
+            fastnn_denormals_restore(csr)
+    blas_threads_end(blas_prev)
+
+
+# --------------------------------------------------------------------------- Python side
+cdef object _aligned(Py_ssize_t n, dtype):
+    """n elements of dtype, 64-byte aligned (whole cache lines per thread block)."""
+    item = np.dtype(dtype).itemsize
+    raw = np.zeros(n + 64 // item + 1, dtype)
+    off = ((-raw.ctypes.data) % 64) // item
+    return raw[off:off + n]
+
+
+cdef inline size_t _addr(a):
+    return <size_t>a.ctypes.data if a is not None else 0
+
+
+def _f32_arena(name, a, n):
+    if not isinstance(a, np.ndarray) or a.dtype != np.float32:
+        raise TypeError(f"MLP: argument `{name}` must be a float32 NumPy array (the compiled engine is "
+                        f"float32-only); received {describe(a)}.")
+    if a.ndim != 1 or (n >= 0 and a.shape[0] != n):
+        raise ValueError(f"MLP: argument `{name}` must be a 1-D array of {n if n >= 0 else 'N'} "
+                         f"elements; received {describe(a)}.")
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        raise ValueError(f"MLP: argument `{name}` is updated in place and must be a writeable "
+                         f"C-contiguous array; received {describe(a)}.")
+    return a
+
+
+def _int_arg(owner, name, value, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{owner}: argument `{name}` must be an integer >= {minimum}; received {describe(value)}.")
+    return int(value)
+
+
+cdef class _Core:
+    """C state of one MLP: the Engine struct and the arrays its pointers point into."""
+    cdef Engine e
+    cdef list keep          # every array a pointer in `e` points into
+    cdef list gaps          # slices of the gradient arena no layer writes (zeroed per call)
+    cdef Py_ssize_t I0, K
+    cdef object n_threads
+    cdef object acc         # (threads * acc_stride,) float64, grown to the team size
+
+    def __cinit__(self):
+        self.e.layers = NULL
+
+    def __dealloc__(self):
+        if self.e.layers != NULL:
+            PyMem_Free(self.e.layers)
+            self.e.layers = NULL
+
+    def setup(self, params, grads, list layers, str loss, tuple metrics, str optimizer, tuple slots,
+              Py_ssize_t batch_size, n_threads):
+        cdef Engine* e = &self.e
+        cdef Py_ssize_t N = params.shape[0], l, width = 1, I, O, w_off, b_off
+        cdef Layer* ly
+        self.keep = [params, grads]
+        self.n_threads = n_threads
+        e.L = len(layers)
+        e.layers = <Layer*>PyMem_Malloc(e.L * sizeof(Layer))
+        if e.layers == NULL:
+            raise MemoryError()
+        e.loss = _LOSS_CODES[loss]
+        e.fused = loss in ("softmax_xent", "sigmoid_bxent")
+        e.n_metrics = len(metrics)
+        for l, name in enumerate(metrics):
+            e.metrics[l] = metric_code(name)
+        e.params = <float*><size_t>params.ctypes.data
+        e.grads = <float*><size_t>grads.ctypes.data
+        e.N = N
+        e.batch_size = batch_size
+        covered = np.zeros(N, bool)
+        for l, spec in enumerate(layers):
+            I, O, w_off, b_off, act = spec
+            ly = &e.layers[l]
+            ly.n_in = I
+            ly.n_out = O
+            ly.W = e.params + w_off
+            ly.dW = e.grads + w_off
+            ly.b = e.params + b_off if b_off >= 0 else NULL
+            ly.db = e.grads + b_off if b_off >= 0 else NULL
+            ly.act = act_code(act)
+            A = _aligned(batch_size * O, np.float32)
+            G = _aligned(batch_size * O, np.float32)
+            self.keep += [A, G]
+            ly.A = <float*><size_t>A.ctypes.data
+            ly.G = <float*><size_t>G.ctypes.data
+            ly.WT = NULL
+            if O <= SMALL_UNITS and l > 0:
+                WT = _aligned(I * O, np.float32)
+                self.keep.append(WT)
+                ly.WT = <float*><size_t>WT.ctypes.data
+            width = max(width, O)
+            covered[w_off:w_off + I * O] = True
+            if b_off >= 0:
+                covered[b_off:b_off + O] = True
+        self.gaps = []
+        gap_bounds = np.zeros(2, np.intp)
+        if not covered.all():
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], (~covered).view(np.int8), [0]))))
+            self.gaps = [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+            gap_bounds = np.ascontiguousarray(edges, dtype=np.intp)
+        self.keep.append(gap_bounds)
+        e.gaps = <Py_ssize_t*><size_t>gap_bounds.ctypes.data
+        e.n_gaps = len(self.gaps)
+        self.I0 = e.layers[0].n_in
+        self.K = e.layers[e.L - 1].n_out
+        xb = _aligned(batch_size * self.I0, np.float32)
+        ids_b = np.zeros(batch_size, np.intp)
+        yb = _aligned(batch_size * self.K, np.float32)
+        probs = _aligned(batch_size * self.K, np.float32)
+        rowloss = np.zeros(batch_size)
+        rowmetric = np.zeros(max(1, e.n_metrics) * batch_size)
+        e.acc_stride = (width + 7) // 8 * 8
+        self.acc = np.zeros(e.acc_stride)
+        e.acc = <double*><size_t>self.acc.ctypes.data
+        e.nw = (batch_size + 63) // 64
+        e.nwi = (self.I0 + 63) // 64
+        e.sparse_ok = self.I0 >= SPARSE_MIN_INPUTS
+        mask = _aligned(self.I0 * e.nw, np.uint64)
+        rowbits = _aligned(batch_size * e.nwi, np.uint64)
+        self.keep.append(rowbits)
+        e.rowbits = <uint64_t*><size_t>rowbits.ctypes.data
+        self.keep += [xb, ids_b, yb, probs, rowloss, rowmetric, mask]
+        e.xb = <float*><size_t>xb.ctypes.data
+        e.ids_b = <intp_t*><size_t>ids_b.ctypes.data
+        e.yb = <float*><size_t>yb.ctypes.data
+        e.probs = <float*><size_t>probs.ctypes.data
+        e.rowloss = <double*><size_t>rowloss.ctypes.data
+        e.rowmetric = <double*><size_t>rowmetric.ctypes.data
+        e.mask = <uint64_t*><size_t>mask.ctypes.data
+        e.opt = OPTIMIZERS.index(optimizer)
+        e.s0 = <float*>_addr(slots[0])
+        e.s1 = <float*>_addr(slots[1])
+        e.s2 = <float*>_addr(slots[2])
+        self.keep += list(slots)
+
+    cdef int _threads(self, Py_ssize_t rows) except -1:
+        """Threads for a call: 1 when a step is too small to share. Sizes the
+        per-thread scratch for the team."""
+        cdef Engine* e = &self.e
+        cdef Py_ssize_t work = e.N, l
+        for l in range(e.L):
+            work += rows * e.layers[l].n_in * e.layers[l].n_out
+        cdef int nt = effective_n_threads(self.n_threads)
+        nt = 1 if work < ENGINE_PARALLEL_WORK else nt
+        if self.acc.shape[0] < nt * e.acc_stride:
+            self.acc = np.zeros(nt * e.acc_stride)
+            e.acc = <double*><size_t>self.acc.ctypes.data
+        return nt
+
+    def profile(self, bint enable):
+        """Turn the phase timer on (and reset it); returns the seconds so far per phase of
+        threads 0 and 1 (phase times include barrier waits, also reported as "wait")."""
+        global _profiled
+        names = ("gather", "forward", "prefetch", "backward", "update")
+        times = {f"t{t}.{name}": self.e.phase_time[t * 8 + k] for t in range(2) for k, name in enumerate(names)}
+        for t in range(2):
+            times[f"t{t}.wait"] = self.e.wait_time[t]
+        self.e.profile = enable
+        _profiled = &self.e if enable else NULL
+        for k in range(16):
+            self.e.phase_time[k] = 0
+        self.e.wait_time[0] = self.e.wait_time[1] = 0
+        return times
+
+    def set_hyper(self, double lr, double a, double b, double c, bint flag1, double beta_1, double beta_2):
+        self.e.lr = lr
+        self.e.h_a = a
+        self.e.h_b = b
+        self.e.h_c = c
+        self.e.flag1 = flag1
+        self.e.beta_1 = beta_1
+        self.e.beta_2 = beta_2
+
+    def check_rows(self, order, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t S, ids, Y):
+        """(problem, position in order): 0 ok, 1 row id outside [0, S), 2 class id outside [0, K),
+        3 non-finite float label."""
+        cdef const intp_t* o = <const intp_t*><size_t>order.ctypes.data
+        cdef const intp_t* c = <const intp_t*><size_t>ids.ctypes.data if ids is not None else NULL
+        cdef const float* yv = <const float*><size_t>Y.ctypes.data if Y is not None else NULL
+        cdef Py_ssize_t r, k, src, K = self.K
+        cdef int problem = 0
+        with nogil:
+            for r in range(start, stop):
+                src = o[r]
+                if src < 0 or src >= S:
+                    problem = 1
+                    break
+                if c != NULL:
+                    if c[src] < 0 or c[src] >= K:
+                        problem = 2
+                        break
+                else:
+                    for k in range(K):
+                        if not isfinite(yv[src * K + k]):
+                            problem = 3
+                            break
+                    if problem:
+                        break
+        return problem, r
+
+    def train(self, X, ids, Y, order, Py_ssize_t first_batch, Py_ssize_t n_batches, Py_ssize_t iterations):
+        cdef Engine* e = &self.e
+        cdef int nt = self._threads(min(e.batch_size, order.shape[0]))
+        for gap in self.gaps:
+            self.keep[1][gap] = 0
+        e.mode = MODE_TRAIN
+        e.X = <const float*><size_t>X.ctypes.data
+        e.ldx = self.I0
+        e.ids = <const intp_t*><size_t>ids.ctypes.data if ids is not None else NULL
+        e.Y = <const float*><size_t>Y.ctypes.data if Y is not None else NULL
+        e.order = <const intp_t*><size_t>order.ctypes.data
+        e.n_order = order.shape[0]
+        e.first_batch = first_batch
+        e.n_batches = n_batches
+        e.iterations = iterations
+        e.loss_sum = 0
+        e.seen = 0
+        for m in range(e.n_metrics):
+            e.metric_sums[m] = 0
+        with nogil:
+            _run(e, nt)
+        sums = np.empty(e.n_metrics)
+        for m in range(e.n_metrics):
+            sums[m] = e.metric_sums[m]
+        return e.loss_sum, sums, e.seen
+
+    def infer(self, int mode, X, ids, Y, Py_ssize_t chunk, out):
+        cdef Engine* e = &self.e
+        cdef int nt = self._threads(min(chunk, X.shape[0]))
+        e.mode = mode
+        e.X = <const float*><size_t>X.ctypes.data
+        e.ldx = self.I0
+        e.ids = <const intp_t*><size_t>ids.ctypes.data if ids is not None else NULL
+        e.Y = <const float*><size_t>Y.ctypes.data if Y is not None else NULL
+        e.n_rows = X.shape[0]
+        e.chunk = chunk
+        e.out = <float*><size_t>out.ctypes.data if out is not None else NULL
+        e.loss_sum = 0
+        e.seen = 0
+        for m in range(e.n_metrics):
+            e.metric_sums[m] = 0
+        if e.n_rows:
+            with nogil:
+                _run(e, nt)
+        return e.loss_sum, np.array([e.metric_sums[m] for m in range(e.n_metrics)], dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- the public class
+_HYPER_NEEDS = {"sgd": (), "rmsprop": ("rho", "epsilon"), "adam": ("beta_1", "beta_2", "epsilon"),
+                "adadelta": ("rho", "epsilon")}
+
+
+class MLP:
+    """Runs whole training steps of a stack of dense layers (gather, forward,
+    loss, backward, optimizer update) without returning to the caller.
+
+    Compiled twin of ``_reference.MLP``: same arguments and results; the
+    arena, slots, X and float labels must be float32. See the module
+    docstring for the threading and the sparse-input path.
+
+    params  (N,) the parameter arena; updated in place by ``train_steps``.
+    grads   (N,) gradient arena with the same layout (scratch, overwritten each step).
+    layers  sequence of (I, O, w_offset, b_offset, activation).
+    loss    "softmax_xent", "sigmoid_bxent", "mse", "mae".
+    metrics sequence of names from METRICS.
+    optimizer, slots, hyper  as in _reference.MLP.
+    batch_size the largest batch ``train_steps`` will see.
+    """
+
+    def __init__(self, params, grads, layers, loss, metrics, optimizer, slots, hyper, batch_size,
+                 n_threads=None):
+        self.params = params
+        self.grads = grads
+        self.layers = [tuple(spec) for spec in layers]
+        self.loss = loss
+        self.metrics = tuple(metrics)
+        self.optimizer = optimizer
+        self.slots = tuple(slots)
+        self.hyper = dict(hyper)
+        self.batch_size = int(batch_size) if isinstance(batch_size, numbers.Integral) else batch_size
+        self.n_threads = n_threads
+        self._check()
+        padded = tuple(self.slots) + (None,) * (3 - len(self.slots))
+        self._core = _Core()
+        self._core.setup(params, grads, self.layers, loss, self.metrics, optimizer, padded[:3], self.batch_size,
+                         n_threads)
+
+    # ---------------------------------------------------------------- checks (once)
+    def _check(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"Unknown loss {self.loss!r}; expected one of {LOSSES}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
+        if not self.layers:
+            raise ValueError("MLP: argument `layers` must hold at least one layer; received [].")
+        final = self.layers[len(self.layers) - 1][4] if len(self.layers[len(self.layers) - 1]) == 5 else None
+        fused = {"softmax_xent": "softmax", "sigmoid_bxent": "sigmoid"}
+        if self.loss in fused and final not in (fused[self.loss], "linear"):
+            raise ValueError(f"loss {self.loss!r} needs a final activation of {fused[self.loss]!r} or "
+                             f"'linear'; received {final!r}")
+        if len(self.metrics) > MAX_METRICS:
+            raise ValueError(f"MLP: at most {MAX_METRICS} metrics; received {len(self.metrics)}.")
+        for name in self.metrics:
+            metric_code(name)
+        _int_arg("MLP", "batch_size", self.batch_size, 1)
+        _f32_arena("params", self.params, -1)
+        n = self.params.shape[0]
+        _f32_arena("grads", self.grads, n)
+        used = np.zeros(n, np.int8)
+        prev_o = None
+        for l, spec in enumerate(self.layers):
+            if len(spec) != 5:
+                raise ValueError(f"MLP: layer {l} must be (I, O, w_offset, b_offset, activation); received {spec!r}.")
+            i, o, w_off, b_off, act = spec
+            for name, value, low in (("I", i, 1), ("O", o, 1), ("w_offset", w_off, 0), ("b_offset", b_off, -1)):
+                _int_arg(f"MLP layer {l}", name, value, low)
+            act_code(act)
+            if prev_o is not None and i != prev_o:
+                raise ValueError(f"MLP: layer {l} has I={i} inputs but layer {l - 1} has O={prev_o} units.")
+            prev_o = o
+            if w_off + i * o > n or (b_off >= 0 and b_off + o > n):
+                raise ValueError(f"MLP: layer {l} ({spec!r}) does not fit in a parameter arena of {n} elements.")
+            used[w_off:w_off + i * o] += 1
+            if b_off >= 0:
+                used[b_off:b_off + o] += 1
+        if (used > 1).any():
+            raise ValueError("MLP: layers overlap in the parameter arena; each kernel and bias needs its own range.")
+        needs = {"sgd": (False,), "rmsprop": (True, False, False), "adam": (True, True, False),
+                 "adadelta": (True, True)}[self.optimizer]
+        if self.optimizer == "sgd" and self.hyper.get("momentum", 0.0) != 0:
+            needs = (True,)
+        if self.optimizer == "rmsprop":
+            needs = (True, self.hyper.get("momentum", 0.0) > 0, bool(self.hyper.get("centered", False)))
+        if self.optimizer == "adam":
+            needs = (True, True, bool(self.hyper.get("amsgrad", False)))
+        for k, needed in enumerate(needs):
+            slot = self.slots[k] if k < len(self.slots) else None
+            if slot is not None or needed:
+                _f32_arena(f"slots[{k}]", slot, n)
+        for key in _HYPER_NEEDS[self.optimizer]:
+            if key not in self.hyper:
+                raise ValueError(f"MLP: optimizer {self.optimizer!r} needs hyper[{key!r}]; received keys "
+                                 f"{sorted(self.hyper)}.")
+
+    def _labels(self, owner, y, S):
+        """(ids, Y) for S rows: int class ids (S,) or float32 (S, K)."""
+        K = self._core_k()
+        if not isinstance(y, np.ndarray):
+            y = np.asarray(y)
+        if y.ndim == 1 and self.loss == "softmax_xent":
+            if y.shape[0] != S:
+                raise ValueError(f"{owner}: argument `y` must have {S} rows like X; received {describe(y)}.")
+            if y.dtype.kind not in "iu":
+                if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.floor(y)).all():
+                    y = y.astype(np.intp)
+                else:
+                    raise ValueError(f"{owner}: argument `y` must hold integer class ids (or be float32 "
+                                     f"of shape ({S}, {K})); received {describe(y)}.")
+            if y.dtype != np.intp or not y.flags.c_contiguous:
+                y = np.ascontiguousarray(y, dtype=np.intp)
+            for name in self.metrics:
+                if name not in ("sparse_categorical_accuracy",):
+                    raise ValueError(f"{owner}: metric {name!r} needs labels of shape ({S}, {K}); "
+                                     f"received class ids {describe(y)}.")
+            return y, None
+        if y.ndim != 2 or y.shape != (S, K) or y.dtype.kind not in "fiub":
+            raise ValueError(f"{owner}: argument `y` must have shape ({S}, {K})"
+                             f"{' (or be int class ids of shape (' + str(S) + ',))' if self.loss == 'softmax_xent' else ''}; "
+                             f"received {describe(y)}.")
+        if y.dtype != np.float32 or not y.flags.c_contiguous:
+            y = np.ascontiguousarray(y, dtype=np.float32)
+        if "sparse_categorical_accuracy" in self.metrics:
+            raise ValueError(f"{owner}: metric 'sparse_categorical_accuracy' needs int class ids of shape "
+                             f"({S},); received {describe(y)}.")
+        return None, y
+
+    def _core_k(self):
+        return self.layers[len(self.layers) - 1][1]
+
+    def _inputs(self, owner, X):
+        if not isinstance(X, np.ndarray) or X.dtype != np.float32:
+            raise ValueError(f"{owner}: argument `X` must be a float32 array like the parameters; "
+                             f"received {describe(X)}.")
+        i0 = self.layers[0][0]
+        if X.ndim != 2 or X.shape[1] != i0:
+            raise ValueError(f"{owner}: argument `X` must have shape (None, {i0}); received {describe(X)}.")
+        if not X.flags.c_contiguous:
+            X = np.ascontiguousarray(X)
+        return X
+
+    def _set_hyper(self, learning_rate):
+        h = self.hyper
+        opt = self.optimizer
+        lr = float(learning_rate)
+        if not np.isfinite(lr):
+            raise ValueError(f"MLP.train_steps: argument `learning_rate` must be finite; received {learning_rate!r}.")
+        if opt == "sgd":
+            self._core.set_hyper(lr, float(h.get("momentum", 0.0)), 0.0, 0.0, bool(h.get("nesterov", False)),
+                                 0.0, 0.0)
+        elif opt == "rmsprop":
+            self._core.set_hyper(lr, float(h["rho"]), float(h.get("momentum", 0.0)), float(h["epsilon"]),
+                                 bool(h.get("centered", False)), 0.0, 0.0)
+        elif opt == "adam":
+            self._core.set_hyper(lr, 0.0, 0.0, float(h["epsilon"]), bool(h.get("amsgrad", False)),
+                                 float(h["beta_1"]), float(h["beta_2"]))
+        else:
+            self._core.set_hyper(lr, float(h["rho"]), 0.0, float(h["epsilon"]), False, 0.0, 0.0)
+
+    # ---------------------------------------------------------------- the engine
+    def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate):
+        """Run ``n_batches`` optimizer steps; return (loss_sum, metric_sums (M,) float64, n_samples).
+
+        X (S, I) float; y (S,) intp class ids or (S, K) float; order (S,) intp:
+        batch b holds rows order[b*batch_size : (b+1)*batch_size] (the last
+        batch may be short).  ``iterations`` is the optimizer's step count
+        before the first of these steps (Adam's t = iterations + 1).
+        """
+        owner = "MLP.train_steps"
+        X = self._inputs(owner, X)
+        S = X.shape[0]
+        ids, Y = self._labels(owner, y, S)
+        if not isinstance(order, np.ndarray) or order.ndim != 1 or order.dtype.kind not in "iu":
+            raise ValueError(f"{owner}: argument `order` must be a 1-D integer array of row ids; "
+                             f"received {describe(order)}.")
+        if order.dtype != np.intp or not order.flags.c_contiguous:
+            order = np.ascontiguousarray(order, dtype=np.intp)
+        first_batch = _int_arg(owner, "first_batch", first_batch, 0)
+        n_batches = _int_arg(owner, "n_batches", n_batches, 0)
+        iterations = _int_arg(owner, "iterations", iterations, 0)
+        bs = self.batch_size
+        start = first_batch * bs
+        stop = min((first_batch + n_batches) * bs, order.shape[0])
+        if n_batches and start + (n_batches - 1) * bs >= order.shape[0]:
+            raise ValueError(f"{owner}: batches {first_batch}..{first_batch + n_batches - 1} of {bs} rows need "
+                             f"more than the {order.shape[0]} rows of `order`.")
+        self._set_hyper(learning_rate)
+        if n_batches == 0:
+            return 0.0, np.zeros(len(self.metrics)), 0
+        # every row id and label the batches use, checked in C before training starts
+        problem, where = self._core.check_rows(order, start, stop, S, ids, Y)
+        if problem == 1:
+            raise ValueError(f"{owner}: argument `order` holds row ids that must be in [0, {S}) for X of shape "
+                             f"{shape_str(X.shape)}; received a row id of {order[where]!r}.")
+        K = self.layers[len(self.layers) - 1][1]
+        if problem == 2:
+            raise ValueError(f"{owner}: argument `y` holds class ids that must be in [0, {K}) for {K} classes; "
+                             f"received an id of {ids[order[where]]!r}.")
+        if problem == 3:
+            raise ValueError(f"{owner}: argument `y` must be finite; received {describe(y)} containing NaN or inf "
+                             f"(row {order[where]}).")
+        return self._core.train(X, ids, Y, order, first_batch, n_batches, iterations)
+
+    def evaluate(self, X, y, batch_size):
+        """(loss_sum, metric_sums (M,) float64) over all rows of X, without updating anything."""
+        owner = "MLP.evaluate"
+        X = self._inputs(owner, X)
+        ids, Y = self._labels(owner, y, X.shape[0])
+        batch_size = _int_arg(owner, "batch_size", batch_size, 1)
+        if ids is not None and ids.shape[0]:
+            lo, hi = ids.min(), ids.max()
+            if lo < 0 or hi >= self.layers[len(self.layers) - 1][1]:
+                raise ValueError(f"{owner}: argument `y` holds class ids that must be in [0, {self.layers[len(self.layers) - 1][1]}) "
+                                 f"for {self.layers[len(self.layers) - 1][1]} classes; received an id of {lo if lo < 0 else hi!r}.")
+        elif Y is not None and not np.isfinite(Y).all():
+            raise ValueError(f"{owner}: argument `y` must be finite; received {describe(y)} containing NaN or inf.")
+        return self._core.infer(MODE_EVAL, X, ids, Y, min(batch_size, self.batch_size), None)
+
+    def predict(self, X, batch_size, out=None):
+        """Model outputs (S, O_last) for every row of X."""
+        owner = "MLP.predict"
+        X = self._inputs(owner, X)
+        batch_size = _int_arg(owner, "batch_size", batch_size, 1)
+        shape = (X.shape[0], self.layers[len(self.layers) - 1][1])
+        if out is None:
+            out = np.empty(shape, np.float32)
+        elif (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != np.float32
+              or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"{owner}: argument `out` must be a writeable C-contiguous float32 array of shape "
+                             f"{shape_str(shape)}; received {describe(out)}.")
+        self._core.infer(MODE_PREDICT, X, None, None, min(batch_size, self.batch_size), out)
+        return out

@@ -1,0 +1,199 @@
+"""Build fastnn's compiled kernels.
+
+    pip install .                               # what users do (isolated build env)
+    python setup.py build_ext --inplace -j 2    # development build in the source tree
+
+Environment switches
+    FASTNN_NO_OPENMP=1   build the sequential kernels (no -fopenmp); a boxed warning says so
+    FASTNN_DEBUG=1       boundscheck/wraparound on, -O0 -g: slow, for chasing memory errors
+
+Every ``fastnn/_kernels/*.pyx`` becomes an extension (a glob, so new kernel
+files need no edit here). OpenMP is probed by compiling, linking AND running a
+tiny program (sklearn ``_build_utils/openmp_helpers.py`` does the same): a
+compiler that accepts ``-fopenmp`` but cannot link or run it must not produce
+an extension that fails at import time. Build facts (OpenMP on/off, compiler,
+flags) are written to ``fastnn/_kernels/_build_info.py`` next to the built
+extensions, for ``fastnn.show_config()``.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEBUG = os.environ.get("FASTNN_DEBUG", "0") not in ("", "0")
+NO_OPENMP = os.environ.get("FASTNN_NO_OPENMP", "0") not in ("", "0")
+
+COMPILER_DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,  # also in debug builds: float division must not raise inside nogil loops
+    "embedsignature": True,
+    "binding": True,
+}
+
+# -O3 but never -march=native (the wheel must run on any x86-64) and never
+# -ffast-math (it breaks isnan/inf handling and reassociates the reductions we
+# keep in a fixed order; karpathy/llm.c#168). Hot C loops that want AVX2/FMA get
+# it through function multi-versioning in csrc/fastnn_kernels.h instead.
+# -fno-math-errno is not fast-math: it only stops sqrt/exp from setting errno
+# (nobody reads it), which is what lets gcc vectorize the optimizer's sqrt --
+# without it Adam over 100k floats ran 8x slower (scalar sqrtss + errno branch).
+GCC_LIKE_FLAGS = ["-O0", "-g"] if DEBUG else ["-O3"]
+GCC_LIKE_FLAGS += ["-fno-math-errno", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-maybe-uninitialized", "-Wno-psabi", "-Wno-unreachable-code-fallthrough"]
+MSVC_FLAGS = ["/Od"] if DEBUG else ["/O2"]
+
+OPENMP_PROBE = textwrap.dedent(
+    r"""
+    #include <omp.h>
+    #include <stdio.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel num_threads(2)
+        {
+            #pragma omp atomic
+            n += 1;
+        }
+        printf("nthreads=%d max=%d\n", n, omp_get_max_threads());
+        return n >= 1 ? 0 : 1;
+    }
+    """
+)
+
+
+def openmp_flags(compiler):
+    """(compile_flags, link_flags) that enable OpenMP for this compiler."""
+    if compiler.compiler_type == "msvc":
+        return ["/openmp"], []
+    if sys.platform == "darwin":
+        # Apple clang needs libomp from Homebrew/conda; the probe decides.
+        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+    return ["-fopenmp"], ["-fopenmp"]
+
+
+def probe_openmp(compiler, cflags, ldflags):
+    """Compile, link and run a tiny OpenMP program; return (ok, message)."""
+    tmp = tempfile.mkdtemp(prefix="fastnn-omp-")
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp)
+        with open("probe.c", "w") as f:
+            f.write(OPENMP_PROBE)
+        objects = compiler.compile(["probe.c"], output_dir=tmp, extra_postargs=cflags)
+        exe = os.path.join(tmp, "probe")
+        compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=ldflags)
+        result = subprocess.run([exe], capture_output=True, text=True, timeout=60)
+        if result.returncode != 0 or "nthreads=" not in result.stdout:
+            return False, f"probe program exited with {result.returncode}: {result.stdout}{result.stderr}"
+        return True, result.stdout.strip()
+    except Exception as exc:  # any failure means "no OpenMP", reported loudly below
+        return False, f"{type(exc).__name__}: {exc}"
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def boxed_warning(lines):
+    width = max(len(line) for line in lines) + 4
+    bar = "*" * width
+    body = "\n".join(f"* {line.ljust(width - 4)} *" for line in lines)
+    sys.stderr.write(f"\n{bar}\n{body}\n{bar}\n\n")
+    sys.stderr.flush()
+
+
+class BuildExt(build_ext):
+    """Adds per-compiler flags, the OpenMP probe, and the generated _build_info.py."""
+
+    def build_extensions(self):
+        compiler = self.compiler
+        is_msvc = compiler.compiler_type == "msvc"
+        base = MSVC_FLAGS if is_msvc else GCC_LIKE_FLAGS
+        omp_c, omp_l = [], []
+        openmp_on, openmp_note = False, "disabled by FASTNN_NO_OPENMP=1"
+        if not NO_OPENMP:
+            cflags, ldflags = openmp_flags(compiler)
+            openmp_on, openmp_note = probe_openmp(compiler, cflags, ldflags)
+            if openmp_on:
+                omp_c, omp_l = cflags, ldflags
+        if not openmp_on:
+            boxed_warning([
+                "fastnn: building WITHOUT OpenMP -- every kernel will run on one thread.",
+                f"reason: {openmp_note}",
+                "Install an OpenMP-capable compiler (gcc, or clang + libomp) and rebuild",
+                "without FASTNN_NO_OPENMP to get the multi-threaded kernels.",
+            ])
+        for ext in self.extensions:
+            ext.extra_compile_args = list(base) + omp_c + ext.extra_compile_args
+            ext.extra_link_args = omp_l + ext.extra_link_args
+        super().build_extensions()
+        self._write_build_info(openmp_on, openmp_note, base + omp_c, omp_l)
+
+    def _write_build_info(self, openmp_on, openmp_note, cflags, ldflags):
+        compiler = self.compiler
+        cc = getattr(compiler, "compiler_so", None) or [compiler.compiler_type]
+        version = ""
+        try:
+            out = subprocess.run([cc[0], "--version"], capture_output=True, text=True, timeout=30)
+            version = out.stdout.splitlines()[0] if out.stdout else ""
+        except Exception:
+            pass
+        import Cython
+
+        info = {
+            "openmp": bool(openmp_on),
+            "openmp_note": openmp_note,
+            "compiler": " ".join(cc[:1]),
+            "compiler_version": version,
+            "compile_args": list(cflags),
+            "link_args": list(ldflags),
+            "debug": DEBUG,
+            "cython_version": Cython.__version__,
+            "numpy_build_version": numpy.__version__,
+            "platform": sysconfig.get_platform(),
+            "python": sys.version.split()[0],
+        }
+        # Next to the built extensions in build/lib* (so a wheel packages it);
+        # run() copies it into the source tree for --inplace builds.
+        self._build_info_path = os.path.join(
+            os.path.dirname(self.get_ext_fullpath("fastnn._kernels._openmp")), "_build_info.py")
+        os.makedirs(os.path.dirname(self._build_info_path), exist_ok=True)
+        with open(self._build_info_path, "w") as f:
+            f.write('"""Generated by setup.py at build time -- do not edit."""\n')
+            f.write(f"BUILD_INFO = {info!r}\n")
+
+    def run(self):
+        self._build_info_path = None
+        super().run()  # setuptools builds in build/lib and copies extensions for --inplace
+        if self.inplace and self._build_info_path:
+            target = os.path.join(HERE, "fastnn", "_kernels", "_build_info.py")
+            if os.path.abspath(self._build_info_path) != os.path.abspath(target):
+                shutil.copyfile(self._build_info_path, target)
+
+
+def extensions():
+    include_dirs = [numpy.get_include(), os.path.join("csrc"), os.path.join("fastnn", "_kernels")]
+    exts = []
+    for path in sorted(glob.glob(os.path.join("fastnn", "_kernels", "*.pyx"))):
+        name = os.path.splitext(path)[0].replace(os.sep, ".")
+        exts.append(Extension(
+            name, [path], include_dirs=include_dirs,
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+            depends=sorted(glob.glob(os.path.join("csrc", "*.h")) + glob.glob(os.path.join("fastnn", "_kernels", "*.pxd"))),
+        ))
+    return cythonize(exts, compiler_directives=COMPILER_DIRECTIVES, nthreads=int(os.environ.get("FASTNN_CYTHON_JOBS", "0")),
+                     quiet=True)
+
+
+os.chdir(HERE)
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,127 @@
+"""losses.pyx against its NumPy twin, hand-derived values, finite differences (incl. clips), bad input."""
+import numpy as np
+import pytest
+
+from fastnn._kernels import _reference as R
+from fastnn._kernels import losses as C
+
+from .conftest import arrange, assert_twin, fd_gradient
+
+LOSSES = ("softmax_xent", "sigmoid_bxent", "xent", "bxent", "mse", "mae")
+SPARSE_OK = ("softmax_xent", "xent")
+
+
+def _inputs(loss, B, K, dtype, rng, sparse):
+    z = (rng.standard_normal((B, K)) * 3).astype(dtype)
+    if loss == "xent":
+        z = rng.random((B, K)).astype(dtype) + dtype(0.01)
+        z[0, 0] = dtype(1e-9)  # clipped from below once normalised
+    elif loss == "bxent":
+        z = rng.random((B, K)).astype(dtype)
+        z[0, :2] = (dtype(1e-9), dtype(1 - 1e-9)) if K > 1 else dtype(1e-9)
+    if sparse:
+        y = rng.integers(0, K, B)
+    elif loss in ("softmax_xent", "xent"):
+        y = rng.random((B, K)).astype(dtype)
+        y /= y.sum(axis=1, keepdims=True)
+    elif loss in ("sigmoid_bxent", "bxent"):
+        y = (rng.random((B, K)) > 0.5).astype(dtype)
+    else:
+        y = rng.standard_normal((B, K)).astype(dtype)
+    return z, y
+
+
+CASES = [(loss, sparse) for loss in LOSSES for sparse in ((False, True) if loss in SPARSE_OK else (False,))]
+
+
+@pytest.mark.parametrize("loss,sparse", CASES)
+@pytest.mark.parametrize("shape", ((6, 4), (600, 50)))
+def test_forward_and_backward_match_reference(loss, sparse, shape, dtype, n_threads, layout, rng):
+    z, y = _inputs(loss, *shape, dtype, rng, sparse)
+    fwd = getattr(C, loss + "_forward")(arrange(z, layout), arrange(y, layout), n_threads=n_threads)
+    assert_twin(fwd, getattr(R, loss + "_forward")(z, y), dtype, loss)
+    total, grad = getattr(C, loss + "_backward")(arrange(z, layout), arrange(y, layout), 0.25,
+                                                 n_threads=n_threads)
+    total_r, grad_r = getattr(R, loss + "_backward")(z, y, 0.25)
+    assert isinstance(total, float)
+    np.testing.assert_allclose(total, total_r, rtol=1e-12)
+    assert_twin(grad, grad_r, dtype, loss)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_out_buffers_and_thread_independence(loss, dtype, rng):
+    z, y = _inputs(loss, 300, 40, dtype, rng, False)
+    out = np.empty(300, dtype)
+    assert getattr(C, loss + "_forward")(z, y, out=out) is out
+    g = np.empty((300, 40), dtype)
+    t1, g1 = getattr(C, loss + "_backward")(z, y, 1.0, g, n_threads=1)
+    assert g1 is g
+    t2, g2 = getattr(C, loss + "_backward")(z, y, 1.0, n_threads=2)
+    assert t1 == t2  # row-order sums: bitwise independent of the thread count
+    np.testing.assert_array_equal(g1, g2)
+
+
+def test_hand_derived_values(dtype):
+    K = 7
+    z = np.full((3, K), 2.5, dtype)
+    np.testing.assert_allclose(C.softmax_xent_forward(z, np.array([0, 3, 6])), np.log(K), rtol=1e-6)
+    total, g = C.softmax_xent_backward(z, np.array([0, 3, 6]), scale=1 / 3)
+    np.testing.assert_allclose(total, 3 * np.log(K), rtol=1e-6)
+    np.testing.assert_allclose(g[0], (np.full(K, 1 / K) - np.eye(K)[0]) / 3, rtol=1e-6, atol=1e-7)
+    p = np.full((2, 4), 0.25, dtype)
+    np.testing.assert_allclose(C.xent_forward(p, np.array([1, 2])), np.log(4), rtol=1e-6)
+    np.testing.assert_allclose(C.sigmoid_bxent_forward(np.zeros((2, 3), dtype), np.ones((2, 3), dtype)),
+                               np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(C.bxent_forward(np.full((1, 2), 0.5, dtype), np.zeros((1, 2), dtype)),
+                               np.log(2), rtol=1e-6)
+    yp, yt = np.array([[1.0, 2.0]], dtype), np.array([[0.0, 4.0]], dtype)
+    np.testing.assert_allclose(C.mse_forward(yp, yt), [2.5])
+    np.testing.assert_allclose(C.mae_forward(yp, yt), [1.5])
+    np.testing.assert_allclose(C.mae_backward(yp, np.array([[1.0, 0.0]], dtype))[1], [[0.0, 0.5]])  # sign(0)=0
+    huge = np.array([[1e4, -1e4, 0.0]], dtype)  # no overflow anywhere
+    assert np.isfinite(C.softmax_xent_forward(huge, np.array([1]))).all()
+    assert np.isfinite(C.sigmoid_bxent_backward(huge, np.array([[0.0, 1.0, 1.0]], dtype))[1]).all()
+
+
+@pytest.mark.parametrize("loss,sparse", CASES)
+@pytest.mark.parametrize("impl", ("compiled", "reference"))
+def test_backward_finite_differences(loss, sparse, impl):
+    """grad = d(scale * loss_sum)/d input, in float64, including the clipped entries."""
+    K = C if impl == "compiled" else R
+    rng = np.random.default_rng(11)
+    z, y = _inputs(loss, 4, 5, np.float64, rng, sparse)
+    if loss == "mae":
+        z[np.abs(z - y) < 0.05] += 0.2  # away from the kink
+    total, grad = getattr(K, loss + "_backward")(z, y, 0.7)
+    fwd = getattr(K, loss + "_forward")
+    np.testing.assert_allclose(total, fwd(z, y).sum(), rtol=1e-12)
+    f = lambda: 0.7 * fwd(z, y).sum()  # noqa: E731
+    numeric = fd_gradient(f, z, eps=1e-6 if loss in ("xent", "bxent") else 1e-4)
+    if loss in ("xent", "bxent"):  # the clip region is 1e-7 wide: tiny steps on the clipped entries
+        clipped = np.zeros(z.shape, bool)
+        clipped[0, 0] = True
+        clipped[0, 1] = loss == "bxent"
+        numeric[clipped] = fd_gradient(f, z, eps=3e-9)[clipped]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
+    if loss == "bxent":
+        assert grad[0, 0] == 0 and grad[0, 1] == 0  # both clip paths: zero gradient
+
+
+def test_bad_input():
+    z = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="`y_true` holds class ids that must be in \\[0, 4\\).*4"):
+        C.softmax_xent_backward(z, np.array([0, 1, 4]))
+    with pytest.raises(ValueError, match="`y_true` holds class ids.*-1"):
+        C.xent_forward(z + 0.25, np.array([0, -1, 2]))
+    with pytest.raises(ValueError, match="`y_true` must be finite"):
+        C.mse_forward(z, np.array([[0, 1, np.nan, 0]] * 3))
+    with pytest.raises(ValueError, match="`y_true` must have shape \\(3, 4\\).*\\(3, 1\\)"):
+        C.mse_forward(z, np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="`logits` must be a float32 or float64 array.*int64"):
+        C.softmax_xent_forward(np.zeros((3, 4), np.int64), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="`y_true` holds class ids but has non-integer values"):
+        C.softmax_xent_forward(z, np.array([0.5, 1, 2]))
+    with pytest.raises(ValueError, match="`dlogits` must be an array of shape \\(3, 4\\)"):
+        C.softmax_xent_backward(z, np.array([0, 1, 2]), dlogits=np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError, match="`scale` must be a real number"):
+        C.mse_backward(z, z, scale="x")

@@ -1,0 +1,219 @@
+"""mlp.pyx (the fused MLP engine) against _reference.MLP: 10 training steps, evaluate, predict."""
+import numpy as np
+import pytest
+
+from fastnn._kernels import _reference as R
+from fastnn._kernels import mlp as C
+
+OPTIMIZERS = [
+    ("sgd", {}, 0),
+    ("sgd", {"momentum": 0.9}, 1),
+    ("sgd", {"momentum": 0.9, "nesterov": True}, 1),
+    ("rmsprop", {"rho": 0.9, "epsilon": 1e-7}, 1),
+    ("rmsprop", {"rho": 0.9, "epsilon": 1e-7, "momentum": 0.5, "centered": True}, 3),
+    ("adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}, 2),
+    ("adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": True}, 3),
+    ("adadelta", {"rho": 0.95, "epsilon": 1e-7}, 2),
+]
+LR = {"sgd": 0.05, "rmsprop": 1e-3, "adam": 1e-3, "adadelta": 1.0}
+
+
+def build(sizes, acts, bias=True, seed=0, gap=0):
+    """Layer specs in one arena (optionally with `gap` unused floats between layers)."""
+    rng = np.random.default_rng(seed)
+    layers, off = [], 0
+    for (i, o), act in zip(zip(sizes[:-1], sizes[1:]), acts):
+        w_off = off
+        off += i * o
+        b_off = off if bias else -1
+        off += o if bias else 0
+        off += gap
+        layers.append((i, o, w_off, b_off, act))
+    params = (rng.standard_normal(off) * 0.2).astype(np.float32)
+    return params, layers
+
+
+def data(S, I, K, loss, seed=1, density=0.25):
+    rng = np.random.default_rng(seed)
+    X = rng.random((S, I)).astype(np.float32)
+    X[rng.random((S, I)) > density] = 0  # image-like sparsity
+    if loss == "softmax_xent":
+        y = rng.integers(0, K, S)
+    elif loss == "softmax_onehot":
+        y = np.eye(K, dtype=np.float32)[rng.integers(0, K, S)]
+    elif loss == "sigmoid_bxent":
+        y = (rng.random((S, K)) > 0.5).astype(np.float32)
+    else:
+        y = rng.standard_normal((S, K)).astype(np.float32)
+    return X, y, rng.permutation(S)
+
+
+def make_pair(params, layers, loss, metrics, opt, hyper, n_slots, batch_size, n_threads=None):
+    out = []
+    for mod in (C, R):
+        p = params.copy()
+        width = {"sgd": n_slots, "rmsprop": 3, "adam": 3, "adadelta": 2}[opt]
+        slots = [np.zeros_like(p) for _ in range(n_slots)] + [None] * (width - n_slots)
+        if opt == "rmsprop" and n_slots == 3 and not hyper.get("momentum"):
+            slots[1] = None
+        kwargs = {"n_threads": n_threads} if mod is C else {}
+        out.append(mod.MLP(p, np.zeros_like(p), layers, loss, metrics, opt, slots, hyper, batch_size, **kwargs))
+    return out
+
+
+def run_pair(compiled, reference, X, y, order, steps, lr):
+    res = []
+    for m in (compiled, reference):
+        res.append(m.train_steps(X, y, order, 0, steps, 0, lr))
+    return res
+
+
+def assert_same_training(rc, rr, mc, mr):
+    (lc, mc_sums, nc), (lr_, mr_sums, nr) = rc, rr
+    assert nc == nr
+    np.testing.assert_allclose(lc, lr_, rtol=2e-5)
+    np.testing.assert_allclose(mc_sums, mr_sums, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(mc.params, mr.params, rtol=1e-4, atol=2e-5)
+    for sc, sr in zip(mc.slots, mr.slots):
+        if sc is not None:
+            np.testing.assert_allclose(sc, sr, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("opt,hyper,n_slots", OPTIMIZERS, ids=[f"{o[0]}{i}" for i, o in enumerate(OPTIMIZERS)])
+@pytest.mark.parametrize("n_threads", (1, 2))
+def test_ten_steps_match_reference_per_optimizer(opt, hyper, n_slots, n_threads):
+    params, layers = build([300, 64, 10], ["relu", "softmax"])
+    X, y, order = data(310, 300, 10, "softmax_xent")  # 10 batches of 32: the last has 22 rows
+    mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], opt, hyper, n_slots,
+                       32, n_threads)
+    rc, rr = run_pair(mc, mr, X, y, order, 10, LR[opt])
+    assert rc[2] == 310
+    assert_same_training(rc, rr, mc, mr)
+
+
+LOSS_CASES = [
+    ("softmax_xent", "softmax_xent", ["relu", "softmax"], ["sparse_categorical_accuracy"]),
+    ("softmax_xent", "softmax_xent", ["tanh", "linear"], []),
+    ("softmax_onehot", "softmax_xent", ["relu", "softmax"], ["categorical_accuracy", "mse"]),
+    ("sigmoid_bxent", "sigmoid_bxent", ["relu", "sigmoid"], ["binary_accuracy"]),
+    ("sigmoid_bxent", "sigmoid_bxent", ["sigmoid", "linear"], ["mae"]),
+    ("mse", "mse", ["relu", "linear"], ["mae"]),
+    ("mse", "mse", ["tanh", "softmax"], ["categorical_accuracy"]),
+    ("mae", "mae", ["relu", "sigmoid"], ["mse", "binary_accuracy"]),
+]
+
+
+@pytest.mark.parametrize("labels,loss,acts,metrics", LOSS_CASES, ids=[f"{c[0]}-{c[2][1]}" for c in LOSS_CASES])
+@pytest.mark.parametrize("density", (0.0, 1.0), ids=("dense-path", "sparse-path"))
+def test_ten_steps_match_reference_per_loss(labels, loss, acts, metrics, density):
+    previous = C._sparse_max_density(density)
+    try:
+        params, layers = build([100, 48, 6], acts, seed=2)
+        X, y, order = data(95, 100, 6, labels, seed=3)  # batches of 10: the last has 5 rows
+        mc, mr = make_pair(params, layers, loss, metrics, "adam", OPTIMIZERS[5][1], 2, 10, 2)
+        rc, rr = run_pair(mc, mr, X, y, order, 10, 1e-2)
+        assert_same_training(rc, rr, mc, mr)
+        for batch_size in (7, 200):
+            ec, er = mc.evaluate(X, y, batch_size), mr.evaluate(X, y, batch_size)
+            np.testing.assert_allclose(ec[0], er[0], rtol=1e-5)
+            np.testing.assert_allclose(ec[1], er[1], rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(mc.predict(X, batch_size), mr.predict(X, batch_size), rtol=1e-5, atol=1e-6)
+    finally:
+        C._sparse_max_density(previous)
+
+
+@pytest.mark.parametrize("n_threads", (1, 2))
+def test_deep_stacks_no_bias_gaps_and_hidden_softmax(n_threads):
+    """Three+ layers (barriers between hidden layers), no biases, unused arena gaps, a softmax hidden layer."""
+    for sizes, acts, bias in (([20, 300, 300, 3], ["tanh", "sigmoid", "softmax"], True),
+                              ([70, 40, 30, 5], ["softmax", "relu", "linear"], False)):
+        params, layers = build(sizes, acts, bias=bias, seed=4, gap=3)
+        X, y, order = data(64, sizes[0], sizes[-1], "mse", seed=5, density=0.9)
+        mc, mr = make_pair(params, layers, "mse", ["mae"], "sgd", {"momentum": 0.9}, 1, 16, n_threads)
+        rc, rr = run_pair(mc, mr, X, y, order, 4, 0.05)
+        assert_same_training(rc, rr, mc, mr)
+        np.testing.assert_allclose(mc.predict(X, 5), mr.predict(X, 5), rtol=1e-5, atol=1e-6)
+
+
+def test_calls_resume_where_they_stopped():
+    """train_steps in chunks (first_batch/iterations) equals one call."""
+    params, layers = build([300, 64, 10], ["relu", "softmax"])
+    X, y, order = data(310, 300, 10, "softmax_xent")
+    hyper = OPTIMIZERS[5][1]
+    a, _ = make_pair(params, layers, "softmax_xent", [], "adam", hyper, 2, 32)
+    b, _ = make_pair(params, layers, "softmax_xent", [], "adam", hyper, 2, 32)
+    la = a.train_steps(X, y, order, 0, 10, 0, 1e-3)[0]
+    lb = sum(b.train_steps(X, y, order, first, 1, first, 1e-3)[0] for first in range(10))
+    np.testing.assert_allclose(la, lb, rtol=1e-12)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_reproducible_and_thread_count_independent_on_the_sparse_path():
+    previous = C._sparse_max_density(1.0)
+    try:
+        params, layers = build([784, 128, 10], ["relu", "softmax"], seed=6)
+        X, y, order = data(200, 784, 10, "softmax_xent", seed=7, density=0.2)
+        runs = []
+        for n_threads in (1, 2, 2):
+            m, _ = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
+                             OPTIMIZERS[5][1], 2, 32, n_threads)
+            runs.append((m.train_steps(X, y, order, 0, 7, 0, 1e-3), m.params.copy()))
+        for (res, p) in runs[1:]:
+            assert res[0] == runs[0][0][0]
+            np.testing.assert_array_equal(p, runs[0][1])
+    finally:
+        C._sparse_max_density(previous)
+
+
+def test_predict_single_sample_and_out_buffer():
+    params, layers = build([300, 64, 10], ["relu", "softmax"])
+    X, _, _ = data(3, 300, 10, "softmax_xent")
+    mc, mr = make_pair(params, layers, "softmax_xent", [], "sgd", {}, 0, 32)
+    out = np.empty((1, 10), np.float32)
+    assert mc.predict(X[:1], 32, out=out) is out
+    np.testing.assert_allclose(out, mr.predict(X[:1], 32), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.sum(), 1.0, rtol=1e-5)
+
+
+def test_attributes_mirror_reference():
+    params, layers = build([300, 64, 10], ["relu", "softmax"])
+    mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
+                       OPTIMIZERS[5][1], 2, 32)
+    for name in ("layers", "loss", "metrics", "optimizer", "hyper", "batch_size"):
+        assert getattr(mc, name) == getattr(mr, name), name
+    assert mc.params.shape == mr.params.shape
+
+
+def test_bad_input():
+    params, layers = build([300, 64, 10], ["relu", "softmax"])
+    X, y, order = data(64, 300, 10, "softmax_xent")
+    m, _ = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "sgd", {}, 0, 32)
+    with pytest.raises(ValueError, match="`X` must be a float32 array.*float64"):
+        m.train_steps(X.astype(np.float64), y, order, 0, 1, 0, 0.1)
+    with pytest.raises(ValueError, match="`X` must have shape \\(None, 300\\).*\\(64, 299\\)"):
+        m.train_steps(X[:, :299], y, order, 0, 1, 0, 0.1)
+    bad = y.copy()
+    bad[order[3]] = 10
+    with pytest.raises(ValueError, match="`y` holds class ids that must be in \\[0, 10\\).*10"):
+        m.train_steps(X, bad, order, 0, 1, 0, 0.1)
+    with pytest.raises(ValueError, match="`order` holds row ids that must be in \\[0, 64\\)"):
+        m.train_steps(X, y, order + 1, 0, 2, 0, 0.1)
+    with pytest.raises(ValueError, match="batches 1..2 of 32 rows need more than the 64 rows"):
+        m.train_steps(X, y, order, 1, 2, 0, 0.1)
+    with pytest.raises(ValueError, match="`learning_rate` must be finite"):
+        m.train_steps(X, y, order, 0, 1, 0, float("nan"))
+    with pytest.raises(ValueError, match="`y` must have shape \\(64, 10\\)"):
+        m.train_steps(X, np.zeros((64, 3), np.float32), order, 0, 1, 0, 0.1)
+    with pytest.raises(TypeError, match="`params` must be a float32 NumPy array.*float64"):
+        C.MLP(params.astype(np.float64), np.zeros(params.size), layers, "softmax_xent", [], "sgd", [], {}, 32)
+    with pytest.raises(ValueError, match="Unknown loss 'hinge'"):
+        C.MLP(params, np.zeros_like(params), layers, "hinge", [], "sgd", [], {}, 32)
+    with pytest.raises(ValueError, match="layer 1 has I=63 inputs but layer 0 has O=64"):
+        C.MLP(params, np.zeros_like(params), [layers[0], (63, 10, 0, -1, "softmax")], "softmax_xent", [],
+              "sgd", [], {}, 32)
+    with pytest.raises(ValueError, match="needs hyper\\['beta_1'\\]"):
+        C.MLP(params, np.zeros_like(params), layers, "softmax_xent", [], "adam",
+              [np.zeros_like(params)] * 2, {"beta_2": 0.9, "epsilon": 1e-7}, 32)
+    with pytest.raises(ValueError, match="needs a final activation of 'softmax'"):
+        C.MLP(params, np.zeros_like(params), [layers[0], layers[1][:4] + ("relu",)], "softmax_xent", [], "sgd",
+              [], {}, 32)

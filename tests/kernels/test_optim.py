@@ -1,0 +1,83 @@
+"""optim.pyx (flat in-place optimizer updates) against its NumPy twin."""
+import numpy as np
+import pytest
+
+from fastnn._kernels import _reference as R
+from fastnn._kernels import optim as C
+
+from .conftest import arrange, assert_twin
+
+# (name, hyper-parameters, slots used)
+CASES = [
+    ("sgd", dict(learning_rate=0.1), 0),
+    ("sgd", dict(learning_rate=0.1, momentum=0.9), 1),
+    ("sgd", dict(learning_rate=0.1, momentum=0.9, nesterov=True), 1),
+    ("rmsprop", dict(learning_rate=0.01, rho=0.9), 1),
+    ("rmsprop", dict(learning_rate=0.01, rho=0.8, momentum=0.5), 2),
+    ("rmsprop", dict(learning_rate=0.01, rho=0.9, momentum=0.5, centered=True, epsilon=1e-6), 3),
+    ("adam", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=1), 2),
+    ("adam", dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-7, iteration=17), 2),
+    ("adam", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=3, amsgrad=True), 3),
+    ("adadelta", dict(learning_rate=1.0, rho=0.95, epsilon=1e-7), 2),
+]
+
+
+def _call(mod, name, w, g, slots, hyper):
+    s = list(slots) + [None] * (3 - len(slots))
+    if name == "sgd":
+        return mod.sgd_update(w, g, s[0], **hyper)
+    if name == "rmsprop":
+        return mod.rmsprop_update(w, g, s[0], s[1], s[2], **hyper)
+    if name == "adam":
+        return mod.adam_update(w, g, s[0], s[1], s[2], **hyper)
+    return mod.adadelta_update(w, g, s[0], s[1], **hyper)
+
+
+@pytest.mark.parametrize("name,hyper,n_slots", CASES, ids=[f"{c[0]}{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize("N", (37, 100003))
+def test_matches_reference_over_steps(name, hyper, n_slots, N, dtype, n_threads, layout, rng):
+    w = rng.standard_normal(N).astype(dtype)
+    slots = [np.abs(rng.standard_normal(N)).astype(dtype) * 0.1 for _ in range(n_slots)]
+    if name == "rmsprop" and hyper.get("centered"):
+        slots[0] = slots[2] ** 2 + dtype(0.01)  # v >= mg^2 keeps v - mg^2 positive at every step
+    wr, slots_r = w.copy(), [s.copy() for s in slots]
+    for step in range(3):
+        g = rng.standard_normal(N).astype(dtype)
+        h = dict(hyper, n_threads=n_threads)
+        assert _call(C, name, w, arrange(g, layout), slots, h) is None
+        _call(R, name, wr, g, slots_r, hyper)
+    assert_twin(w, wr, dtype, name)
+    for s, sr in zip(slots, slots_r):
+        assert_twin(s, sr, dtype, name)
+    if dtype == np.float32:  # same operations in the same order: bit for bit on x86-64
+        np.testing.assert_array_equal(w, wr)
+
+
+def test_works_on_any_shape_of_contiguous_arena(rng):
+    w = rng.standard_normal((3, 4)).astype(np.float32)
+    g = rng.standard_normal((3, 4)).astype(np.float32)
+    wr = w.copy()
+    C.sgd_update(w, g, None, 0.5)
+    R.sgd_update(wr, g, None, 0.5)
+    np.testing.assert_array_equal(w, wr)
+
+
+def test_bad_input():
+    w = np.zeros(5, np.float32)
+    g = np.zeros(5, np.float32)
+    with pytest.raises(ValueError, match="`m` is required"):
+        C.sgd_update(w, g, None, 0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="`g` must have 5 elements"):
+        C.sgd_update(w, np.zeros(4, np.float32), None, 0.1)
+    with pytest.raises(ValueError, match="`g` must have dtype float32"):
+        C.sgd_update(w, np.zeros(5), None, 0.1)
+    with pytest.raises(ValueError, match="`v` must be a float32 array of 5 elements"):
+        C.adam_update(w, g, np.zeros(5, np.float32), np.zeros(5), None, 0.1, 0.9, 0.999, 1e-7, 1)
+    with pytest.raises(ValueError, match="`w` must be a float32 or float64 NumPy array"):
+        C.sgd_update([0.0] * 5, g, None, 0.1)
+    ro = np.zeros(5, np.float32)
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="`w` is updated in place"):
+        C.sgd_update(ro, g, None, 0.1)
+    with pytest.raises(ValueError, match="`learning_rate` must be finite"):
+        C.sgd_update(w, g, None, float("nan"))
