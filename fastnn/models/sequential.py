@@ -11,6 +11,7 @@ import numpy as np
 from fastnn.layers.base import Layer
 from fastnn.layers.input_layer import InputLayer
 from fastnn.models.trainer import Trainer
+from fastnn.utils.array_utils import aligned_empty, aligned_zeros
 from fastnn.utils.naming import auto_name
 from fastnn.utils.validation import check_kwargs, describe, shape_str
 
@@ -102,8 +103,8 @@ class Sequential(Trainer):
             raise ValueError(f"Sequential '{self.name}': all layers must use one dtype; found {sorted(map(str, dtypes))}")
         dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
         total = sum(w.value.size for w in weights)
-        params = np.empty(total, dtype=dtype)
-        grads = np.zeros(total, dtype=dtype)
+        params = aligned_empty(total, dtype)
+        grads = aligned_zeros(total, dtype)
         offset = 0
         for weight in weights:
             n = weight.value.size

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from fastnn.utils.array_utils import aligned_zeros
 from fastnn.utils.validation import describe
 
 # Arguments Keras optimizers accept that fastnn does not implement yet. They are
@@ -87,7 +88,7 @@ class Optimizer:
         if self.slots is not None and all(s is None or s.shape == (size,) for s in self.slots):
             return
         needed = set(self.needed_slots())
-        self.slots = tuple(np.zeros(size, dtype=dtype) if name in needed else None for name in self.slot_names)
+        self.slots = tuple(aligned_zeros(size, dtype) if name in needed else None for name in self.slot_names)
 
     def apply(self, params, grads):
         """One update of the flat ``params`` from ``grads``; advances ``iterations``."""

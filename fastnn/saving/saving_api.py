@@ -28,6 +28,8 @@ of asking on the terminal.
 """
 import numpy as np
 
+from fastnn.utils.array_utils import aligned_copy
+
 from fastnn.saving import file_format as ff
 from fastnn.saving import serialization
 from fastnn.utils.rng_utils import global_rng
@@ -172,8 +174,8 @@ def _load_optimizer_state(archive, model):
         if not model.built:
             archive.fail("it holds optimizer slots for a model that has no weights")
         size, dtype = model.count_params(), model.weights[0].dtype if model.weights else np.float32
-        slots = tuple(archive.read_array(ff.slot_member(name), (size,), dtype,
-                                         what=f"optimizer slot '{name}'")
+        slots = tuple(aligned_copy(archive.read_array(ff.slot_member(name), (size,), dtype,
+                                                      what=f"optimizer slot '{name}'"))
                       if name in stored else None for name in opt.slot_names)
     opt.iterations = iterations
     opt.slots = slots
