@@ -541,3 +541,277 @@ class MLP:
             final = self._forward(X[start:start + batch_size], False)[-1]
             out[start:start + final.shape[0]] = final
         return out
+
+
+# --------------------------------------------------------------------------- sparse (CSR) inputs
+# Multi-hot / bag-of-words inputs (the IMDB tutorial's 10000-dim 0/1 vectors) reach the first
+# Dense layer as a CSR matrix X, given by the three arrays scipy.sparse.csr_matrix holds.
+#
+#   S  rows of X          I  columns of X (= the layer's input dim)    O  units
+#   B  selected rows      nnz stored values of X                       T  tokens of all sequences
+#
+# The row ``rows[i]`` of X holds the values data[k] at columns indices[k] for k in
+# [indptr[rows[i]], indptr[rows[i] + 1]). Both kernels add their terms one at a time in that
+# order (i ascending, then k ascending), exactly as the compiled twin does, so float32
+# results are equal to the last bit, or within an ulp or two where the compiler contracts.
+
+# Bound on the stored values expanded at once (the (nnz, O) product buffers), so a
+# whole-data-set call (predict) needs tens of MB, not gigabytes.
+_CSR_CHUNK_NNZ = 1 << 17
+
+
+def _csr_bounds(owner, indptr, indices, rows):
+    """(starts, ends) (B,) of the selected rows; ValueError for anything out of range."""
+    n_rows = indptr.shape[0] - 1
+    rows = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.intp)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+        raise ValueError(f"{owner}: argument `rows` must hold row ids in [0, {n_rows}); received "
+                         f"ids from {rows.min()} to {rows.max()}.")
+    starts, ends = indptr[rows].astype(np.int64), indptr[rows + 1].astype(np.int64)
+    if starts.size and ((starts < 0).any() or (ends < starts).any() or ends.max() > indices.shape[0]):
+        raise ValueError(f"{owner}: argument `indptr` must be non-decreasing with values in "
+                         f"[0, {indices.shape[0]}] (nnz); received a malformed indptr.")
+    return starts, ends
+
+
+def _csr_positions(starts, ends):
+    """(k, i): the positions k of the selected rows' stored values, in order, and the batch row i of each."""
+    counts = ends - starts
+    total = int(counts.sum())
+    i = np.repeat(np.arange(counts.shape[0]), counts)
+    first = np.cumsum(counts) - counts
+    return np.arange(total) - np.repeat(first - starts, counts), i
+
+
+def _csr_chunks(starts, ends):
+    """Row ranges [r0, r1) of the selection holding about _CSR_CHUNK_NNZ stored values each."""
+    cum = np.cumsum(ends - starts)
+    r0 = 0
+    while r0 < starts.shape[0]:
+        base = cum[r0 - 1] if r0 else 0
+        r1 = max(r0 + 1, int(np.searchsorted(cum, base + _CSR_CHUNK_NNZ, side="right")))
+        yield r0, r1
+        r0 = r1
+
+
+def _csr_check_indices(owner, indices, k, n_cols):
+    cols = indices[k]
+    if cols.size and (cols.min() < 0 or cols.max() >= n_cols):
+        bad = cols.min() if cols.min() < 0 else cols.max()
+        raise ValueError(f"{owner}: argument `indices` must hold column ids in [0, {n_cols}) "
+                         f"(the rows of W); received a column id of {bad}.")
+    return cols
+
+
+def csr_dense_forward(indptr, indices, data, W, b, activation="linear", rows=None, out=None, n_threads=None):
+    """out = act(X[rows] @ W + b) for the CSR matrix X = (indptr (S+1,), indices (nnz,), data (nnz,)).
+
+    W (I, O), b (O,) or None, rows (B,) intp or None (all S rows, in order) -> out (B, O), W's dtype.
+    Each output row starts at 0 and adds data[k] * W[indices[k]] for k in CSR order, then b.
+    """
+    owner = "csr_dense_forward"
+    starts, ends = _csr_bounds(owner, indptr, indices, rows)
+    out = _out(out, (starts.shape[0], W.shape[1]), W.dtype)
+    out[...] = 0
+    for r0, r1 in _csr_chunks(starts, ends):
+        k, i = _csr_positions(starts[r0:r1], ends[r0:r1])
+        cols = _csr_check_indices(owner, indices, k, W.shape[0])
+        # np.add.at is unbuffered and applies the terms in array order: the kernel's order.
+        np.add.at(out, i + r0, data[k, None].astype(W.dtype, copy=False) * W[cols])
+    if b is not None:
+        out += b
+    return activation_forward(out, activation, out=out)
+
+
+def csr_dense_backward(indptr, indices, data, dZ, dW, db, rows=None, n_threads=None):
+    """Weight and bias gradients of ``csr_dense_forward`` (the sparse layer is the first: no dX).
+
+    dZ (B, O) the gradient at the pre-activation. ACCUMULATES dW (I, O): dW[indices[k]] +=
+    data[k] * dZ[i] for every k of row rows[i], i then k ascending; db (O,) += sum_rows(dZ)
+    (float64 accumulation; db may be None).
+    """
+    owner = "csr_dense_backward"
+    starts, ends = _csr_bounds(owner, indptr, indices, rows)
+    k_all = []
+    for r0, r1 in _csr_chunks(starts, ends):  # check every index before dW is touched
+        k, i = _csr_positions(starts[r0:r1], ends[r0:r1])
+        _csr_check_indices(owner, indices, k, dW.shape[0])
+        k_all.append((k, i + r0))
+    for k, i in k_all:
+        np.add.at(dW, indices[k], data[k, None].astype(dW.dtype, copy=False) * dZ[i])
+    if db is not None:
+        db += dZ.sum(axis=0, dtype=np.float64).astype(db.dtype)
+
+
+def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
+    """CSR structure of the multi-hot encoding of S token sequences.
+
+    lengths (S,) int, tokens (T,) int64: sequence s is tokens[sum(lengths[:s]) : sum(lengths[:s+1])].
+    Returns (indptr (S+1,) int64, indices (nnz,) int32): row s holds the distinct tokens of
+    sequence s, sorted. ValueError names the first sequence holding an id outside [0, num_tokens).
+    """
+    lengths = np.asarray(lengths)
+    tokens = np.asarray(tokens)
+    _check_multi_hot_args(lengths, tokens, num_tokens)
+    bad = (tokens < 0) | (tokens >= num_tokens)
+    if bad.any():
+        first = int(np.argmax(bad))
+        seq = int(np.searchsorted(np.cumsum(lengths), first, side="right"))
+        raise _token_range_error(seq, int(tokens[first]), num_tokens)
+    n_seqs = lengths.shape[0]
+    seq_of = np.repeat(np.arange(n_seqs, dtype=np.int64), lengths)
+    keys = np.sort(seq_of * num_tokens + tokens.astype(np.int64))  # by sequence, then id
+    # drop repeats by hand: np.unique is hash-based in NumPy 2.4 and ~100x slower here
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if keys.size else keys
+    indptr = np.zeros(n_seqs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // num_tokens, minlength=n_seqs), out=indptr[1:])
+    return indptr, (keys % num_tokens).astype(np.int32)
+
+
+def _check_multi_hot_args(lengths, tokens, num_tokens):
+    owner = "multi_hot_csr"
+    if isinstance(num_tokens, bool) or not isinstance(num_tokens, (int, np.integer)) or not (
+            0 < num_tokens <= np.iinfo(np.int32).max):
+        raise ValueError(f"{owner}: argument `num_tokens` must be an integer in [1, 2**31 - 1]; "
+                         f"received {num_tokens!r}.")
+    if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
+        raise ValueError(f"{owner}: argument `lengths` must be a 1-D integer array (S,); received an array "
+                         f"of shape {lengths.shape} and dtype {lengths.dtype}.")
+    if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
+        raise ValueError(f"{owner}: argument `tokens` must be a 1-D integer array (T,); received an array "
+                         f"of shape {tokens.shape} and dtype {tokens.dtype}.")
+    if lengths.size and lengths.min() < 0:
+        raise ValueError(f"{owner}: argument `lengths` must be >= 0; sequence {int(np.argmin(lengths))} "
+                         f"has length {lengths.min()}.")
+    if int(lengths.sum(dtype=np.int64)) != tokens.shape[0]:
+        raise ValueError(f"{owner}: the sum of `lengths` ({int(lengths.sum(dtype=np.int64))}) must equal the "
+                         f"number of tokens ({tokens.shape[0]}).")
+
+
+def _token_range_error(seq, value, num_tokens):
+    return ValueError(f"multi_hot_csr: sequence {seq} contains the token id {value}, outside [0, {num_tokens}) "
+                      f"for num_tokens={num_tokens}.")
+
+
+def flatten_sequences(sequences, n_threads=None):
+    """(lengths (S,) int64, tokens (T,) int64): the token-id sequences laid end to end.
+
+    ``sequences`` is a list, tuple or 1-D object array of sequences (lists, tuples, 1-D arrays
+    or other iterables of token ids; Keras' ``imdb.load_data`` output), or a 2-D integer array
+    (S, L). Ids are Python or NumPy integers, or floats holding whole numbers. TypeError for
+    non-numbers and booleans, ValueError for fractions, NaN, nesting deeper than one level and
+    ids beyond int64, each naming the sequence. Not range-checked: that is multi_hot_csr's job.
+    """
+    owner = "flatten_sequences"
+    if isinstance(sequences, np.ndarray) and sequences.dtype != object:
+        return _flatten_array(owner, sequences)
+    seqs = _sequence_list(owner, sequences)
+    parts = [_sequence_tokens(owner, seq, s) for s, seq in enumerate(seqs)]
+    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return lengths, tokens.astype(np.int64, copy=False)
+
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_NESTED_HINT = "expected a list of sequences of integer token ids, as imdb.load_data returns"
+
+
+def _sequence_list(owner, sequences):
+    """The sequences as a list (ValueError/TypeError for things that are not a collection of them)."""
+    if isinstance(sequences, np.ndarray):  # object array
+        if sequences.ndim != 1:
+            raise ValueError(f"{owner}: argument `sequences` must be a 1-D object array of sequences; received "
+                             f"an object array of shape {sequences.shape}.")
+        return list(sequences)
+    if isinstance(sequences, (list, tuple)):
+        return sequences
+    if isinstance(sequences, (str, bytes, dict)) or not hasattr(sequences, "__iter__"):
+        raise TypeError(f"{owner}: argument `sequences` must be a list of sequences of token ids or a 2-D "
+                        f"integer array; received {_describe(sequences)}.")
+    return list(sequences)
+
+
+def _describe(value):
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} (of type {type(value).__name__})"
+
+
+def _sequence_tokens(owner, seq, s):
+    """Sequence ``s`` as a 1-D int64 array."""
+    if type(seq) is list or type(seq) is tuple:
+        if all(type(v) is int for v in seq):
+            try:
+                return np.fromiter(seq, dtype=np.int64, count=len(seq))
+            except OverflowError:
+                pass  # _token_id names the value
+        return np.array([_token_id(owner, v, s) for v in seq], dtype=np.int64)
+    if isinstance(seq, np.ndarray):
+        if seq.ndim != 1:
+            if seq.ndim == 0:
+                raise TypeError(f"{owner}: sequence {s} is the scalar {_describe(seq)}, not a sequence of token "
+                                f"ids; {_NESTED_HINT}.")
+            raise ValueError(f"{owner}: sequence {s} is nested more than one level deep (an array of shape "
+                             f"{seq.shape}); {_NESTED_HINT}.")
+        if seq.dtype == object:
+            return np.array([_token_id(owner, v, s) for v in seq], dtype=np.int64)
+        return _array_tokens(owner, seq, s)
+    if isinstance(seq, (str, bytes, dict)) or not hasattr(seq, "__iter__"):
+        raise TypeError(f"{owner}: sequence {s} is {_describe(seq)}, not a sequence of token ids; {_NESTED_HINT}.")
+    return _sequence_tokens(owner, list(seq), s)
+
+
+def _token_id(owner, v, s):
+    """int(v) for a token id of sequence ``s``; TypeError/ValueError naming the sequence otherwise."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{owner}: sequence {s} contains the boolean {v!r}; token ids must be integers.")
+    if isinstance(v, (int, np.integer)):
+        v = int(v)
+    elif isinstance(v, (float, np.floating)):
+        if not (np.isfinite(v) and float(v).is_integer()):
+            raise ValueError(f"{owner}: sequence {s} contains the non-integer value {float(v)!r}; token ids must "
+                             "be integers.")
+        v = int(v)
+    elif isinstance(v, (list, tuple, np.ndarray)):
+        raise ValueError(f"{owner}: sequence {s} is nested more than one level deep (it contains "
+                         f"{_describe(v)}); {_NESTED_HINT}.")
+    else:
+        raise TypeError(f"{owner}: sequence {s} contains {_describe(v)}; token ids must be integers.")
+    if not _INT64_MIN <= v <= _INT64_MAX:
+        raise ValueError(f"{owner}: sequence {s} contains the token id {v}, which does not fit in int64.")
+    return v
+
+
+def _array_tokens(owner, arr, first):
+    """A numeric array of token ids (1-D: sequence ``first``; 2-D: rows first, first+1, ...) as int64."""
+    kind = arr.dtype.kind
+    where = f"sequence {first}" if arr.ndim == 1 else "argument `sequences`"
+    if kind == "b":
+        raise TypeError(f"{owner}: {where} is a boolean array; token ids must be integers.")
+    if kind not in "iuf":
+        raise TypeError(f"{owner}: {where} must hold integer token ids; received an array of dtype {arr.dtype}.")
+    if kind == "f" or (kind == "u" and arr.dtype.itemsize == 8):
+        with np.errstate(invalid="ignore"):
+            ok = (arr >= _INT64_MIN) & (arr < 2.0**63 if kind == "f" else arr <= _INT64_MAX)
+            if kind == "f":
+                ok &= np.isfinite(arr) & (arr == np.floor(arr))
+        if not ok.all():
+            flat = int(np.argmin(ok.reshape(-1)))
+            s = first + (flat // arr.shape[1] if arr.ndim == 2 else 0)
+            v = arr.reshape(-1)[flat].item()
+            if kind == "f" and not (np.isfinite(v) and float(v).is_integer()):
+                raise ValueError(f"{owner}: sequence {s} contains the non-integer value {v!r}; token ids must be "
+                                 "integers.")
+            raise ValueError(f"{owner}: sequence {s} contains the token id {v}, which does not fit in int64.")
+    return arr.astype(np.int64)
+
+
+def _flatten_array(owner, arr):
+    if arr.ndim != 2:
+        hint = ("a 1-D array is one sequence: pass [seq], or a 2-D array (S, L)" if arr.ndim == 1
+                else "nesting deeper than one level is not supported")
+        raise ValueError(f"{owner}: argument `sequences` must be a 2-D array (S, L) of token ids or a list of "
+                         f"sequences; received an array of shape {arr.shape} ({hint}).")
+    tokens = _array_tokens(owner, arr, 0).reshape(-1)
+    return np.full(arr.shape[0], arr.shape[1], dtype=np.int64), tokens
