@@ -633,14 +633,17 @@ cdef void _infer(Engine* e, int tid, int T) noexcept nogil:
         start += n
 
 
-cdef void _run(Engine* e, int nt) noexcept nogil:
+cdef void _run(Engine* e, int nt, bint pin_blas) noexcept nogil:
     """Run e.mode on nt threads: one team, phases separated by barriers.
 
-    With a team, BLAS is pinned to one thread (the team splits the GEMMs);
-    alone, BLAS keeps its own threads (capped by fastnn.set_num_threads) for
-    the GEMMs big enough for them, and tiny models pay no pinning cost.
+    BLAS is pinned to one thread whenever fastnn may use several (pin_blas):
+    with a team, the team splits the GEMMs; alone, the step was too small to
+    share, and OpenBLAS's own spinning threads on such GEMMs turned the MNIST
+    MLP from ~0.3 s into 13-70 s per epoch whenever another process held a
+    core (measured on the 2-core CI machine). Only when fastnn is limited to
+    one thread (or built without OpenMP) does BLAS keep its own threads.
     """
-    cdef int blas_prev = blas_threads_begin(1) if nt > 1 else -1
+    cdef int blas_prev = blas_threads_begin(1) if pin_blas else -1
     cdef int tid, T
     cdef unsigned int csr
     if nt <= 1:
@@ -882,8 +885,9 @@ cdef class _Core:
         e.seen = 0
         for m in range(e.n_metrics):
             e.metric_sums[m] = 0
+        cdef bint pin_blas = effective_n_threads(self.n_threads) > 1
         with nogil:
-            _run(e, nt)
+            _run(e, nt, pin_blas)
         sums = np.empty(e.n_metrics)
         for m in range(e.n_metrics):
             sums[m] = e.metric_sums[m]
@@ -904,9 +908,10 @@ cdef class _Core:
         e.seen = 0
         for m in range(e.n_metrics):
             e.metric_sums[m] = 0
+        cdef bint pin_blas = effective_n_threads(self.n_threads) > 1
         if e.n_rows:
             with nogil:
-                _run(e, nt)
+                _run(e, nt, pin_blas)
         return e.loss_sum, np.array([e.metric_sums[m] for m in range(e.n_metrics)], dtype=np.float64)
 
 
