@@ -56,6 +56,9 @@ def _fit(model, x, y, epochs, shuffle=False, initial_epoch=0):
 def _subprocess(script, *args, **kwargs):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_PARENT,
                                                                      os.environ.get("PYTHONPATH")])))
+    # Run from the imported package's parent: `python -c` puts the working directory first on
+    # sys.path, and from a source checkout that would import the unbuilt source tree instead.
+    kwargs.setdefault("cwd", _PACKAGE_PARENT)
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
