@@ -14,6 +14,7 @@ mistakes get an actionable message instead of a shape error.
 import numpy as np
 
 from fastnn import _kernels as K
+from fastnn.utils.array_utils import predictions_2d
 from fastnn.utils.validation import check_in_range, check_kwargs, describe, shape_str, unknown_identifier
 
 
@@ -60,11 +61,8 @@ class Loss:
         if sample_weight is not None:
             raise ValueError(f"{type(self).__name__}: `sample_weight` is not supported yet; received "
                              f"{describe(sample_weight)}")
-        y_pred = np.asarray(y_pred)
-        dtype = y_pred.dtype if y_pred.dtype in (np.float32, np.float64) else np.float32
-        y_pred = np.ascontiguousarray(y_pred.reshape(y_pred.shape[0], -1) if y_pred.ndim > 1
-                                      else y_pred.reshape(-1, 1), dtype=dtype)
-        y = self.prepare_targets(np.asarray(y_true), y_pred.shape[1], dtype=dtype)
+        y_pred = predictions_2d(y_pred)
+        y = self.prepare_targets(np.asarray(y_true), y_pred.shape[1], dtype=y_pred.dtype)
         return float(self.per_sample(y_pred, y, logits=self.from_logits).astype(np.float64).mean())
 
     def get_config(self):
@@ -203,11 +201,8 @@ class SparseCategoricalCrossentropy(Loss):
 def _functional(cls, doc):
     def fn(y_true, y_pred, **kwargs):
         loss = cls(**kwargs)
-        y_pred = np.asarray(y_pred)
-        dtype = y_pred.dtype if y_pred.dtype in (np.float32, np.float64) else np.float32
-        y_pred2 = np.ascontiguousarray(y_pred.reshape(-1, y_pred.shape[-1]) if y_pred.ndim > 1
-                                       else y_pred.reshape(-1, 1), dtype=dtype)
-        y = loss.prepare_targets(np.asarray(y_true), y_pred2.shape[1], dtype=dtype)
+        y_pred2 = predictions_2d(y_pred, rows_of_last_axis=True)
+        y = loss.prepare_targets(np.asarray(y_true), y_pred2.shape[1], dtype=y_pred2.dtype)
         return loss.per_sample(y_pred2, y, logits=loss.from_logits)
     fn.__name__ = cls.default_name
     fn.__doc__ = doc

@@ -10,6 +10,7 @@ categorical. The metric keeps the exact string the user gave as its name, so
 import numpy as np
 
 from fastnn import _kernels as K
+from fastnn.utils.array_utils import predictions_2d
 from fastnn.utils.validation import describe, unknown_identifier
 
 
@@ -51,11 +52,8 @@ class Metric:
         if sample_weight is not None:
             raise ValueError(f"Metric '{self.name}': `sample_weight` is not supported yet; received "
                              f"{describe(sample_weight)}")
-        y_pred = np.asarray(y_pred)
-        dtype = y_pred.dtype if y_pred.dtype in (np.float32, np.float64) else np.float32
-        y_pred = np.ascontiguousarray(y_pred.reshape(y_pred.shape[0], -1) if y_pred.ndim > 1
-                                      else y_pred.reshape(-1, 1), dtype=dtype)
-        y = self.prepare_targets(y_true, y_pred.shape[1], dtype)
+        y_pred = predictions_2d(y_pred)
+        y = self.prepare_targets(y_true, y_pred.shape[1], y_pred.dtype)
         self.total += self.batch_sum(y_pred, y)
         self.count += y_pred.shape[0]
 

@@ -32,3 +32,20 @@ def aligned_copy(array, dtype=None):
     out = aligned_empty(array.shape, dtype or array.dtype)
     out[...] = array
     return out
+
+
+def predictions_2d(y_pred, rows_of_last_axis=False):
+    """Model outputs as a C-contiguous 2-D float array (float32 unless already float32/float64).
+
+    (B,) becomes (B, 1). Higher ranks become (B, -1), or with ``rows_of_last_axis``
+    (-1, last): one row per position, as Keras' functional losses reduce over the last axis.
+    """
+    y_pred = np.asarray(y_pred)
+    dtype = y_pred.dtype if y_pred.dtype in (np.float32, np.float64) else np.float32
+    if y_pred.ndim <= 1:
+        shaped = y_pred.reshape(-1, 1)
+    elif rows_of_last_axis:
+        shaped = y_pred.reshape(-1, y_pred.shape[-1])
+    else:
+        shaped = y_pred.reshape(y_pred.shape[0], -1)
+    return np.ascontiguousarray(shaped, dtype=dtype)
