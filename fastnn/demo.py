@@ -1,6 +1,6 @@
 """The demo: train the Keras tutorial's MNIST MLP and print its test accuracy.
 
-    python -m fastnn.demo [--epochs 5] [--batch-size 32] [--sample]
+    fastnn-demo [--epochs 5] [--batch-size 32] [--sample]     (or: python -m fastnn.demo)
 
 It reads MNIST the way ``fastnn.datasets.mnist.load_data()`` does (explicit
 files, ``$FASTNN_DATA_DIR``, Keras' cache, fastnn's cache, else a download).
@@ -28,7 +28,7 @@ def load_mnist(force_sample=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m fastnn.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fastnn-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sample", action="store_true", help="train on the bundled 5,000-image sample")

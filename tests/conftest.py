@@ -67,3 +67,11 @@ def fashion_mnist_data_dir():
 @pytest.fixture(scope="session")
 def imdb_data_dir():
     return find_real_data("imdb")
+
+
+def pytest_report_header(config):
+    """Say which fastnn is under test and which kernels run (CI tests the installed package)."""
+    import fastnn
+    from fastnn import _kernels
+
+    return f"fastnn {fastnn.__version__} from {os.path.dirname(fastnn.__file__)}; kernels: {_kernels.BACKEND}"
