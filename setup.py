@@ -136,8 +136,26 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = list(base) + omp_c + ext.extra_compile_args
             ext.extra_link_args = omp_l + ext.extra_link_args
+        self._force_rebuild_if_flags_changed(base + omp_c + omp_l)
         super().build_extensions()
         self._write_build_info(openmp_on, openmp_note, base + omp_c, omp_l)
+
+    def _force_rebuild_if_flags_changed(self, flags):
+        """pip builds in the source tree and setuptools skips objects that look up to date, so
+        `FASTNN_NO_OPENMP=1 pip install .` followed by `pip install .` used to reinstall the
+        sequential objects. Remember the flags in build_temp and rebuild everything when they change."""
+        stamp = os.path.join(self.build_temp, "fastnn_build_flags.txt")
+        wanted = " ".join(flags)
+        try:
+            with open(stamp) as f:
+                previous = f.read()
+        except OSError:
+            previous = None
+        if previous != wanted:
+            self.force = True
+            os.makedirs(self.build_temp, exist_ok=True)
+            with open(stamp, "w") as f:
+                f.write(wanted)
 
     def _write_build_info(self, openmp_on, openmp_note, cflags, ldflags):
         compiler = self.compiler
