@@ -85,6 +85,13 @@ cdef inline int metric_code(object metric) except -1:
 
 
 # ---------------------------------------------------------------- BLAS
+cdef extern from "fastnn_kernels.h" nogil:
+    void fastnn_row_axpy_f32(float* c, const float* a, const float* B, Py_ssize_t ldb, Py_ssize_t N,
+                             Py_ssize_t K)
+    void fastnn_row_axpy_f64(double* c, const double* a, const double* B, Py_ssize_t ldb, Py_ssize_t N,
+                             Py_ssize_t K)
+
+
 cdef inline void gemv_row(bint trans_a, bint trans_b, int N, int K, floating alpha, const floating* A, int lda,
                           const floating* B, int ldb, floating beta, floating* C) noexcept nogil:
     """Row-major c (1, N) = alpha a op(B) + beta c, for gemm_rm with M == 1.
@@ -94,6 +101,13 @@ cdef inline void gemv_row(bint trans_a, bint trans_b, int N, int K, floating alp
     A's first row, or A's first column (stride lda) when op(A) = A^T.
     """
     cdef char tv = b'T' if trans_b else b'N'
+    if not trans_a and not trans_b and alpha == 1 and beta == 0:
+        # forward of one row: skip its zero inputs (csrc/fastnn_kernels.h, section 5)
+        if floating is float:
+            fastnn_row_axpy_f32(C, A, B, ldb, N, K)
+        else:
+            fastnn_row_axpy_f64(C, A, B, ldb, N, K)
+        return
     cdef int m = K if trans_b else N
     cdef int n = N if trans_b else K
     cdef int incx = lda if trans_a else 1

@@ -123,7 +123,7 @@ cdef enum:
 # phases are memory-bound and the team's barriers cost more than they save),
 # mnist-wide (51M) 1724 us/step on 1 thread and 1030 us/step on 2.
 cdef enum:
-    ENGINE_PARALLEL_WORK = 8000000
+    ENGINE_PARALLEL_WORK = 1000000
 
 # Density (non-zeros / (B * I)) below which the first layer skips zeros.
 # Measured on this project's 2-core AMD EPYC (bench/bench_kernels.py

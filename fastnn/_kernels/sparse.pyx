@@ -12,7 +12,7 @@ Row rows[i] of X holds data[k] at column indices[k] for k in [indptr[rows[i]], i
 
 Threads and races (STYLE.md habits 9 and 10)
     csr_dense_forward    rows are split statically between threads; each output row is summed
-                         by one thread in CSR order, so out does not depend on the thread count.
+                         by one thread in a fixed order, so out does not depend on the thread count.
     csr_dense_backward   dW is split by ROWS (the I axis) into one contiguous range per thread,
                          balanced by the number of stored values that fall into it (sampled from
                          the batch). Every thread walks all batch rows in order and applies only
@@ -58,6 +58,17 @@ from fastnn._kernels._loops cimport act_code, act_rows, bias_grad_cols
 cdef extern from "fastnn_kernels.h" nogil:
     int fastnn_ctz64(uint64_t m)
     ptrdiff_t fastnn_popcount_masks(const uint64_t* mask, ptrdiff_t n)
+    # float32 loops, vectorised (csrc/fastnn_kernels.h section 6)
+    void fastnn_csr_dot_i32(float* o, const int32_t* ind, const float* data, Py_ssize_t k0, Py_ssize_t k1,
+                            const float* W, Py_ssize_t O)
+    void fastnn_csr_dot_i64(float* o, const int64_t* ind, const float* data, Py_ssize_t k0, Py_ssize_t k1,
+                            const float* W, Py_ssize_t O)
+    void fastnn_csr_scatter_i32(float* dW, const int32_t* ind, const float* data, Py_ssize_t k0,
+                                Py_ssize_t k1, const float* z, Py_ssize_t O, Py_ssize_t p0, Py_ssize_t p1,
+                                int filter)
+    void fastnn_csr_scatter_i64(float* dW, const int64_t* ind, const float* data, Py_ssize_t k0,
+                                Py_ssize_t k1, const float* z, Py_ssize_t O, Py_ssize_t p0, Py_ssize_t p1,
+                                int filter)
 
 cdef extern from *:
     """
@@ -250,6 +261,12 @@ cdef inline void _dot_row(floating* o, const csr_index_t* indices, const floatin
     cdef Py_ssize_t c = 0, cc, k, n
     cdef const floating* w
     cdef floating v
+    if floating is float:
+        if csr_index_t is int32_t:
+            fastnn_csr_dot_i32(o, indices, data, k0, k1, W, O)
+        else:
+            fastnn_csr_dot_i64(o, indices, data, k0, k1, W, O)
+        return
     while c + COLS <= O:
         for cc in range(COLS):
             acc[cc] = 0
@@ -318,7 +335,8 @@ def csr_dense_forward(indptr, indices, data, W, b, activation="linear", rows=Non
     """out = act(X[rows] @ W + b) for the CSR matrix X = (indptr (S+1,), indices (nnz,), data (nnz,)).
 
     W (I, O), b (O,) or None, rows (B,) int or None (all S rows, in order) -> out (B, O), W's dtype.
-    data must have W's dtype. Each output row is summed from 0 in CSR order, then b is added.
+    data must have W's dtype. Each output row is summed from 0 over its stored values (float32: the
+    even and the odd ones apart, then added; csrc section 6), then b is added.
     """
     owner = "csr_dense_forward"
     cdef int act = act_code(activation)
@@ -413,6 +431,14 @@ cdef void _scatter_range(floating* dW, const csr_index_t* indptr, const csr_inde
             if p1 < I:
                 k1 = _lower_bound(indices, k0, k1, p1)
         if k0 == k1:
+            continue
+        if floating is float:
+            if csr_index_t is int32_t:
+                fastnn_csr_scatter_i32(dW, indices, data, k0, k1, dZ + i * O, O, p0, p1,
+                                       not whole and not sorted_rows)
+            else:
+                fastnn_csr_scatter_i64(dW, indices, data, k0, k1, dZ + i * O, O, p0, p1,
+                                       not whole and not sorted_rows)
             continue
         c = 0
         while c < O:

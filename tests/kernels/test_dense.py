@@ -7,8 +7,9 @@ from fastnn._kernels import dense as C
 
 from .conftest import arrange, assert_twin, fd_gradient
 
-# (B, I, O): tiny (one thread), and big enough to split the GEMMs between threads
-SHAPES = ((5, 7, 3), (64, 300, 130))
+# (B, I, O): tiny (one thread), big enough to split the GEMMs between threads, and one row
+# (predict on one sample: its own kernel, csrc section 5; I spans several 64-input blocks)
+SHAPES = ((5, 7, 3), (64, 300, 130), (1, 150, 37))
 
 
 def _tol32(dtype, I):
@@ -28,6 +29,18 @@ def test_forward_matches_reference(activation, shape, bias, dtype, n_threads, la
                           activation, n_threads=n_threads)
     assert out.dtype == dtype and out.shape == (B, O)
     np.testing.assert_allclose(out, R.dense_forward(X, W, b, activation), **_tol32(dtype, I))
+
+
+@pytest.mark.parametrize("zeros", (0.0, 0.8, 1.0))
+def test_one_row_forward_skips_zero_inputs(zeros, dtype, rng):
+    # MNIST-like rows: the one-row kernel skips zero inputs; the result must not change
+    X = rng.standard_normal((1, 784)).astype(dtype)
+    X[rng.random(X.shape) < zeros] = 0
+    W = (rng.standard_normal((784, 130)) / 28).astype(dtype)
+    b = rng.standard_normal(130).astype(dtype)
+    for activation in ("linear", "relu", "softmax"):
+        np.testing.assert_allclose(C.dense_forward(X, W, b, activation), R.dense_forward(X, W, b, activation),
+                                   **_tol32(dtype, 784))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
