@@ -121,9 +121,21 @@ cdef enum:
 # project's 2-vCPU machine (bench/bench_kernels.py time_mlp_train_epoch): the
 # MNIST MLP (3.3M) ran 154 us/step on 1 thread and 160-200 us/step on 2 (its
 # phases are memory-bound and the team's barriers cost more than they save),
-# mnist-wide (51M) 1724 us/step on 1 thread and 1030 us/step on 2.
-cdef enum:
-    ENGINE_PARALLEL_WORK = 1000000
+# mnist-wide (51M) 1724 us/step on 1 thread and 1030 us/step on 2. A team whose
+# threads share a core with another busy process loses far more at its barriers
+# (MNIST MLP: 735-4250 us/step on 2 threads with a compile running alongside).
+cdef Py_ssize_t ENGINE_PARALLEL_WORK = 8000000
+
+
+def _engine_parallel_work(value=None):
+    """Get (and with a value, set) the per-step work below which a call runs on one thread; for
+    benchmarks that re-measure the threshold."""
+    global ENGINE_PARALLEL_WORK
+    old = ENGINE_PARALLEL_WORK
+    if value is not None:
+        ENGINE_PARALLEL_WORK = int(value)
+    return old
+
 
 # Density (non-zeros / (B * I)) below which the first layer skips zeros.
 # Measured on this project's 2-core AMD EPYC (bench/bench_kernels.py
