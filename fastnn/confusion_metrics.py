@@ -119,8 +119,11 @@ class _ConfusionMetric(Metric):
 
     def targets_for_model(self, y, y_loss, n_outputs, loss_name, dtype=np.float32):
         y = np.asarray(y)
-        shape = (y.shape[0], n_outputs)
-        return np.ascontiguousarray(self._check_targets(y, shape), dtype=dtype)
+        targets = np.ascontiguousarray(self._check_targets(y, (y.shape[0], n_outputs)), dtype=dtype)
+        # The loss's own targets when they are the same values (no label smoothing): batches slice them once.
+        if y_loss.shape == targets.shape and y_loss.dtype == targets.dtype and np.array_equal(y_loss, targets):
+            return y_loss
+        return targets
 
     def update_batch(self, y_pred, y_true):
         self._accumulate(y_pred, y_true, None)

@@ -304,3 +304,14 @@ def test_saved_model_keeps_its_confusion_metrics(tmp_path):
         model.evaluate(x, y, verbose=0, return_dict=True).keys()
     np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0, return_dict=True)["recall"],
                                model.evaluate(x, y, verbose=0, return_dict=True)["recall"])
+
+
+def test_metrics_see_the_labels_not_the_label_smoothed_targets():
+    # Keras' metrics get y_true as given; smoothed targets (0 -> 0.1) would all count as positives.
+    x, y = _binary_data()
+    model = _binary_model()
+    model.compile("sgd", fastnn.losses.BinaryCrossentropy(label_smoothing=0.2), metrics=["recall", "precision"])
+    before = model.predict(x, verbose=0)
+    history = model.fit(x, y, batch_size=40, epochs=1, verbose=0).history
+    assert history["precision"][0] == pytest.approx(_standalone(Precision(), y, before))
+    assert history["recall"][0] == pytest.approx(_standalone(Recall(), y, before))
