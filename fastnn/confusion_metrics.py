@@ -390,10 +390,6 @@ class AUC(_ConfusionMetric):
             return float(by_label.mean())
         return float(_divide_no_nan(np.sum(by_label * self.label_weights), np.sum(self.label_weights)))
 
-    @property
-    def thresholds(self):
-        return [float(t) for t in self._thresholds]
-
     def get_config(self):
         config = {"name": self.name, "dtype": self.dtype, "num_thresholds": self.num_thresholds,
                   "curve": self.curve, "summation_method": self.summation_method, "multi_label": self.multi_label,
