@@ -6,7 +6,7 @@
                               keras.layers.Dense(10, activation="softmax")])
 """
 from fastnn import (activations, backend, callbacks, config, datasets, initializers, layers, losses, metrics,
-                    models, optimizers, utils)
+                    models, optimizers, regularizers, utils)
 from fastnn._config import get_num_threads, set_num_threads, show_config
 from fastnn._version import __version__
 from fastnn.layers import Input
@@ -14,4 +14,4 @@ from fastnn.models import Sequential
 
 __all__ = ["Input", "Sequential", "__version__", "activations", "backend", "callbacks", "config", "datasets",
            "get_num_threads", "initializers", "layers", "losses", "metrics", "models", "optimizers",
-           "set_num_threads", "show_config", "utils"]
+           "regularizers", "set_num_threads", "show_config", "utils"]

@@ -1,7 +1,8 @@
 """Losses with Keras' names, aliases and semantics.
 
-Reduction is Keras' default "sum_over_batch_size": the mean over the batch of
-the per-sample losses (each a mean over the last axis for MSE/MAE/BCE).
+Reduction is Keras' default "sum_over_batch_size": the sum over the batch of
+the per-sample losses (each a mean over the last axis for MSE/MAE/BCE), each
+times its sample weight if there are weights, divided by the batch size.
 
 Cross-entropies have two paths, as in Keras on the TensorFlow backend
 (K3 ``backend/tensorflow/nn.py`` ``_get_logits``): when the model's last
@@ -44,9 +45,16 @@ class Loss:
     def per_sample(self, y_pred, y_true, logits=False):
         return getattr(K, self.kernel_for(logits) + "_forward")(y_pred, y_true)
 
-    def backward(self, y_pred, y_true, scale, logits=False):
-        """(sum of per-sample losses, gradient of ``scale`` * that sum w.r.t. y_pred)."""
-        return getattr(K, self.kernel_for(logits) + "_backward")(y_pred, y_true, scale)
+    def batch_sum(self, y_pred, y_true, logits=False, sample_weight=None):
+        """Sum over the batch of the per-sample losses, each times its weight, in float64."""
+        rows = self.per_sample(y_pred, y_true, logits=logits).astype(np.float64)
+        return float(rows.sum() if sample_weight is None else rows @ sample_weight)
+
+    def backward(self, y_pred, y_true, scale, logits=False, sample_weight=None):
+        """(sum of per-sample losses, gradient of ``scale`` * that sum w.r.t. y_pred); with ``sample_weight``
+        both weight each sample's loss."""
+        return getattr(K, self.kernel_for(logits) + "_backward")(y_pred, y_true, scale,
+                                                                  sample_weight=sample_weight)
 
     # -------------------------------------------------------------- targets
     def prepare_targets(self, y, n_outputs, dtype=np.float32):
@@ -58,12 +66,19 @@ class Loss:
         return np.ascontiguousarray(y, dtype=dtype)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
-            raise ValueError(f"{type(self).__name__}: `sample_weight` is not supported yet; received "
-                             f"{describe(sample_weight)}")
+        """The batch loss: mean of the per-sample losses, or with ``sample_weight`` (one weight per
+        sample) ``sum(w * loss) / batch_size`` (Keras' "sum_over_batch_size" reduction)."""
         y_pred = predictions_2d(y_pred)
         y = self.prepare_targets(np.asarray(y_true), y_pred.shape[1], dtype=y_pred.dtype)
-        return float(self.per_sample(y_pred, y, logits=self.from_logits).astype(np.float64).mean())
+        if sample_weight is not None:
+            w = np.asarray(sample_weight)
+            w = w[:, 0] if w.ndim == 2 and w.shape[1] == 1 else w
+            if w.dtype.kind not in "biuf" or w.shape != (y_pred.shape[0],):
+                raise ValueError(f"{type(self).__name__}: `sample_weight` must hold one weight per sample, "
+                                 f"shape ({y_pred.shape[0]},); received {describe(sample_weight)}")
+            sample_weight = w.astype(np.float64)
+        total = self.batch_sum(y_pred, y, logits=self.from_logits, sample_weight=sample_weight)
+        return total / y_pred.shape[0]
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits}

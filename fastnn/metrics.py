@@ -6,26 +6,81 @@ compile_utils.py``): binary when the output has one unit; sparse categorical
 when the targets have a lower rank than the output or a last dim of 1; else
 categorical. The metric keeps the exact string the user gave as its name, so
 ``history.history`` has ``'acc'`` for ``metrics=['acc']``.
+
+Every metric is stateful, as in Keras: ``update_state`` accumulates over
+batches, ``result`` reads the value, ``reset_state`` starts over, and ``fit``
+/ ``evaluate`` report ``result()`` at the end of each epoch (the trainer
+resets the metrics at the start of each epoch and of each evaluation). Two
+kinds exist:
+
+* means of a per-sample value (``MeanMetricWrapper``: the accuracies, ``mae``,
+  ``mse``), computed by the ``metric_sum`` kernel; the fused training engine
+  computes these inside its compiled loop and hands the sums back
+  (``add_sums``);
+* ratios of counts accumulated over the epoch (``Precision``, ``Recall``,
+  ``AUC`` in ``fastnn.confusion_metrics``): a ratio of totals, not a mean of
+  per-batch values, so they run on the layer-by-layer path.
 """
 import numpy as np
 
 from fastnn import _kernels as K
 from fastnn.utils.array_utils import predictions_2d
-from fastnn.utils.validation import describe, unknown_identifier
+from fastnn.utils.validation import describe, shape_str, unknown_identifier
 
 
 class Metric:
-    """Base class: a running mean of a per-sample quantity computed by a kernel."""
+    """Base class of the stateful metrics (Keras' ``keras.metrics.Metric`` API).
 
-    kernel = None
+    Subclasses implement ``reset_state()``, ``update_state(y_true, y_pred,
+    sample_weight=None)`` and ``result()``. ``fit``/``evaluate`` validate the
+    targets once per call and then feed batches through two hooks, which a
+    subclass may override to skip per-batch checks:
+
+    * ``targets_for_model(y, y_loss, n_outputs, loss_name, dtype)``: the
+      per-sample targets this metric reads, row-aligned with ``x`` (``y`` as
+      given, ``y_loss`` as the loss prepared it); by default ``y`` as an array;
+    * ``update_batch(y_pred, y_true)``: update from a batch of model outputs
+      (2-D) and rows of those targets; by default ``update_state``.
+    """
+
     default_name = None
     direction = "up"
-    sparse_targets = False
+    # Name of the per-sample kernel of a mean metric, which the fused training engine can
+    # compute in its compiled loop; None for every other metric.
+    kernel = None
 
     def __init__(self, name=None, dtype=None):
-        self.name = name or self.default_name
+        self.name = name or self.default_name or type(self).__name__.lower()
         self.dtype = dtype
         self.reset_state()
+
+    def reset_state(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement reset_state()")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state()")
+
+    def result(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement result()")
+
+    def targets_for_model(self, y, y_loss, n_outputs, loss_name, dtype=np.float32):
+        return np.asarray(y)
+
+    def update_batch(self, y_pred, y_true):
+        self.update_state(y_true, y_pred)
+
+    def get_config(self):
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class MeanMetricWrapper(Metric):
+    """A running mean of a per-sample quantity computed by the ``metric_sum`` kernel ``kernel``."""
+
+    sparse_targets = False
 
     def reset_state(self):
         self.total = 0.0
@@ -54,17 +109,29 @@ class Metric:
                              f"{describe(sample_weight)}")
         y_pred = predictions_2d(y_pred)
         y = self.prepare_targets(y_true, y_pred.shape[1], y_pred.dtype)
-        self.total += self.batch_sum(y_pred, y)
-        self.count += y_pred.shape[0]
+        self.update_batch(y_pred, y)
+
+    def targets_for_model(self, y, y_loss, n_outputs, loss_name, dtype=np.float32):
+        # The mean metrics read the loss's targets (the engine computes them on those too).
+        if self.sparse_targets != (y_loss.ndim == 1):
+            raise ValueError(f"Metric '{self.name}' cannot be computed with loss '{loss_name}': the targets "
+                             f"have shape {shape_str(y_loss.shape)} for a model output of shape "
+                             f"(None, {n_outputs}).")
+        return y_loss
+
+    def update_batch(self, y_pred, y_true):
+        self.add_sums(self.batch_sum(y_pred, y_true), y_pred.shape[0])
+
+    def add_sums(self, total, count):
+        """Add ``count`` samples whose per-sample values sum to ``total`` (the engine's batch sums)."""
+        self.total += float(total)
+        self.count += int(count)
 
     def result(self):
         return self.total / self.count if self.count else 0.0
 
-    def get_config(self):
-        return {"name": self.name}
 
-
-class BinaryAccuracy(Metric):
+class BinaryAccuracy(MeanMetricWrapper):
     kernel = "binary_accuracy"
     default_name = "binary_accuracy"
 
@@ -74,24 +141,24 @@ class BinaryAccuracy(Metric):
         super().__init__(name=name, dtype=dtype)
 
 
-class CategoricalAccuracy(Metric):
+class CategoricalAccuracy(MeanMetricWrapper):
     kernel = "categorical_accuracy"
     default_name = "categorical_accuracy"
 
 
-class SparseCategoricalAccuracy(Metric):
+class SparseCategoricalAccuracy(MeanMetricWrapper):
     kernel = "sparse_categorical_accuracy"
     default_name = "sparse_categorical_accuracy"
     sparse_targets = True
 
 
-class MeanAbsoluteError(Metric):
+class MeanAbsoluteError(MeanMetricWrapper):
     kernel = "mae"
     default_name = "mean_absolute_error"
     direction = "down"
 
 
-class MeanSquaredError(Metric):
+class MeanSquaredError(MeanMetricWrapper):
     kernel = "mse"
     default_name = "mean_squared_error"
     direction = "down"
@@ -104,6 +171,13 @@ _BY_NAME = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
 }
 _ACCURACY = ("accuracy", "acc")
+
+# Precision, Recall and AUC live in their own module, as in Keras (it needs Metric, defined above);
+# importing them here makes fastnn.metrics.Precision etc. and the strings work.
+from fastnn.confusion_metrics import AUC, Precision, Recall  # noqa: E402
+
+_BY_NAME.update({"precision": Precision, "recall": Recall, "auc": AUC,
+                 "Precision": Precision, "Recall": Recall, "AUC": AUC})
 
 
 def resolve_accuracy(y_true_shape, n_outputs):

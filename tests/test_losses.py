@@ -325,11 +325,23 @@ def test_target_shape_mismatch():
     assert "(3, 2)" in str(info.value) and "(None, 4)" in str(info.value)
 
 
-def test_sample_weight_and_reduction_rejected():
-    with pytest.raises(ValueError, match="sample_weight"):
-        MeanSquaredError()(np.zeros(2), np.zeros(2), sample_weight=np.ones(2))
+def test_reduction_other_than_sum_over_batch_size_rejected():
     with pytest.raises(ValueError, match="reduction"):
         MeanSquaredError(reduction="sum")
+
+
+def test_sample_weight_is_sum_over_batch_size():
+    # Keras 3 reduce_weighted_values: sum(w * loss) / batch_size (not / sum(w)).
+    y_true = np.array([[0.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
+    y_pred = np.array([[1.0, 1.0], [1.0, 0.0], [1.0, 3.0]])  # per-sample MSE 0.5, 0.5, 2.0
+    w = np.array([2.0, 0.0, 0.5])
+    assert MeanSquaredError()(y_true, y_pred, sample_weight=w) == pytest.approx((1.0 + 0.0 + 1.0) / 3)
+    assert MeanSquaredError()(y_true, y_pred, sample_weight=w[:, None]) == pytest.approx(2.0 / 3)
+    ce = SparseCategoricalCrossentropy(from_logits=True)
+    logits = np.array([[0.0, 0.0], [2.0, 0.0]])
+    assert ce([0, 1], logits, sample_weight=[1.0, 0.0]) == pytest.approx(np.log(2) / 2)
+    with pytest.raises(ValueError, match="`sample_weight` must hold one weight per sample, shape \\(3,\\)"):
+        MeanSquaredError()(y_true, y_pred, sample_weight=np.ones(2))
 
 
 @pytest.mark.parametrize("cls", [BinaryCrossentropy, CategoricalCrossentropy])

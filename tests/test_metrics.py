@@ -162,3 +162,39 @@ def test_target_shape_mismatch_message():
 def test_directions():
     assert SparseCategoricalAccuracy.direction == "up"
     assert MeanSquaredError.direction == "down" and MeanAbsoluteError.direction == "down"
+
+
+def test_custom_keras_style_metric_runs_in_fit_and_evaluate():
+    """A Metric subclass with only Keras' update_state / result / reset_state works in fit: it is reset at
+    every epoch and reports its own result (the trainer never averages it)."""
+    import fastnn
+    from fastnn import Sequential
+    from fastnn.layers import Dense
+
+    class MaxAbsError(metrics.Metric):
+        direction = "down"
+
+        def reset_state(self):
+            self.value = 0.0
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.value = max(self.value, float(np.max(np.abs(np.asarray(y_pred).reshape(-1) -
+                                                             np.asarray(y_true).reshape(-1)))))
+
+        def result(self):
+            return self.value
+
+    fastnn.backend.clear_session()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 3)).astype(np.float32)
+    y = x.sum(axis=1)
+    model = Sequential([Dense(1, input_shape=(3,))])
+    metric = MaxAbsError()
+    assert metric.name == "maxabserror"
+    model.compile("sgd", "mse", metrics=[metric, "mae"])
+    history = model.fit(x, y, epochs=2, batch_size=20, verbose=0, validation_data=(x, y))
+    assert model._engine is None  # a metric without a kernel runs on the layer path
+    p = model.predict(x, verbose=0)[:, 0]
+    assert history.history["val_maxabserror"][-1] == pytest.approx(np.max(np.abs(p - y)), rel=1e-6)
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["maxabserror"] == pytest.approx(
+        np.max(np.abs(p - y)), rel=1e-6)

@@ -395,10 +395,10 @@ def test_custom_classes_are_refused_when_saving(tmp_path):
 
 # ---------------------------------------------------------------------------- paths and extensions
 @pytest.mark.parametrize("name, match", [
-    ("m.h5", r"requires the `\.fastnn` extension, e.g. '.*m\.fastnn'.*HDF5"),
-    ("m.keras", r"`\.keras` is Keras 3's format"),
-    ("m", r"requires the `\.fastnn` extension"),
+    ("m", r"Please add a `\.keras` extension .*e\.g\. '.*m\.keras'.*Received: filepath="),
+    ("m.npz", r"Please add a `\.keras` extension .*e\.g\. '.*m\.keras'"),
     ("m.weights.npz", r"save_weights"),
+    ("m.weights.h5", r"is a weights file name\. Use `model\.save_weights"),
 ])
 def test_save_rejects_other_extensions(tmp_path, name, match):
     with pytest.raises(ValueError, match=match):
@@ -406,10 +406,43 @@ def test_save_rejects_other_extensions(tmp_path, name, match):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["w.weights.h5", "w.h5", "w.npz", "w.fastnn"])
+@pytest.mark.parametrize("name", ["w.h5", "w.npz", "w.fastnn", "w.keras"])
 def test_save_weights_rejects_other_extensions(tmp_path, name):
-    with pytest.raises(ValueError, match=r"must end in `\.weights\.npz`"):
+    with pytest.raises(ValueError, match=r"must end in `\.weights\.h5` \(Keras' name\) or `\.weights\.npz`"):
         _model().save_weights(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5", "m.hdf5"])
+def test_keras_model_file_names_hold_the_fastnn_format(tmp_path, name):
+    """Tutorial code (`model.save('my_model.keras')`) runs unchanged; the file is fastnn's own format."""
+    model = _model()
+    x, y = _data()
+    _fit(model, x, y, epochs=1)
+    model.save(tmp_path / name)
+    model.save(tmp_path / "same.fastnn")
+    assert (tmp_path / name).read_bytes() == (tmp_path / "same.fastnn").read_bytes()
+    loaded = load_model(tmp_path / name)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_keras_weights_file_name_holds_the_fastnn_format(tmp_path):
+    model = _model()
+    model.save_weights(tmp_path / "w.weights.h5")
+    with zipfile.ZipFile(tmp_path / "w.weights.h5") as zf:
+        assert json.loads(zf.read("metadata.json"))["format"] == "fastnn.weights"
+    other = _model()
+    other.load_weights(tmp_path / "w.weights.h5")
+    assert _same_weights(model, other)
+
+
+def test_regularizers_round_trip(tmp_path):
+    model = Sequential([Dense(4, input_shape=(3,), kernel_regularizer="l1_l2", bias_regularizer="l2"), Dense(2)])
+    model.compile("sgd", "mse")
+    model.save(tmp_path / "r.keras")
+    loaded = load_model(tmp_path / "r.keras")
+    assert loaded.layers[0].kernel.regularizer.get_config() == {"l1": 0.01, "l2": 0.01}
+    assert loaded.layers[0].bias.regularizer.get_config() == {"l2": 0.01}
+    assert loaded.losses == pytest.approx(model.losses)
 
 
 def test_overwrite_false(tmp_path):
@@ -548,15 +581,21 @@ def test_random_bytes_and_empty_files(tmp_path):
 
 
 def test_foreign_files(tmp_path):
-    path = tmp_path / "m.fastnn"
-    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
-    with pytest.raises(ValueError, match="HDF5"):
-        load_model(path)
+    """Genuine Keras files, whatever their name, get a clear error instead of a crash."""
+    hdf5 = b"\x89HDF\r\n\x1a\n" + bytes(100)
+    for name in ("m.fastnn", "keras2_model.h5", "keras.weights.h5"):
+        (tmp_path / name).write_bytes(hdf5)
+    for name in ("m.fastnn", "keras2_model.h5"):
+        with pytest.raises(ValueError, match=r"it is an HDF5 file, written by Keras \(or h5py\), not by fastnn"):
+            load_model(tmp_path / name)
+    with pytest.raises(ValueError, match=r"HDF5 file, written by Keras .*`\.weights\.h5`"):
+        _model().load_weights(tmp_path / "keras.weights.h5")
+    path = tmp_path / "keras3_model.keras"
     with zipfile.ZipFile(path, "w") as zf:  # what Keras 3 writes
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.0.0"}))
         zf.writestr("config.json", "{}")
         zf.writestr("model.weights.h5", b"\x89HDF")
-    with pytest.raises(ValueError, match="Keras 3 `.keras` archive"):
+    with pytest.raises(ValueError, match="it is a Keras 3 `.keras` archive, written by Keras, not by fastnn"):
         load_model(path)
     np.savez(tmp_path / "plain.npz", a=np.zeros(3))
     with pytest.raises(ValueError, match="not a fastnn file: the zip has no `metadata.json`"):

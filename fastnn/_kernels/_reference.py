@@ -141,6 +141,33 @@ def _labels_are_sparse(y_true):
     return y_true.ndim == 1
 
 
+def _row_scale(scale, sample_weight):
+    """``scale``, or the per-row factors ``scale * sample_weight`` as a float64 (B, 1) column.
+
+    A weighted *_backward gives the gradient of ``scale * sum_b w_b loss_b``: Keras'
+    "sum_over_batch_size" reduction with sample weights, sum(w * loss) / B
+    (K3 keras/src/losses/loss.py reduce_weighted_values).
+    """
+    if sample_weight is None:
+        return scale
+    return (scale * np.asarray(sample_weight, dtype=np.float64))[:, None]
+
+
+def _as_dtype(factor, dtype):
+    """A scalar factor as a ``dtype`` scalar, or a (B, 1) column of factors cast to ``dtype``."""
+    if np.ndim(factor) == 0:
+        return dtype.type(factor)
+    return factor.astype(dtype)
+
+
+def _loss_sum(rows, sample_weight):
+    """float64 sum of per-sample losses, each times its weight (in row order, as the compiled loop)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if sample_weight is None:
+        return float(rows.sum())
+    return float(np.cumsum(rows * np.asarray(sample_weight, dtype=np.float64))[-1]) if rows.size else 0.0
+
+
 def softmax_xent_forward(logits, y_true, out=None, n_threads=None):
     """Per-sample cross-entropy of softmax(logits).
 
@@ -156,22 +183,25 @@ def softmax_xent_forward(logits, y_true, out=None, n_threads=None):
     return out
 
 
-def softmax_xent_backward(logits, y_true, scale=1.0, dlogits=None, n_threads=None):
+def softmax_xent_backward(logits, y_true, scale=1.0, dlogits=None, sample_weight=None, n_threads=None):
     """Fused softmax + cross-entropy: (loss_sum, dlogits).
 
     dlogits (B, K) = scale * (softmax(z) * sum_k y_k - y); loss_sum is the
-    float64 sum of the per-sample losses (not scaled).
+    float64 sum of the per-sample losses (not scaled). With ``sample_weight``
+    (B,) both are weighted per row: loss_sum = sum_b w_b loss_b and row b of
+    dlogits is multiplied by w_b (the same for every *_backward below).
     """
-    loss = softmax_xent_forward(logits, y_true).astype(np.float64).sum()
+    loss = _loss_sum(softmax_xent_forward(logits, y_true), sample_weight)
     dlogits = _out(dlogits, logits.shape, logits.dtype)
+    f = _as_dtype(_row_scale(scale, sample_weight), logits.dtype)
     p = _softmax(logits)
     if _labels_are_sparse(y_true):
         p[np.arange(logits.shape[0]), y_true] -= 1
-        dlogits[...] = p * logits.dtype.type(scale)
+        dlogits[...] = p * f
     else:
         ysum = y_true.sum(axis=1, keepdims=True, dtype=np.float64).astype(logits.dtype)
-        dlogits[...] = (p * ysum - y_true) * logits.dtype.type(scale)
-    return float(loss), dlogits
+        dlogits[...] = (p * ysum - y_true) * f
+    return loss, dlogits
 
 
 def _bxent_with_logits64(logits, y_true):
@@ -190,13 +220,13 @@ def sigmoid_bxent_forward(logits, y_true, out=None, n_threads=None):
     return out
 
 
-def sigmoid_bxent_backward(logits, y_true, scale=1.0, dlogits=None, n_threads=None):
+def sigmoid_bxent_backward(logits, y_true, scale=1.0, dlogits=None, sample_weight=None, n_threads=None):
     """Fused sigmoid + binary cross-entropy: (loss_sum, dlogits = scale * (sigmoid(z) - y) / K)."""
-    loss = _bxent_with_logits64(logits, y_true).mean(axis=1).sum()
+    loss = _loss_sum(_bxent_with_logits64(logits, y_true).mean(axis=1), sample_weight)
     dlogits = _out(dlogits, logits.shape, logits.dtype)
     k = logits.shape[1]
-    dlogits[...] = (_sigmoid(logits) - y_true) * logits.dtype.type(scale / k)
-    return float(loss), dlogits
+    dlogits[...] = (_sigmoid(logits) - y_true) * _as_dtype(_row_scale(scale, sample_weight) / k, logits.dtype)
+    return loss, dlogits
 
 
 def xent_forward(y_pred, y_true, out=None, n_threads=None):
@@ -221,13 +251,13 @@ def _dense_labels(y_true, k):
     return y_true.astype(np.float64)
 
 
-def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, d(scale * loss_sum)/d y_pred) for ``xent_forward``.
 
     With S = sum(y_pred), q = y_pred / S and m the mask of q inside the clip:
     d/dp_j = (sum_i y_i m_i - y_j m_j / q_j) / S.
     """
-    loss = float(xent_forward(y_pred, y_true).astype(np.float64).sum())
+    loss = _loss_sum(xent_forward(y_pred, y_true), sample_weight)
     p = y_pred.astype(np.float64)
     s = p.sum(axis=1, keepdims=True)
     q = p / s
@@ -235,7 +265,7 @@ def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
     y = _dense_labels(y_true, y_pred.shape[1])
     g = ((y * m).sum(axis=1, keepdims=True) - np.where(m, y / np.where(m, q, 1), 0)) / s
     dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
-    dy_pred[...] = g * scale
+    dy_pred[...] = g * _row_scale(scale, sample_weight)
     return loss, dy_pred
 
 
@@ -249,16 +279,16 @@ def bxent_forward(y_pred, y_true, out=None, n_threads=None):
     return out
 
 
-def bxent_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+def bxent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, gradient) for ``bxent_forward``; zero gradient where the clip is active."""
-    loss = float(bxent_forward(y_pred, y_true).astype(np.float64).sum())
+    loss = _loss_sum(bxent_forward(y_pred, y_true), sample_weight)
     p = y_pred.astype(np.float64)
     y = y_true.astype(np.float64)
     inside = (p > EPSILON) & (p < 1 - EPSILON)
     pc = np.clip(p, EPSILON, 1 - EPSILON)
     g = np.where(inside, (pc - y) / (pc * (1 - pc)), 0) / y_pred.shape[1]
     dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
-    dy_pred[...] = g * scale
+    dy_pred[...] = g * _row_scale(scale, sample_weight)
     return loss, dy_pred
 
 
@@ -270,11 +300,12 @@ def mse_forward(y_pred, y_true, out=None, n_threads=None):
     return out
 
 
-def mse_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+def mse_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, scale * 2 (y_pred - y_true) / K)."""
-    loss = float(mse_forward(y_pred, y_true).astype(np.float64).sum())
+    loss = _loss_sum(mse_forward(y_pred, y_true), sample_weight)
     dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
-    dy_pred[...] = (y_pred - y_true) * y_pred.dtype.type(2.0 * scale / y_pred.shape[1])
+    f = 2.0 * _row_scale(scale, sample_weight) / y_pred.shape[1]
+    dy_pred[...] = (y_pred - y_true) * _as_dtype(f, y_pred.dtype)
     return loss, dy_pred
 
 
@@ -285,11 +316,12 @@ def mae_forward(y_pred, y_true, out=None, n_threads=None):
     return out
 
 
-def mae_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+def mae_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, scale * sign(y_pred - y_true) / K), with sign(0) = 0."""
-    loss = float(mae_forward(y_pred, y_true).astype(np.float64).sum())
+    loss = _loss_sum(mae_forward(y_pred, y_true), sample_weight)
     dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
-    dy_pred[...] = np.sign(y_pred - y_true) * y_pred.dtype.type(scale / y_pred.shape[1])
+    f = _row_scale(scale, sample_weight) / y_pred.shape[1]
+    dy_pred[...] = np.sign(y_pred - y_true) * _as_dtype(f, y_pred.dtype)
     return loss, dy_pred
 
 
@@ -312,6 +344,58 @@ def metric_sum(y_pred, y_true, metric, n_threads=None):
     if metric == "mse":
         return float(mse_forward(y_pred, y_true).astype(np.float64).sum())
     raise ValueError(f"Unknown metric {metric!r}; expected one of {METRICS}")
+
+
+def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, counts=None, n_threads=None):
+    """Confusion counts of ``y_pred > t`` against ``y_true != 0`` at every threshold t, per column.
+
+    y_true (B, L) numeric, cast to bool as Keras does (any non-zero label is a positive);
+    y_pred (B, L) float; thresholds (T,) ascending, compared in y_pred's dtype
+    (K3 metrics/metrics_utils.py update_confusion_matrix_variables: ``y_pred > thresholds``);
+    sample_weight (B,) or None (weights 1). counts (4, T, L) float64 [tp, fp, tn, fn] is
+    ACCUMULATED (+=) and returned; a new zeroed one is made when None.
+
+    Each element falls in bucket k = #{t : t < p} (0 for NaN); then tp[t] is the weight of
+    the positives in buckets above t, and tn = (weight of all negatives) - fp: one pass over
+    the data, then a reverse cumulative sum over the buckets (row order, float64).
+    """
+    P = np.asarray(y_pred)
+    t = np.asarray(thresholds, dtype=np.float64).astype(P.dtype)
+    B, L = P.shape
+    T = t.shape[0]
+    if counts is None:
+        counts = np.zeros((4, T, L))
+    w = np.ones(B) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    positive = np.asarray(y_true) != 0
+    bucket = np.searchsorted(t, P, side="left")
+    bucket[np.isnan(P)] = 0
+    for col in range(L):
+        pos = np.bincount(bucket[:, col], weights=np.where(positive[:, col], w, 0.0), minlength=T + 1)
+        neg = np.bincount(bucket[:, col], weights=np.where(positive[:, col], 0.0, w), minlength=T + 1)
+        above_pos = np.cumsum(pos[::-1])[::-1]  # above_pos[k] = weight of positives in buckets >= k
+        above_neg = np.cumsum(neg[::-1])[::-1]
+        tp, fp = above_pos[1:], above_neg[1:]
+        counts[0, :, col] += tp
+        counts[1, :, col] += fp
+        counts[2, :, col] += above_neg[0] - fp
+        counts[3, :, col] += above_pos[0] - tp
+    return counts
+
+
+# --------------------------------------------------------------------------- regularizers
+# Keras' weight penalties (K3 keras/src/regularizers/regularizers.py): L1 l1*sum|w|,
+# L2 l2*sum(w^2), L1L2 both. W is any weight array (kernel or bias), flattened.
+def l1_l2_forward(W, l1, l2, n_threads=None):
+    """Penalty l1 * sum|W| + l2 * sum W^2 as a Python float (both sums in float64)."""
+    w = np.asarray(W, dtype=np.float64).reshape(-1)
+    return float(l1 * np.abs(w).sum() + l2 * (w * w).sum())
+
+
+def l1_l2_backward(W, l1, l2, dW, n_threads=None):
+    """dW += l1 * sign(W) + 2 * l2 * W (in W's dtype, sign(0) = 0); returns the penalty."""
+    t = W.dtype.type
+    dW += t(l1) * np.sign(W) + t(2.0 * l2) * W
+    return l1_l2_forward(W, l1, l2)
 
 
 # --------------------------------------------------------------------------- optimizers

@@ -44,23 +44,64 @@ cdef tuple _prepare(int loss, str owner, y_pred, y_true):
 
 
 cdef void _rows(int loss, const floating[:, ::1] P, const intp_t* ids, const floating* Y, double[::1] rowloss,
-                floating* grad, double scale, int nt) noexcept:
+                floating* grad, double scale, const double* sw, int nt) noexcept:
+    """Per-row losses (and gradients). With sample weights ``sw``, row r's gradient is that of
+    ``scale * sw[r] * loss_r``: the row loop runs one row at a time with that factor."""
     cdef Py_ssize_t B = P.shape[0], K = P.shape[1], r
     if B == 0:
         return
     with nogil:
-        if nt == 1:
+        if sw != NULL:
+            if nt == 1:
+                for r in range(B):
+                    loss_rows(loss, &rowloss[0], grad, &P[0, 0], ids, Y, r, r + 1, K, scale * sw[r])
+            else:
+                for r in prange(B, num_threads=nt, schedule="static"):
+                    loss_rows(loss, &rowloss[0], grad, &P[0, 0], ids, Y, r, r + 1, K, scale * sw[r])
+        elif nt == 1:
             loss_rows(loss, &rowloss[0], grad, &P[0, 0], ids, Y, 0, B, K, scale)
         else:
             for r in prange(B, num_threads=nt, schedule="static"):
                 loss_rows(loss, &rowloss[0], grad, &P[0, 0], ids, Y, r, r + 1, K, scale)
 
 
-cdef object _run(int loss, y_pred, y_true, bint backward, scale, out, n_threads):
+cdef double _weighted_sum(int loss, const double* rowloss, const double* sw, Py_ssize_t B,
+                          floating dtype_tag) noexcept nogil:
+    """sum_r sw[r] * loss_r in row order (float64), each loss_r rounded to the dtype first as
+    loss_sum_rows does (sigmoid_bxent: not rounded), mirroring _reference._loss_sum."""
+    cdef Py_ssize_t r
+    cdef double s = 0
+    for r in range(B):
+        if loss == LOSS_SIGMOID_BXENT:
+            s += rowloss[r] * sw[r]
+        else:
+            s += <double><floating>rowloss[r] * sw[r]
+    return s
+
+
+cdef object _sample_weights(str owner, sample_weight, Py_ssize_t B):
+    """None, or the weights as a C-contiguous float64 (B,) array of finite values."""
+    if sample_weight is None:
+        return None
+    w = sample_weight if isinstance(sample_weight, np.ndarray) else np.asarray(sample_weight)
+    if w.dtype.kind not in "fiub" or w.shape != (B,):
+        raise ValueError(f"{owner}: argument `sample_weight` must be a numeric array of shape ({B},), one "
+                         f"weight per row; received {describe(sample_weight)}.")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.isfinite(w).all():
+        raise ValueError(f"{owner}: argument `sample_weight` must be finite; received {describe(sample_weight)} "
+                         "containing NaN or inf.")
+    return w
+
+
+cdef object _run(int loss, y_pred, y_true, bint backward, scale, sample_weight, out, n_threads):
     cdef str owner = _NAMES[loss] + ("_backward" if backward else "_forward")
     P, ids, Y = _prepare(loss, owner, y_pred, y_true)
     cdef Py_ssize_t B = P.shape[0], K = P.shape[1]
     cdef double fscale = real_number(owner, "scale", scale) if backward else 1.0
+    sw = _sample_weights(owner, sample_weight, B)
+    cdef const double[::1] swv = sw
+    cdef const double* psw = &swv[0] if sw is not None and B else NULL
     if backward:
         out = out_array(owner, _GRAD_NAME[loss], out, (B, K), P.dtype)
     else:
@@ -79,15 +120,19 @@ cdef object _run(int loss, y_pred, y_true, bint backward, scale, out, n_threads)
         Yf = Y
         Gf = out if backward else None
         _rows[float](loss, P, pids, &Yf[0, 0] if Y is not None and B else NULL, rowloss,
-                     &Gf[0, 0] if backward and B else NULL, fscale, nt)
-        if backward:
+                     &Gf[0, 0] if backward and B else NULL, fscale, psw, nt)
+        if backward and psw != NULL:
+            total = _weighted_sum[float](loss, &rl[0], psw, B, 0)
+        elif backward:
             total = loss_sum_rows[float](loss, &rl[0] if B else NULL, B, 0)
     else:
         Yd = Y
         Gd = out if backward else None
         _rows[double](loss, P, pids, &Yd[0, 0] if Y is not None and B else NULL, rowloss,
-                      &Gd[0, 0] if backward and B else NULL, fscale, nt)
-        if backward:
+                      &Gd[0, 0] if backward and B else NULL, fscale, psw, nt)
+        if backward and psw != NULL:
+            total = _weighted_sum[double](loss, &rl[0], psw, B, 0)
+        elif backward:
             total = loss_sum_rows[double](loss, &rl[0] if B else NULL, B, 0)
     if backward:
         return float(total), out
@@ -102,16 +147,18 @@ def softmax_xent_forward(logits, y_true, out=None, n_threads=None):
     logits (B, K); y_true int (B,) class ids, or float (B, K) (one-hot or
     soft labels).  out (B,) in logits' dtype: -sum_k y_k log softmax(z)_k.
     """
-    return _run(LOSS_SOFTMAX_XENT, logits, y_true, False, 1.0, out, n_threads)
+    return _run(LOSS_SOFTMAX_XENT, logits, y_true, False, 1.0, None, out, n_threads)
 
 
-def softmax_xent_backward(logits, y_true, scale=1.0, dlogits=None, n_threads=None):
+def softmax_xent_backward(logits, y_true, scale=1.0, dlogits=None, sample_weight=None, n_threads=None):
     """Fused softmax + cross-entropy: (loss_sum, dlogits).
 
     dlogits (B, K) = scale * (softmax(z) * sum_k y_k - y); loss_sum is the
-    float64 sum of the per-sample losses (not scaled).
+    float64 sum of the per-sample losses (not scaled). With ``sample_weight``
+    (B,) both are weighted per row: loss_sum = sum_b w_b loss_b and row b of
+    dlogits is multiplied by w_b (the same for every *_backward below).
     """
-    return _run(LOSS_SOFTMAX_XENT, logits, y_true, True, scale, dlogits, n_threads)
+    return _run(LOSS_SOFTMAX_XENT, logits, y_true, True, scale, sample_weight, dlogits, n_threads)
 
 
 # --------------------------------------------------------------------------- sigmoid + BCE (logits)
@@ -120,12 +167,12 @@ def sigmoid_bxent_forward(logits, y_true, out=None, n_threads=None):
 
     logits (B, K), y_true (B, K) float in [0, 1] -> out (B,).
     """
-    return _run(LOSS_SIGMOID_BXENT, logits, y_true, False, 1.0, out, n_threads)
+    return _run(LOSS_SIGMOID_BXENT, logits, y_true, False, 1.0, None, out, n_threads)
 
 
-def sigmoid_bxent_backward(logits, y_true, scale=1.0, dlogits=None, n_threads=None):
+def sigmoid_bxent_backward(logits, y_true, scale=1.0, dlogits=None, sample_weight=None, n_threads=None):
     """Fused sigmoid + binary cross-entropy: (loss_sum, dlogits = scale * (sigmoid(z) - y) / K)."""
-    return _run(LOSS_SIGMOID_BXENT, logits, y_true, True, scale, dlogits, n_threads)
+    return _run(LOSS_SIGMOID_BXENT, logits, y_true, True, scale, sample_weight, dlogits, n_threads)
 
 
 # --------------------------------------------------------------------------- CE / BCE on probabilities
@@ -135,45 +182,45 @@ def xent_forward(y_pred, y_true, out=None, n_threads=None):
     p = y_pred / sum(y_pred); p = clip(p, eps, 1 - eps); loss = -sum y log p.
     y_pred (B, K); y_true int (B,) or float (B, K) -> out (B,).
     """
-    return _run(LOSS_XENT, y_pred, y_true, False, 1.0, out, n_threads)
+    return _run(LOSS_XENT, y_pred, y_true, False, 1.0, None, out, n_threads)
 
 
-def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, d(scale * loss_sum)/d y_pred) for ``xent_forward``.
 
     With S = sum(y_pred), q = y_pred / S and m the mask of q inside the clip:
     d/dp_j = (sum_i y_i m_i - y_j m_j / q_j) / S.
     """
-    return _run(LOSS_XENT, y_pred, y_true, True, scale, dy_pred, n_threads)
+    return _run(LOSS_XENT, y_pred, y_true, True, scale, sample_weight, dy_pred, n_threads)
 
 
 def bxent_forward(y_pred, y_true, out=None, n_threads=None):
     """Binary cross-entropy of probabilities (Keras 3): clip p to [eps, 1-eps],
     -[y log p + (1 - y) log(1 - p)], mean over the last axis.  (B, K) -> out (B,)."""
-    return _run(LOSS_BXENT, y_pred, y_true, False, 1.0, out, n_threads)
+    return _run(LOSS_BXENT, y_pred, y_true, False, 1.0, None, out, n_threads)
 
 
-def bxent_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+def bxent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, gradient) for ``bxent_forward``; zero gradient where the clip is active."""
-    return _run(LOSS_BXENT, y_pred, y_true, True, scale, dy_pred, n_threads)
+    return _run(LOSS_BXENT, y_pred, y_true, True, scale, sample_weight, dy_pred, n_threads)
 
 
 # --------------------------------------------------------------------------- regression
 def mse_forward(y_pred, y_true, out=None, n_threads=None):
     """Mean squared error over the last axis.  (B, K) -> out (B,)."""
-    return _run(LOSS_MSE, y_pred, y_true, False, 1.0, out, n_threads)
+    return _run(LOSS_MSE, y_pred, y_true, False, 1.0, None, out, n_threads)
 
 
-def mse_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+def mse_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, scale * 2 (y_pred - y_true) / K)."""
-    return _run(LOSS_MSE, y_pred, y_true, True, scale, dy_pred, n_threads)
+    return _run(LOSS_MSE, y_pred, y_true, True, scale, sample_weight, dy_pred, n_threads)
 
 
 def mae_forward(y_pred, y_true, out=None, n_threads=None):
     """Mean absolute error over the last axis.  (B, K) -> out (B,)."""
-    return _run(LOSS_MAE, y_pred, y_true, False, 1.0, out, n_threads)
+    return _run(LOSS_MAE, y_pred, y_true, False, 1.0, None, out, n_threads)
 
 
-def mae_backward(y_pred, y_true, scale=1.0, dy_pred=None, n_threads=None):
+def mae_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, scale * sign(y_pred - y_true) / K), with sign(0) = 0."""
-    return _run(LOSS_MAE, y_pred, y_true, True, scale, dy_pred, n_threads)
+    return _run(LOSS_MAE, y_pred, y_true, True, scale, sample_weight, dy_pred, n_threads)

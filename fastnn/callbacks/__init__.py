@@ -7,9 +7,10 @@ from fastnn.callbacks.csv_logger import CSVLogger
 from fastnn.callbacks.early_stopping import EarlyStopping
 from fastnn.callbacks.lambda_callback import LambdaCallback
 from fastnn.callbacks.learning_rate_scheduler import LearningRateScheduler
+from fastnn.callbacks.model_checkpoint import ModelCheckpoint
 from fastnn.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from fastnn.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger"]
-__all__ += ["CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
-            "TerminateOnNaN"]
+__all__ += ["CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint",
+            "ReduceLROnPlateau", "TerminateOnNaN"]

@@ -52,9 +52,9 @@ class Layer:
         self._weights = []
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name, shape, initializer, trainable=True):
+    def add_weight(self, name, shape, initializer, trainable=True, regularizer=None):
         value = np.ascontiguousarray(initializer(tuple(shape), dtype=self.dtype))
-        weight = Weight(f"{self.name}/{name}", value, trainable=trainable)
+        weight = Weight(f"{self.name}/{name}", value, trainable=trainable, regularizer=regularizer)
         self._weights.append(weight)
         return weight
 

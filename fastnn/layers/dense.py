@@ -1,20 +1,28 @@
 """``Dense``: ``output = activation(inputs @ kernel + bias)``, kernel shaped (input_dim, units)."""
 from fastnn import _kernels as K
-from fastnn import activations, initializers
+from fastnn import activations, initializers, regularizers
 from fastnn.layers.base import Layer
 from fastnn.utils.sparse_utils import CSRRows
-from fastnn.utils.validation import check_positive_int, shape_str
+from fastnn.utils.validation import check_positive_int, describe, shape_str
 
 
 class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.units = check_positive_int(f"Dense '{self.name}'", "units", units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        # Penalties on the weights, added to the training loss (fastnn.regularizers).
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        if activity_regularizer is not None:
+            raise ValueError(f"Dense '{self.name}': argument `activity_regularizer` is not supported by fastnn "
+                             f"yet; received {describe(activity_regularizer)}. Use `kernel_regularizer` or "
+                             "`bias_regularizer`.")
         self.kernel = None
         self.bias = None
         self._cache = None
@@ -24,9 +32,11 @@ class Dense(Layer):
             hint = " Add a Flatten layer first." if len(input_shape) > 2 else ""
             raise ValueError(f"Dense '{self.name}' expects input of shape (None, features); "
                              f"received {shape_str(input_shape)}.{hint}")
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -68,7 +78,9 @@ class Dense(Layer):
         config = super().get_config()
         config.update(units=self.units, activation=self.activation_name, use_bias=self.use_bias,
                       kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer))
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                      bias_regularizer=regularizers.serialize(self.bias_regularizer))
         return config
 
     @classmethod
@@ -78,6 +90,8 @@ class Dense(Layer):
             value = config.get(key)
             if isinstance(value, dict):
                 config[key] = getattr(initializers, value["class_name"]).from_config(value["config"])
+        for key in ("kernel_regularizer", "bias_regularizer"):
+            config[key] = regularizers.get(config.get(key))
         return cls(**config)
 
     def __repr__(self):

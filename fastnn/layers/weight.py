@@ -10,11 +10,14 @@ from fastnn.utils.validation import shape_str
 
 
 class Weight:
-    def __init__(self, name, value, trainable=True):
+    def __init__(self, name, value, trainable=True, regularizer=None):
         self.name = name
         self.value = value
         self.grad = np.zeros_like(value)
         self.trainable = trainable
+        # A fastnn.regularizers.Regularizer (or None): the trainer adds its penalty to the loss
+        # and its gradient to ``grad`` while the weight is trainable (Keras' variable.regularizer).
+        self.regularizer = regularizer
 
     @property
     def shape(self):

@@ -186,20 +186,22 @@ class Sequential(Trainer):
 
     # ------------------------------------------------------------------ saving (fastnn.saving)
     def save(self, filepath, overwrite=True):
-        """Save the architecture, weights, compile arguments and optimizer state to a ``.fastnn`` file;
-        ``fastnn.models.load_model`` rebuilds the model (format: ``fastnn.saving.file_format``)."""
+        """Save the architecture, weights, compile arguments and optimizer state; ``filepath`` ends in
+        ``.keras`` (Keras' name), ``.fastnn``, ``.h5`` or ``.hdf5``, and the file holds fastnn's own format
+        (``fastnn.saving.file_format``), which ``fastnn.models.load_model`` reads and Keras cannot."""
         from fastnn.saving import saving_api
 
         saving_api.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
-        """Save the weights (in ``self.weights`` order) to a ``.weights.npz`` file."""
+        """Save the weights (in ``self.weights`` order) in fastnn's format to a ``.weights.h5`` (Keras' name)
+        or ``.weights.npz`` file."""
         from fastnn.saving import saving_api
 
         saving_api.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
-        """Load weights from a ``.weights.npz`` (or ``.fastnn``) file into this built model."""
+        """Load weights written by ``save_weights`` (or ``save``) into this built model."""
         from fastnn.saving import saving_api
 
         saving_api.load_weights(self, filepath)

@@ -10,8 +10,20 @@ Two ways to run a training step, with the same maths:
 * the layer-by-layer path (``Layer.call``/``Layer.backward``), used for
   everything else and as the engine's reference in the tests.
 
+The layer-by-layer path also runs whatever the engine does not: per-sample
+weights (``sample_weight``/``class_weight``), weight regularizers and
+stateful metrics such as ``Precision``/``AUC``.
+
 Data checks happen once, at the start of ``fit``/``evaluate``/``predict``,
 and name the fix (KERAS_SEMANTICS §3.7).
+
+Losses and metrics follow Keras 3 (K3 ``trainers/trainer.py``,
+``backend/*/trainer.py``): a batch's loss is ``sum(w * loss) / batch_size``
+plus the regularization penalty of the weights the batch starts from; the
+reported loss is the mean of the batch losses weighted by batch size. Metrics
+are stateful objects, reset at the start of every epoch and evaluation, and
+reported as ``metric.result()``; the ``metrics`` of ``compile`` ignore sample
+weights (Keras weights only ``weighted_metrics``).
 """
 import math
 import numbers
@@ -90,6 +102,86 @@ def _take(x, rows):
             rows = np.arange(*rows.indices(x.shape[0]), dtype=np.intp)
         return CSRRows(x, rows)
     return x[rows]
+
+
+def _sample_weights(value, n, name="sample_weight"):
+    """``sample_weight`` as a float64 (n,) array: one finite, non-negative weight per sample."""
+    w = _as_array(name, value)
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.ndim != 1:
+        raise ValueError(f"Argument `{name}` must hold one weight per sample, of shape (samples,) or "
+                         f"(samples, 1); received {describe(w)}. fastnn does not support per-output or "
+                         "per-timestep weights.")
+    if w.shape[0] != n:
+        raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
+                         f"samples. x sizes: {n}, y sizes: {n}, {name} sizes: {w.shape[0]}.")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    _check_finite(name, w)
+    if (w < 0).any():
+        bad = int(np.argmax(w < 0))
+        raise ValueError(f"Argument `{name}` must be non-negative; received {w[bad]:g} at sample {bad}.")
+    return w
+
+
+def _class_weights(class_weight, y):
+    """Per-sample weights from a ``class_weight`` dict (class id -> weight) and the targets ``y``.
+
+    Class ids as Keras 3 reads them (K3 data_adapter_utils.class_weight_to_sample_weights):
+    the argmax of one-hot (or probability) targets, else the rounded label.
+    """
+    if not isinstance(class_weight, dict):
+        raise ValueError("Argument `class_weight` must be a dict mapping class indices (integers) to weights "
+                         f"(floats), e.g. {{0: 1.0, 1: 5.0}}; received {describe(class_weight)}.")
+    weights = {}
+    for key, value in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+            raise ValueError(f"`class_weight` keys must be integer class indices; received the key {key!r} "
+                             f"(of type {type(key).__name__}).")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value) or value < 0:
+            raise ValueError(f"`class_weight` values must be finite non-negative numbers; received "
+                             f"{value!r} for class {key}.")
+        weights[int(key)] = float(value)
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    if labels.ndim != 1:
+        raise ValueError(f"`class_weight` needs one class per sample; received targets of shape "
+                         f"{shape_str(np.shape(y))}.")
+    classes = np.round(labels).astype(np.int64) if labels.dtype.kind == "f" else labels.astype(np.int64)
+    present, inverse = np.unique(classes, return_inverse=True)
+    missing = [int(c) for c in present if int(c) not in weights]
+    if missing:
+        # tf.keras 2.x raised here too; Keras 3 silently gives such classes the weight 1.0.
+        raise ValueError(f"`class_weight` has no weight for the class(es) {missing} found in `y` (its keys are "
+                         f"{sorted(weights)}). Give every class a weight, e.g. "
+                         f"{ {c: 1.0 for c in missing[:3]} } for an unweighted class.")
+    return np.array([weights[int(c)] for c in present], dtype=np.float64)[inverse.reshape(-1)]
+
+
+class _Data:
+    """One call's validated arrays: inputs, loss targets, per-sample weights (or None), and the
+    targets each compiled metric reads (the same array object when metrics share them)."""
+
+    __slots__ = ("x", "y", "sample_weight", "metric_targets")
+
+    def __init__(self, x, y, sample_weight, metric_targets):
+        self.x, self.y, self.sample_weight, self.metric_targets = x, y, sample_weight, metric_targets
+
+    @property
+    def n(self):
+        return self.x.shape[0]
+
+    def take(self, rows):
+        taken = {}
+        targets = []
+        for t in self.metric_targets:
+            if id(t) not in taken:
+                taken[id(t)] = self.y[rows] if t is self.y else t[rows]
+            targets.append(taken[id(t)])
+        sw = None if self.sample_weight is None else self.sample_weight[rows]
+        return _Data(_take(self.x, rows), self.y[rows], sw, targets)
 
 
 class Trainer:
@@ -182,18 +274,35 @@ class Trainer:
         y = _as_array(name, y)
         return self.loss.prepare_targets(y, self._n_outputs(), dtype=self._params.dtype)
 
-    def _resolve_metrics(self, y_raw_shape, y_prepared):
+    def _resolve_metrics(self, y_raw_shape):
         n_outputs = self._n_outputs()
-        resolved = []
-        for identifier in self._metric_ids:
-            metric = metrics_module.get(identifier, y_true_shape=y_raw_shape, n_outputs=n_outputs)
-            if metric.sparse_targets != (y_prepared.ndim == 1):
-                raise ValueError(f"Metric '{metric.name}' cannot be computed with loss '{self.loss.name}': the "
-                                 f"targets have shape {shape_str(y_prepared.shape)} for a model output of "
-                                 f"shape {shape_str(self.output_shape)}.")
-            resolved.append(metric)
-        self._compiled_metrics = resolved
-        return resolved
+        self._compiled_metrics = [metrics_module.get(identifier, y_true_shape=y_raw_shape, n_outputs=n_outputs)
+                                  for identifier in self._metric_ids]
+        return self._compiled_metrics
+
+    def _prepare_data(self, x_raw, y_raw, sample_weight=None, class_weight=None, prefix="", resolve_metrics=False):
+        """Validate one data set (``resolve_metrics``: and resolve the compiled metrics for its targets,
+        once the model is built from it); ``_Data`` of what the batches read."""
+        x = self._prepare_x(x_raw, prefix + "x")
+        if resolve_metrics:
+            self._resolve_metrics(y_raw.shape)
+        _check_finite(prefix + "y", y_raw)
+        y = self._prepare_targets(y_raw, prefix + "y")
+        if sample_weight is not None:
+            sample_weight = _sample_weights(sample_weight, x.shape[0], prefix + "sample_weight")
+        elif class_weight is not None:
+            sample_weight = _class_weights(class_weight, y_raw)
+        n_outputs, dtype = self._n_outputs(), self._params.dtype
+        targets = [m.targets_for_model(y_raw, y, n_outputs, self.loss.name, dtype) for m in self._compiled_metrics]
+        return _Data(x, y, sample_weight, targets)
+
+    def _reset_metrics(self):
+        for metric in self._compiled_metrics:
+            metric.reset_state()
+
+    def _update_metrics(self, outputs, metric_targets):
+        for metric, targets in zip(self._compiled_metrics, metric_targets):
+            metric.update_batch(outputs, targets)
 
     # ------------------------------------------------------------------ loss path selection
     def _loss_mode(self):
@@ -212,6 +321,8 @@ class Trainer:
         """Layer specs for ``K.MLP``, or None when the model needs the layer-by-layer path."""
         if self._params is None or self._params.dtype != np.float32 or not self.trainable:
             return None
+        if self._regularized_weights():
+            return None  # the engine has no penalty term
         mode = self._loss_mode()
         if mode == "outputs" and self.loss.fused_activation is not None:
             return None  # cross-entropy on probabilities (clipped): not in the engine
@@ -247,6 +358,8 @@ class Trainer:
             return None
         kernel = self.loss.logits_kernel if self.loss.fused_activation else self.loss.kernel
         metric_kernels = tuple(m.kernel for m in self._compiled_metrics)
+        if None in metric_kernels:
+            return None  # a stateful metric (Precision, AUC, ...) reads the outputs: layer path
         opt = self.optimizer
         opt.build(self._params.shape[0], self._params.dtype)
         key = (tuple(specs), kernel, metric_kernels, id(opt), tuple(sorted(opt.hyper().items())), batch_size,
@@ -268,30 +381,52 @@ class Trainer:
                 x = layer.call(x, training=training)
         return x
 
-    def _loss_and_outputs(self, x, y, training, scale=None):
-        """(loss_sum, metric outputs, dloss) of a batch; dloss is None when ``scale`` is None."""
+    def _loss_and_outputs(self, x, y, training, scale=None, sample_weight=None):
+        """(loss_sum, metric outputs, dloss) of a batch; dloss is None when ``scale`` is None.
+        With ``sample_weight`` the sum (and its gradient) weights each sample's loss."""
         mode = self._loss_mode()
         final = self._forward(x, training=training, logits=mode == "fused")
         final2 = final.reshape(final.shape[0], -1)
         use_logits = mode in ("fused", "logits")
         if scale is None:
-            loss_sum = float(self.loss.per_sample(final2, y, logits=use_logits).astype(np.float64).sum())
+            loss_sum = self.loss.batch_sum(final2, y, logits=use_logits, sample_weight=sample_weight)
             dloss = None
         else:
-            loss_sum, dloss = self.loss.backward(final2, y, scale, logits=use_logits)
+            loss_sum, dloss = self.loss.backward(final2, y, scale, logits=use_logits, sample_weight=sample_weight)
             dloss = dloss.reshape(final.shape)
         outputs = K.activation_forward(final2, self.loss.fused_activation) if mode == "fused" else final2
         return loss_sum, outputs, dloss
 
-    def _train_batch_layers(self, x, y):
-        n = x.shape[0]
-        loss_sum, outputs, dy = self._loss_and_outputs(x, y, training=True, scale=1.0 / n)
-        metric_sums = [m.batch_sum(outputs, y) for m in self._compiled_metrics]
+    def _train_batch_layers(self, batch):
+        """One step on a ``_Data`` batch; returns (batch loss * batch size, batch size)."""
+        n = batch.n
+        # Keras' "sum_over_batch_size": sum(w * loss) / n, whatever the weights sum to.
+        loss_sum, outputs, dy = self._loss_and_outputs(batch.x, batch.y, training=True, scale=1.0 / n,
+                                                       sample_weight=batch.sample_weight)
+        self._update_metrics(outputs, batch.metric_targets)
         self._grads[...] = 0
         for i in range(len(self._layers) - 1, -1, -1):
             dy = self._layers[i].backward(dy, need_dx=i > 0)
+        penalty = self._regularization(gradients=True)
         self._apply_update()
-        return loss_sum, np.array(metric_sums, dtype=np.float64), n
+        return loss_sum + n * penalty, n
+
+    def _regularized_weights(self):
+        return [w for w in self.trainable_weights if w.regularizer is not None]
+
+    def _regularization(self, gradients=False):
+        """Sum of the penalties of the trainable regularized weights (Keras adds it to the loss it
+        reports, K3 Trainer.compute_loss); with ``gradients`` also add their gradients to the grads."""
+        penalty = 0.0
+        for weight in self._regularized_weights():
+            reg = weight.regularizer
+            penalty += reg.backward(weight.value, weight.grad) if gradients else reg(weight.value)
+        return penalty
+
+    @property
+    def losses(self):
+        """The regularization penalties of the trainable weights, as floats (Keras' ``model.losses``)."""
+        return [w.regularizer(w.value) for w in self._regularized_weights()]
 
     def _apply_update(self):
         """One optimizer step over the arena that leaves non-trainable weights exactly as they were
@@ -304,24 +439,25 @@ class Trainer:
         for weight, value in zip(frozen, saved):
             weight.value[...] = value
 
-    def _evaluate_arrays(self, x, y, batch_size):
-        """(mean loss, [mean metric]) over all samples, without training."""
+    def _evaluate_arrays(self, data, batch_size):
+        """The logs (loss, then the metrics' results) over all samples of ``data``, without training."""
         rows = max(batch_size, _INFERENCE_ROWS // batch_size * batch_size)
         loss_sum = 0.0
-        metric_sums = np.zeros(len(self._compiled_metrics))
-        for start in range(0, x.shape[0], rows):
-            xb, yb = _take(x, slice(start, start + rows)), y[start:start + rows]
-            batch_loss, outputs, _ = self._loss_and_outputs(xb, yb, training=False)
+        self._reset_metrics()
+        for start in range(0, data.n, rows):
+            batch = data.take(slice(start, start + rows))
+            batch_loss, outputs, _ = self._loss_and_outputs(batch.x, batch.y, training=False,
+                                                            sample_weight=batch.sample_weight)
             loss_sum += batch_loss
-            for k, metric in enumerate(self._compiled_metrics):
-                metric_sums[k] += metric.batch_sum(outputs, yb)
-        n = x.shape[0]
-        return loss_sum / n, list(metric_sums / n)
+            self._update_metrics(outputs, batch.metric_targets)
+        # Every batch adds the same penalty (the weights do not change), so the mean adds it once.
+        return self._logs(loss_sum / data.n + self._regularization())
 
-    def _logs(self, loss, metric_values, prefix=""):
+    def _logs(self, loss, prefix=""):
         logs = {prefix + "loss": float(loss)}
-        for metric, value in zip(self._compiled_metrics, metric_values):
-            logs[prefix + metric.name] = float(value)
+        for metric in self._compiled_metrics:
+            value = metric.result()
+            logs[prefix + metric.name] = float(value) if np.ndim(value) == 0 else np.asarray(value)
         return logs
 
     # ------------------------------------------------------------------ fit
@@ -334,8 +470,11 @@ class Trainer:
             raise RuntimeError("You must call `compile()` before calling `fit()`.")
         if self.loss is None:
             raise ValueError("The model was compiled without a loss; pass `loss=` to `compile()` before `fit()`.")
-        _reject("fit", class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
-                validation_steps=validation_steps)
+        _reject("fit", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
+        if class_weight is not None and sample_weight is not None:
+            # K3 array_data_adapter.py raises the same (as "You cannot `class_weight` and `sample_weight` ...").
+            raise ValueError("You cannot use `class_weight` and `sample_weight` at the same time. To combine "
+                             "them, multiply each sample's weight by its class weight and pass `sample_weight`.")
         verbose = _resolve_verbose(verbose)
         batch_size = self._check_batch_size(batch_size)
         for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch), ("validation_freq", validation_freq)):
@@ -348,6 +487,7 @@ class Trainer:
         x_raw = x if is_sparse(x) else _as_array("x", x)
         y_raw = _as_array("y", y)
         _check_cardinality(x_raw, y_raw)
+        sw_raw = None if sample_weight is None else _sample_weights(sample_weight, x_raw.shape[0])
         val = None
         if validation_data is not None:
             val = self._unpack_validation_data(validation_data)
@@ -364,24 +504,24 @@ class Trainer:
                                  f"split it into a validation and training set as specified by "
                                  f"`validation_split={validation_split}`. Either provide more data, or a "
                                  "different value for the `validation_split` argument.")
-            val = (x_raw[split_at:], y_raw[split_at:])
+            # Sample weights are split the same way; class_weight applies to the training part only.
+            val = (x_raw[split_at:], y_raw[split_at:], None if sw_raw is None else sw_raw[split_at:])
             x_raw, y_raw = x_raw[:split_at], y_raw[:split_at]
+            sw_raw = None if sw_raw is None else sw_raw[:split_at]
 
-        x_train = self._prepare_x(x_raw)
-        _check_finite("y", y_raw)
-        y_train = self._prepare_targets(y_raw)
-        self._resolve_metrics(y_raw.shape, y_train)
+        train = self._prepare_data(x_raw, y_raw, sw_raw, class_weight, resolve_metrics=True)
         if val is not None:
-            x_val = self._prepare_x(val[0], "validation_data x")
+            x_val = val[0] if is_sparse(val[0]) else _as_array("validation_data x", val[0])
             y_val_raw = _as_array("validation_data y", val[1])
             _check_cardinality(x_val, y_val_raw)
-            _check_finite("validation_data y", y_val_raw)
-            y_val = self._prepare_targets(y_val_raw, "validation_data y")
+            val_data = self._prepare_data(x_val, y_val_raw, val[2], prefix="validation_data ")
         eval_batch = self._check_batch_size(validation_batch_size) if validation_batch_size else batch_size
 
+        x_train, y_train = train.x, train.y
         n = x_train.shape[0]
         steps = int(math.ceil(n / batch_size))
-        engine = None if is_sparse(x_train) else self._get_engine(batch_size)
+        # The engine computes the unweighted loss and the mean metrics only (see _get_engine).
+        engine = None if is_sparse(x_train) or train.sample_weight is not None else self._get_engine(batch_size)
         x_engine = x_train.reshape(n, -1) if engine is not None else None
         callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                  verbose=verbose, epochs=epochs, steps=steps)
@@ -395,7 +535,8 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch)
             order = self._epoch_order(n, batch_size, shuffle, rng)
-            loss_sum, metric_sums, seen = 0.0, np.zeros(len(self._compiled_metrics)), 0
+            self._reset_metrics()
+            loss_sum, seen = 0.0, 0
             batch = 0
             while batch < steps:
                 todo = min(chunk, steps - batch)
@@ -406,25 +547,25 @@ class Trainer:
                                                                self.optimizer.iterations,
                                                                self.optimizer.learning_rate)
                     self.optimizer.iterations += todo
+                    for metric, m_sum in zip(self._compiled_metrics, m_sums):
+                        metric.add_sums(m_sum, n_seen)
                 else:
-                    l_sum, m_sums, n_seen = 0.0, np.zeros(len(self._compiled_metrics)), 0
+                    l_sum, n_seen = 0.0, 0
                     for b in range(batch, batch + todo):
-                        rows = order[b * batch_size:(b + 1) * batch_size]
-                        bl, bm, bn = self._train_batch_layers(_take(x_train, rows), y_train[rows])
-                        l_sum, m_sums, n_seen = l_sum + bl, m_sums + bm, n_seen + bn
+                        bl, bn = self._train_batch_layers(train.take(order[b * batch_size:(b + 1) * batch_size]))
+                        l_sum, n_seen = l_sum + bl, n_seen + bn
                 loss_sum += l_sum
-                metric_sums += m_sums
                 seen += n_seen
                 batch += todo
-                callbacks.on_train_batch_end(batch - 1, self._logs(loss_sum / seen, metric_sums / seen))
+                callbacks.on_train_batch_end(batch - 1, self._logs(loss_sum / seen))
                 if self.stop_training and per_batch:
                     break
-            logs = self._logs(loss_sum / seen, metric_sums / seen)
+            logs = self._logs(loss_sum / seen)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 # Validation fires the test hooks, as Keras' fit does through evaluate().
                 callbacks.on_test_begin()
-                val_logs = self._logs(*self._evaluate_arrays(x_val, y_val, eval_batch))
-                callbacks.on_test_batch_end(int(math.ceil(x_val.shape[0] / eval_batch)) - 1, val_logs)
+                val_logs = self._evaluate_arrays(val_data, eval_batch)
+                callbacks.on_test_batch_end(int(math.ceil(val_data.n / eval_batch)) - 1, val_logs)
                 callbacks.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             callbacks.on_epoch_end(epoch, logs)
@@ -453,11 +594,9 @@ class Trainer:
     @staticmethod
     def _unpack_validation_data(validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("fit: argument `validation_data` must be a tuple (x_val, y_val); received "
-                             f"{describe(validation_data)}")
-        if len(validation_data) == 3 and validation_data[2] is not None:
-            raise ValueError("fit: sample weights in `validation_data` are not supported by fastnn yet.")
-        return validation_data[0], validation_data[1]
+            raise ValueError("fit: argument `validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
+                             f"val_sample_weight); received {describe(validation_data)}")
+        return validation_data[0], validation_data[1], (validation_data[2] if len(validation_data) == 3 else None)
 
     # ------------------------------------------------------------------ evaluate / predict
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -465,22 +604,18 @@ class Trainer:
         check_kwargs("evaluate", kwargs)
         if not self.compiled or self.loss is None:
             raise RuntimeError("You must call `compile()` with a loss before calling `evaluate()`.")
-        _reject("evaluate", sample_weight=sample_weight, steps=steps)
+        _reject("evaluate", steps=steps)
         verbose = _resolve_verbose(verbose)
         batch_size = self._check_batch_size(batch_size)
         x_raw = x if is_sparse(x) else _as_array("x", x)
         y_raw = _as_array("y", y)
         _check_cardinality(x_raw, y_raw)
-        xs = self._prepare_x(x_raw)
-        _check_finite("y", y_raw)
-        ys = self._prepare_targets(y_raw)
-        self._resolve_metrics(y_raw.shape, ys)
-        n_steps = int(math.ceil(xs.shape[0] / batch_size))
+        data = self._prepare_data(x_raw, y_raw, sample_weight, resolve_metrics=True)
+        n_steps = int(math.ceil(data.n / batch_size))
         callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
                                  steps=n_steps)
         callbacks.on_test_begin()
-        loss, metric_values = self._evaluate_arrays(xs, ys, batch_size)
-        logs = self._logs(loss, metric_values)
+        logs = self._evaluate_arrays(data, batch_size)
         callbacks.on_test_batch_end(n_steps - 1, logs)
         callbacks.on_test_end(logs)
         if return_dict:
@@ -520,8 +655,9 @@ class Trainer:
         xs = self._prepare_x(inputs)
         return self._forward(_take(xs, slice(None)) if is_sparse(xs) else xs, training=training)
 
-    def train_on_batch(self, x, y, return_dict=False):
-        history = self.fit(x, y, batch_size=_n_rows(x), epochs=1, verbose=0, shuffle=False)
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        history = self.fit(x, y, batch_size=_n_rows(x), epochs=1, verbose=0, shuffle=False,
+                           sample_weight=sample_weight, class_weight=class_weight)
         logs = {k: v[-1] for k, v in history.history.items()}
         if return_dict:
             return logs
@@ -529,5 +665,6 @@ class Trainer:
             return logs["loss"]
         return [logs["loss"]] + [logs[k] for k in sorted(k for k in logs if k != "loss")]
 
-    def test_on_batch(self, x, y, return_dict=False):
-        return self.evaluate(x, y, batch_size=_n_rows(x), verbose=0, return_dict=return_dict)
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        return self.evaluate(x, y, batch_size=_n_rows(x), verbose=0, sample_weight=sample_weight,
+                             return_dict=return_dict)

@@ -5,6 +5,12 @@ an HDF5 ``model.weights.h5``) nor Keras 2's HDF5 ``.h5`` file: Keras cannot read
 it and fastnn cannot read those. It is meant to be simple to inspect and to
 read without fastnn: ``unzip -l``, ``json.load`` and ``np.load`` are enough.
 
+File names: so that Keras tutorial code runs unchanged, fastnn also writes this
+format under Keras' names -- models as ``.keras`` (or ``.h5``/``.hdf5``) as well
+as ``.fastnn``, weights as ``.weights.h5`` as well as ``.weights.npz``. The
+content decides how a file is read, never the name: a genuine Keras ``.keras``
+archive or HDF5 file is recognised and refused with an explanation.
+
 Two kinds of file share the container:
 
 ``<name>.fastnn`` (``model.save`` / ``fastnn.models.load_model``)::
@@ -62,6 +68,9 @@ MODEL_FORMAT = "fastnn.model"
 WEIGHTS_FORMAT = "fastnn.weights"
 MODEL_EXTENSION = ".fastnn"
 WEIGHTS_EXTENSION = ".weights.npz"
+# Keras' names, accepted too (the content is fastnn's format whatever the name).
+MODEL_EXTENSIONS = (MODEL_EXTENSION, ".keras", ".h5", ".hdf5")
+WEIGHTS_EXTENSIONS = (WEIGHTS_EXTENSION, ".weights.h5")
 
 METADATA = "metadata.json"
 CONFIG = "config.json"
@@ -91,19 +100,19 @@ def check_save_path(filepath, kind):
     """Return ``filepath`` as a str; raise if it is not a path with the right extension."""
     path = _as_path(filepath, "save_weights" if kind == WEIGHTS_FORMAT else "save")
     if kind == MODEL_FORMAT:
-        if path.endswith(WEIGHTS_EXTENSION):
+        if path.endswith(WEIGHTS_EXTENSIONS):
             raise ValueError(f"Invalid filepath extension for saving a model: {path!r} is a weights file "
                              f"name. Use `model.save_weights({path!r})` to save only the weights, or give "
-                             f"the model file the `{MODEL_EXTENSION}` extension.")
-        if not path.endswith(MODEL_EXTENSION):
-            raise ValueError(f"Invalid filepath extension for saving. fastnn saves models in its own zip "
-                             f"format and requires the `{MODEL_EXTENSION}` extension, e.g. "
-                             f"{_suggest(path, MODEL_EXTENSION)!r}.{_foreign_hint(path)} Received: "
-                             f"filepath={path!r}")
-    elif not path.endswith(WEIGHTS_EXTENSION):
-        raise ValueError(f"The filename must end in `{WEIGHTS_EXTENSION}` (fastnn's weights format: a zip of "
-                         f".npy arrays), e.g. {_suggest(path, WEIGHTS_EXTENSION)!r}.{_foreign_hint(path)} "
-                         f"Received: filepath={path!r}")
+                             "the model file the `.keras` extension.")
+        if not path.endswith(MODEL_EXTENSIONS):
+            raise ValueError("Invalid filepath extension for saving. Please add a `.keras` extension (Keras' "
+                             f"name; `{MODEL_EXTENSION}`, `.h5` and `.hdf5` work too), e.g. "
+                             f"{_suggest(path, '.keras')!r}. fastnn writes its own zip format under any of "
+                             f"these names. Received: filepath={path!r}")
+    elif not path.endswith(WEIGHTS_EXTENSIONS):
+        raise ValueError(f"The filename must end in `.weights.h5` (Keras' name) or `{WEIGHTS_EXTENSION}`, e.g. "
+                         f"{_suggest(path, '.weights.h5')!r}; fastnn writes its own weights format (a zip of "
+                         f".npy arrays) under either name. Received: filepath={path!r}")
     if os.path.isdir(path):
         raise ValueError(f"Cannot save to {path!r}: it is a directory.")
     return path
@@ -126,15 +135,6 @@ def _suggest(path, extension):
             stem = stem[:-len(ext)]
             break
     return stem + extension
-
-
-def _foreign_hint(path):
-    if path.endswith((".h5", ".hdf5")):
-        return " HDF5 (`.h5`) files are Keras' formats; fastnn does not read or write HDF5."
-    if path.endswith(".keras"):
-        return (" `.keras` is Keras 3's format, which fastnn's files are not (Keras could not read them), "
-                "so fastnn does not use that extension.")
-    return ""
 
 
 # ---------------------------------------------------------------------------- writing
@@ -272,14 +272,16 @@ class Archive:
             raise FileNotFoundError(f"File not found: filepath={self.path!r}.")
         if os.path.isdir(self.path):
             self.fail("it is a directory (TensorFlow SavedModel directories are not supported); expected a "
-                      f"fastnn `{MODEL_EXTENSION}` or `{WEIGHTS_EXTENSION}` file")
+                      "file written by fastnn's `model.save` or `save_weights`")
         with open(self.path, "rb") as handle:
             head = handle.read(8)
         if not head:
             self.fail("the file is empty")
         if head.startswith(_HDF5_MAGIC):
-            self.fail("it is an HDF5 file (Keras' `.h5` format); fastnn reads only its own zip format "
-                      f"(`{MODEL_EXTENSION}`, `{WEIGHTS_EXTENSION}`)")
+            self.fail("it is an HDF5 file, written by Keras (or h5py), not by fastnn. fastnn reads only the "
+                      "files it writes itself (its own zip format, even when named `.keras`, `.h5` or "
+                      "`.weights.h5`); rebuild the model in fastnn and train it, or copy the weights over "
+                      "with `set_weights`")
         if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
             self.fail("it is not a fastnn file (not a zip archive)")
         try:
@@ -310,8 +312,9 @@ class Archive:
         infos = self._zf.infolist()
         names = [info.filename for info in infos]
         if "model.weights.h5" in names or "model.weights.npz" in names:
-            self.fail("it is a Keras 3 `.keras` archive; fastnn reads only its own format (save the model "
-                      f"with fastnn as `{MODEL_EXTENSION}`)")
+            self.fail("it is a Keras 3 `.keras` archive, written by Keras, not by fastnn. fastnn reads only the "
+                      "files it writes itself (its own zip format, even when named `.keras`); rebuild the model "
+                      "in fastnn, or copy the weights over with `set_weights`")
         if METADATA not in names:
             self.fail(f"it is not a fastnn file: the zip has no `{METADATA}` (members: {_list(names)})")
         if len(set(names)) != len(names):

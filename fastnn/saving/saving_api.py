@@ -6,7 +6,7 @@ What "resuming exactly as if uninterrupted" needs, and what fastnn saves for it:
 
 * the weights, the optimizer's hyper-parameters *as they are now* (a learning rate
   changed by a callback included), its step counter ``iterations`` and its slot
-  arrays (Adam's moments, ...): all saved in the ``.fastnn`` file;
+  arrays (Adam's moments, ...): all saved in the model file;
 * the same batches in the same order. With ``shuffle=False`` that is automatic.
   With ``shuffle=True`` (or ``'batch'``) each epoch draws a permutation from
   fastnn's global generator (``fastnn.utils.set_random_seed``), so the generator
@@ -21,10 +21,13 @@ What "resuming exactly as if uninterrupted" needs, and what fastnn saves for it:
   ``fit(initial_epoch=2, epochs=4)`` train the same. Callback state (EarlyStopping's
   counters, History) is not saved, as in Keras.
 
-Differences from Keras 3: models are saved as ``.fastnn`` and weights as
-``.weights.npz`` (fastnn's own zip format; Keras' ``.keras``/``.h5`` are refused
-with an explanation), and ``overwrite=False`` raises ``FileExistsError`` instead
-of asking on the terminal.
+Differences from Keras 3: the files hold fastnn's own zip format (Keras cannot
+read them, and fastnn cannot read Keras' files). So that tutorial code runs
+unchanged they may carry Keras' names: ``model.save("m.keras")`` (or ``.h5``,
+``.hdf5``, ``.fastnn``) and ``save_weights("w.weights.h5")`` (or
+``.weights.npz``) write fastnn's format; loading reads the content, and a
+genuine Keras ``.keras`` archive or HDF5 file is refused with an explanation.
+``overwrite=False`` raises ``FileExistsError`` instead of asking on the terminal.
 """
 import numpy as np
 
@@ -60,7 +63,8 @@ def _optimizer_arrays(model):
 
 
 def save_model(model, filepath, overwrite=True):
-    """Save ``model`` (architecture, weights, compile arguments, optimizer state) to a ``.fastnn`` file."""
+    """Save ``model`` (architecture, weights, compile arguments, optimizer state) in fastnn's format, to a
+    file named ``.keras`` (Keras' name), ``.fastnn``, ``.h5`` or ``.hdf5``."""
     _check_model(model, "save_model")
     path = ff.check_save_path(filepath, ff.MODEL_FORMAT)
     weights = model.weights if model.built else []
@@ -75,7 +79,8 @@ def save_model(model, filepath, overwrite=True):
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Save only the weights of ``model`` (in ``model.weights`` order) to a ``.weights.npz`` file."""
+    """Save only the weights of ``model`` (in ``model.weights`` order) in fastnn's format, to a file named
+    ``.weights.h5`` (Keras' name) or ``.weights.npz``."""
     _check_model(model, "save_weights")
     path = ff.check_save_path(filepath, ff.WEIGHTS_FORMAT)
     if not model.built:
@@ -90,7 +95,7 @@ def load_model(filepath, compile=True, restore_rng=False):  # noqa: A002 (Keras'
     """Rebuild a model saved by ``model.save`` / ``save_model``.
 
     Args:
-        filepath: a ``.fastnn`` file.
+        filepath: a file written by ``model.save`` (``.keras``, ``.fastnn``, ``.h5``: the content decides).
         compile: if True and the model was compiled when saved, compile it with the same
             optimizer (including its state), loss and metrics.
         restore_rng: if True, also set fastnn's global random generator to its state at save
@@ -128,7 +133,7 @@ def load_model(filepath, compile=True, restore_rng=False):  # noqa: A002 (Keras'
 
 
 def load_weights(model, filepath):
-    """Load weights saved by ``save_weights`` (or those of a ``.fastnn`` model file) into ``model``.
+    """Load weights saved by ``save_weights`` (or those of a model file from ``model.save``) into ``model``.
 
     Weights are matched by position in ``model.weights``; every shape and dtype must agree. The
     model is left unchanged if anything does not.

@@ -3,7 +3,7 @@
 ``from_config`` only ever instantiates fastnn's own classes. A class name from a
 config is looked up in a registry built from fastnn's public modules
 (``fastnn.layers``, ``optimizers``, ``losses``, ``metrics``, ``initializers``,
-and ``Sequential``); nothing is imported, evaluated or unpickled, and an unknown
+``regularizers`` and ``Sequential``); nothing is imported, evaluated or unpickled, and an unknown
 name raises a ``ValueError`` listing the known ones. Saving checks the same
 registries, so a model that uses a class fastnn could not rebuild (a user
 subclass, say) fails when it is saved rather than when it is loaded. Keras'
@@ -15,7 +15,7 @@ those modules later are picked up without being listed here.
 """
 import numbers
 
-from fastnn import initializers, layers, losses, metrics, optimizers
+from fastnn import initializers, layers, losses, metrics, optimizers, regularizers
 from fastnn.utils.validation import describe
 
 _KINDS = {
@@ -24,6 +24,7 @@ _KINDS = {
     "loss": (losses, losses.Loss),
     "metric": (metrics, metrics.Metric),
     "initializer": (initializers, initializers.Initializer),
+    "regularizer": (regularizers, regularizers.Regularizer),
 }
 # Exceptions a fastnn constructor raises for a bad argument; anything else is a bug and propagates.
 _CONFIG_ERRORS = (TypeError, ValueError, KeyError, OverflowError)
@@ -31,7 +32,7 @@ _CONFIG_ERRORS = (TypeError, ValueError, KeyError, OverflowError)
 
 def registry(kind):
     """{class name: class} of fastnn's own classes of ``kind`` ('layer', 'optimizer', 'loss', 'metric',
-    'initializer' or 'model')."""
+    'initializer', 'regularizer' or 'model')."""
     if kind == "model":
         from fastnn.models.sequential import Sequential
 
@@ -64,6 +65,9 @@ def serialize_model(model):
     _check_registered("model", model)
     for layer in model.layers:
         _check_registered("layer", layer)
+        for key, value in vars(layer).items():
+            if key.endswith("_regularizer") and value is not None:
+                _check_registered("regularizer", value)
     config = model.get_config()
     # Sequential.get_config() has no `trainable`; keep it so a frozen model stays frozen.
     config.setdefault("trainable", model.trainable)
@@ -109,14 +113,18 @@ def _check_config_dict(config, where):
                          f"{describe(config)}")
 
 
+def _nested_kind(key):
+    return "regularizer" if key.endswith("_regularizer") else "initializer"
+
+
 def deserialize(kind, spec, where="config"):
     """Rebuild a fastnn object of ``kind`` from ``{"class_name", "config"}``."""
     cls = _class_for(kind, spec, where)
     config = spec["config"]
     where = f"{where} ({spec['class_name']})"
     _check_config_dict(config, where)
-    # Nested objects (Dense's kernel_initializer, ...) are initializers, the only nested kind fastnn writes.
-    config = {key: deserialize("initializer", value, f"{where} `{key}`")
+    # Nested objects are initializers (Dense's kernel_initializer, ...) or regularizers (`*_regularizer`).
+    config = {key: deserialize(_nested_kind(key), value, f"{where} `{key}`")
               if isinstance(value, dict) and "class_name" in value else value
               for key, value in config.items()}
     try:

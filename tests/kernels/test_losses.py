@@ -125,3 +125,42 @@ def test_bad_input():
         C.softmax_xent_backward(z, np.array([0, 1, 2]), dlogits=np.zeros((3, 4), np.float32))
     with pytest.raises(ValueError, match="`scale` must be a real number"):
         C.mse_backward(z, z, scale="x")
+
+
+# ----------------------------------------------------------------------------- per-sample weights
+@pytest.mark.parametrize("loss,sparse", CASES)
+def test_sample_weight_matches_reference(loss, sparse, dtype, n_threads, layout, rng):
+    z, y = _inputs(loss, 300, 7, dtype, rng, sparse)
+    w = rng.random(300) * 3
+    w[:5] = 0  # zero weights: no loss, no gradient
+    total, grad = getattr(C, loss + "_backward")(arrange(z, layout), arrange(y, layout), 0.25,
+                                                 sample_weight=arrange(w, layout), n_threads=n_threads)
+    total_r, grad_r = getattr(R, loss + "_backward")(z, y, 0.25, sample_weight=w)
+    np.testing.assert_allclose(total, total_r, rtol=1e-12)
+    assert_twin(grad, grad_r, dtype, loss)
+    assert not grad[:5].any()
+    # the definition: sum of weighted per-sample losses, rows of the unweighted gradient times w
+    rows = getattr(C, loss + "_forward")(z, y).astype(np.float64)
+    # (sigmoid_bxent sums its float64 row losses, the forward rounds them to the dtype)
+    np.testing.assert_allclose(total, (rows * w).sum(), rtol=1e-6 if dtype == np.float32 else 1e-10)
+    _, plain = getattr(C, loss + "_backward")(z, y, 0.25)
+    np.testing.assert_allclose(grad, plain * w[:, None].astype(dtype), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-7)
+    ones_total, ones_grad = getattr(C, loss + "_backward")(z, y, 0.25, sample_weight=np.ones(300))
+    np.testing.assert_array_equal(ones_grad, plain)
+
+
+def test_sample_weight_gradient_by_finite_differences(rng):
+    z, y = _inputs("softmax_xent", 4, 5, np.float64, rng, True)
+    w = np.array([0.5, 2.0, 0.0, 1.5])
+    _, grad = C.softmax_xent_backward(z, y, 0.5, sample_weight=w)
+    numeric = fd_gradient(lambda: 0.5 * float((C.softmax_xent_forward(z, y) * w).sum()), z)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-7, atol=1e-9)
+
+
+def test_sample_weight_bad_input():
+    z = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="`sample_weight` must be a numeric array of shape \\(3,\\).*\\(2,\\)"):
+        C.mse_backward(z, z, sample_weight=np.ones(2))
+    with pytest.raises(ValueError, match="`sample_weight` must be finite"):
+        C.mse_backward(z, z, sample_weight=np.array([1.0, np.nan, 1.0]))

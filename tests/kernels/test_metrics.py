@@ -49,3 +49,65 @@ def test_bad_input():
         C.metric_sum(np.zeros((2, 2)), np.array([0, 1]), "categorical_accuracy")
     with pytest.raises(ValueError, match="`y_true` must be finite"):
         C.metric_sum(np.zeros((1, 2)), np.array([[np.inf, 0]]), "mse")
+
+
+# ----------------------------------------------------------------------------- confusion counts
+def _naive_counts(y, p, thresholds, w):
+    """tp, fp, tn, fn by direct comparison (Keras' unoptimized path), one threshold at a time."""
+    t = np.asarray(thresholds).astype(p.dtype)
+    out = np.zeros((4, len(t), p.shape[1]))
+    for j, tj in enumerate(t):
+        pred = p > tj
+        pos = y != 0
+        for k, mask in enumerate((pos & pred, ~pos & pred, ~pos & ~pred, pos & ~pred)):
+            out[k, j] = (mask * w[:, None]).sum(axis=0)
+    return out
+
+
+@pytest.mark.parametrize("shape", ((9, 1), (3000, 4)))
+@pytest.mark.parametrize("weighted", (False, True))
+def test_confusion_counts_match_reference_and_direct_comparison(shape, weighted, dtype, n_threads, layout, rng):
+    p = rng.random(shape).astype(dtype)
+    p[0, 0] = dtype(0.5)  # on a threshold: not above it
+    p[1, 0] = np.nan      # above no threshold
+    y = (rng.random(shape) > 0.6).astype(dtype)
+    y[2, 0] = 3.0         # any non-zero label is a positive (Keras casts to bool)
+    t = np.array([-1e-7, 0.25, 0.5, 0.75, 1 + 1e-7])
+    w = rng.random(shape[0]) * 2 if weighted else None
+    got = C.confusion_counts(arrange(y, layout), arrange(p, layout), t, sample_weight=w, n_threads=n_threads)
+    assert got.shape == (4, 5, shape[1]) and got.dtype == np.float64
+    np.testing.assert_array_equal(got, R.confusion_counts(y, p, t, sample_weight=w))
+    ones = np.ones(shape[0]) if w is None else w
+    np.testing.assert_allclose(got, _naive_counts(y, p, t, ones), rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(got, C.confusion_counts(y, p, t, sample_weight=w, n_threads=1))
+
+
+def test_confusion_counts_accumulate_and_hand_values():
+    y = np.array([[0.0], [0.0], [1.0], [1.0]])
+    p = np.array([[0.1], [0.5], [0.3], [0.9]])
+    counts = C.confusion_counts(y, p, [0.0, 0.5, 1.0])
+    #                    t=0   t=0.5  t=1
+    np.testing.assert_array_equal(counts[:, :, 0], [[2, 1, 0],    # tp
+                                                    [2, 0, 0],    # fp
+                                                    [0, 2, 2],    # tn
+                                                    [0, 1, 2]])   # fn
+    assert C.confusion_counts(y, p, [0.0, 0.5, 1.0], counts=counts) is counts
+    np.testing.assert_array_equal(counts[0, :, 0], [4, 2, 0])
+    weighted = C.confusion_counts(y, p, [0.5], sample_weight=[1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(weighted[:, 0, 0], [4.0, 0.0, 3.0, 3.0])
+
+
+def test_confusion_counts_bad_input():
+    p = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="`y_true` must have shape \\(3, 2\\)"):
+        C.confusion_counts(np.zeros(3), p, [0.5])
+    with pytest.raises(ValueError, match="`thresholds` must be finite and sorted in ascending order"):
+        C.confusion_counts(p, p, [0.5, 0.2])
+    with pytest.raises(ValueError, match="`thresholds` must be a non-empty 1-D array"):
+        C.confusion_counts(p, p, [])
+    with pytest.raises(ValueError, match="`sample_weight` must be a numeric array of shape \\(3,\\)"):
+        C.confusion_counts(p, p, [0.5], sample_weight=np.ones(4))
+    with pytest.raises(ValueError, match="`counts` is accumulated in place.*\\(4, 1, 2\\)"):
+        C.confusion_counts(p, p, [0.5], counts=np.zeros((4, 2, 2)))
+    with pytest.raises(ValueError, match="`y_true` must be finite"):
+        C.confusion_counts(np.array([[np.nan, 0]] * 3), p, [0.5])

@@ -302,3 +302,25 @@ def test_from_config_keeps_initializer_arguments():
     init = clone.kernel_initializer
     assert isinstance(init, initializers.RandomUniform)
     assert (init.minval, init.maxval, init.seed) == (-0.2, 0.3, 4)
+
+
+def test_regularizers_are_attached_to_the_weights_and_round_trip_through_the_config():
+    from fastnn import regularizers
+
+    layer = Dense(3, kernel_regularizer="l2", bias_regularizer=regularizers.L1(0.5), input_shape=(4,))
+    layer.build_for((None, 4))
+    assert isinstance(layer.kernel.regularizer, regularizers.L2) and layer.kernel.regularizer.l2 == 0.01
+    assert layer.bias.regularizer.l1 == 0.5
+    config = layer.get_config()
+    assert config["kernel_regularizer"] == {"class_name": "L2", "config": {"l2": 0.01}}
+    assert config["bias_regularizer"] == {"class_name": "L1", "config": {"l1": 0.5}}
+    clone = Dense.from_config(config)
+    assert clone.get_config() == config
+    assert Dense(2).get_config()["kernel_regularizer"] is None
+
+
+def test_activity_regularizer_is_refused_clearly():
+    with pytest.raises(ValueError, match="Dense 'd': argument `activity_regularizer` is not supported"):
+        Dense(2, activity_regularizer="l2", name="d")
+    with pytest.raises(ValueError, match="Could not interpret regularizer identifier: 'l5'"):
+        Dense(2, kernel_regularizer="l5")
