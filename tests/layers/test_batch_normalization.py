@@ -112,6 +112,20 @@ def test_frozen_layer_runs_in_inference_mode():
     np.testing.assert_array_equal(layer.moving_variance.value, 1)
 
 
+def test_fit_leaves_a_frozen_layer_unchanged():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((48, 5)).astype(np.float32) + 3, rng.integers(0, 2, 48)
+    model = Sequential([Dense(6, input_shape=(5,)), BatchNormalization(trainable=False),
+                        Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    bn = model.layers[1]
+    before = bn.get_weights()
+    dense_before = model.layers[0].kernel.numpy()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, bn.get_weights()))
+    assert not np.array_equal(dense_before, model.layers[0].kernel.value)  # gradients still flow through it
+
+
 def test_higher_rank_inputs_normalize_the_last_axis():
     x = _x((3, 4, 5))
     layer = BatchNormalization(dtype="float64")
