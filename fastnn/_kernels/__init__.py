@@ -19,7 +19,8 @@ KERNEL_NAMES = tuple(
     and getattr(getattr(_reference, name), "__module__", None) == _reference.__name__
 )
 
-_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "mlp", "sparse", "regularizers")
+_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "mlp", "sparse", "regularizers", "dropout",
+                     "batch_norm")
 
 
 def _load_compiled():

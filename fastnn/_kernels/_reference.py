@@ -136,6 +136,131 @@ def gather_rows(X, index, out=None, n_threads=None):
     return out
 
 
+# --------------------------------------------------------------------------- dropout
+# Inverted dropout (K3 backend/numpy/random.py ``dropout``): element i is kept iff U[i] < 1 - rate,
+# compared in float64, and kept elements are scaled by 1 / (1 - rate); rate == 1 drops everything.
+# U (uniform in [0, 1), X's shape and dtype) is drawn by the layer, so both twins see the same numbers.
+def _dropout_scale(X, rate):
+    return X.dtype.type(0.0 if rate >= 1.0 else 1.0 / (1.0 - float(rate)))
+
+
+def dropout_forward(X, U, rate, out=None, mask=None, n_threads=None):
+    """Inverted dropout.  X (N...), U (N...) uniform in [0, 1), X's dtype -> (out (N...), mask (N...) uint8).
+
+    mask = U < 1 - rate (in float64); out = X / (1 - rate) where mask, else 0.
+    """
+    if not 0.0 <= float(rate) <= 1.0:
+        raise ValueError(f"dropout_forward: argument `rate` must be in [0, 1]; received {rate!r}.")
+    out = _out(out, X.shape, X.dtype)
+    mask = _out(mask, X.shape, np.uint8)
+    keep = U.astype(np.float64) < 1.0 - float(rate)
+    mask[...] = keep
+    out[...] = np.where(keep, X * _dropout_scale(X, rate), X.dtype.type(0))
+    return out, mask
+
+
+def dropout_backward(dY, mask, rate, out=None, n_threads=None):
+    """dX of inverted dropout.  dY (N...), mask (N...) from dropout_forward -> out (N...) = dY / (1 - rate)
+    where mask, else 0."""
+    if not 0.0 <= float(rate) <= 1.0:
+        raise ValueError(f"dropout_backward: argument `rate` must be in [0, 1]; received {rate!r}.")
+    out = _out(out, dY.shape, dY.dtype)
+    out[...] = np.where(np.asarray(mask).astype(bool), dY * _dropout_scale(dY, rate), dY.dtype.type(0))
+    return out
+
+
+# --------------------------------------------------------------------------- batch normalization
+# Per-feature statistics over the rows of X (B, F) (the last axis is normalized), reduced in float64,
+# two-pass, with the BIASED variance (divide by B) as K3's ``ops.moments`` and BatchNormalization use
+# for both the normalization and the moving-variance update. Elementwise work is in X's dtype:
+#     y  = (x - m) * a + beta,  m = float(mean), a = float(gamma / sqrt(var + eps))
+#     dx = k * ((dy - mean(dy)) - xhat * mean(dy * xhat)),  k = a,  xhat = (x - m) * float(1 / sqrt(var + eps))
+# (Ioffe & Szegedy 2015, sec. 3). NumPy's axis-0 sums of a C-contiguous array add rows in order, as the
+# compiled loops do, so float64 results agree to the last bit.
+def _bn_coefficients(mean, var, gamma, epsilon, dtype):
+    """(inv_std float64, m, a) with m = float(mean), a = float(gamma * inv_std)."""
+    inv_std = 1.0 / np.sqrt(var + float(epsilon))
+    g = 1.0 if gamma is None else gamma.astype(np.float64)
+    return inv_std, mean.astype(dtype), (g * inv_std).astype(dtype)
+
+
+def _bn_normalize(out, X, mean, var, gamma, beta, epsilon):
+    _, m, a = _bn_coefficients(mean, var, gamma, epsilon, X.dtype)
+    if beta is None:
+        out[...] = (X - m) * a
+    else:
+        out[...] = (X - m) * a + beta
+    return out
+
+
+def batch_norm_forward_train(X, gamma, beta, epsilon, out=None, mean=None, var=None, n_threads=None):
+    """Normalize X with its own batch statistics.  X (B, F), gamma/beta (F,) or None ->
+    (out (B, F), mean (F,) float64, var (F,) float64, biased)."""
+    B, F = X.shape
+    if B == 0:
+        raise ValueError("batch_norm_forward_train: argument `X` must have at least one row to compute batch "
+                         f"statistics; received an array of shape {X.shape}.")
+    out = _out(out, X.shape, X.dtype)
+    mean = _out(mean, (F,), np.float64)
+    var = _out(var, (F,), np.float64)
+    X64 = X.astype(np.float64)
+    mean[...] = X64.sum(axis=0) / B
+    var[...] = ((X64 - mean) ** 2).sum(axis=0) / B
+    _bn_normalize(out, X, mean, var, gamma, beta, epsilon)
+    return out, mean, var
+
+
+def batch_norm_forward_infer(X, moving_mean, moving_var, gamma, beta, epsilon, out=None, n_threads=None):
+    """Normalize X with fixed (moving) statistics.  X (B, F), moving_mean/moving_var (F,) X's dtype,
+    gamma/beta (F,) or None -> out (B, F)."""
+    out = _out(out, X.shape, X.dtype)
+    return _bn_normalize(out, X, moving_mean.astype(np.float64), moving_var.astype(np.float64), gamma, beta,
+                         epsilon)
+
+
+def batch_norm_backward(dY, X, mean, var, gamma, epsilon, dgamma, dbeta, training=True, dX=None,
+                        compute_dX=True, n_threads=None):
+    """Gradients of y = gamma * (x - mean) / sqrt(var + eps) + beta.
+
+    dY, X (B, F); mean, var (F,) float64: the batch statistics of X (training=True), or the fixed
+    statistics used by the forward pass (training=False: mean and var do not depend on X);
+    gamma (F,) or None. Accumulates dgamma (F,) += sum(dY * xhat) and dbeta (F,) += sum(dY)
+    (float64 sums; either may be None). Returns dX (B, F), written to ``dX`` if given, or None
+    when ``compute_dX`` is False.
+    """
+    B, F = X.shape
+    dtype = X.dtype
+    inv_std, m, k = _bn_coefficients(mean, var, gamma, epsilon, dtype)
+    dY64 = dY.astype(np.float64)
+    s_dy = dY64.sum(axis=0)
+    s_dyx = (dY64 * ((X.astype(np.float64) - mean) * inv_std)).sum(axis=0)
+    if dbeta is not None:
+        dbeta += s_dy.astype(dtype)
+    if dgamma is not None:
+        dgamma += s_dyx.astype(dtype)
+    if not compute_dX:
+        return None
+    dX = _out(dX, X.shape, dtype)
+    if training:
+        s = inv_std.astype(dtype)
+        mdy, mdyx = (s_dy / max(B, 1)).astype(dtype), (s_dyx / max(B, 1)).astype(dtype)
+        dX[...] = k * ((dY - mdy) - ((X - m) * s) * mdyx)
+    else:
+        dX[...] = k * dY
+    return dX
+
+
+def batch_norm_update_moving(moving_mean, moving_var, mean, var, momentum, n_threads=None):
+    """In place, as Keras: moving = moving * momentum + batch * (1 - momentum), computed in float64.
+
+    moving_mean, moving_var (F,) float32/float64, updated in place; mean, var (F,) float64.
+    """
+    momentum = float(momentum)
+    moving_mean[...] = (moving_mean.astype(np.float64) * momentum + mean * (1.0 - momentum)).astype(
+        moving_mean.dtype)
+    moving_var[...] = (moving_var.astype(np.float64) * momentum + var * (1.0 - momentum)).astype(moving_var.dtype)
+
+
 # --------------------------------------------------------------------------- losses
 def _labels_are_sparse(y_true):
     return y_true.ndim == 1

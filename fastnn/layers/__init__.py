@@ -1,8 +1,10 @@
 """Layers with Keras' names and arguments."""
 from fastnn.layers.activation import Activation
 from fastnn.layers.base import Layer
+from fastnn.layers.batch_normalization import BatchNormalization
 from fastnn.layers.dense import Dense
+from fastnn.layers.dropout import Dropout
 from fastnn.layers.flatten import Flatten
 from fastnn.layers.input_layer import Input, InputLayer
 
-__all__ = ["Activation", "Dense", "Flatten", "Input", "InputLayer", "Layer"]
+__all__ = ["Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer"]
