@@ -75,6 +75,19 @@ def test_from_a_real_fit_history_with_initial_epoch():
     np.testing.assert_allclose(lines["validation"].get_ydata(), history.history["val_loss"])
 
 
+def test_validation_every_few_epochs_is_placed_at_its_epochs():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(x, x[:, 0], epochs=7, validation_data=(x, x[:, 0]), validation_freq=3, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+    lines = _lines(plot_history(history).axes[0])
+    assert list(lines["validation"].get_xdata()) == [3, 6]
+    np.testing.assert_array_equal(lines["training"].get_xdata(), range(1, 8))
+    assert list(lines["_best epoch"].get_xdata())[0] in (3, 6)
+
+
 def test_metrics_argument_and_wrapping():
     fig = plot_history(HISTORY, metrics="accuracy")
     assert [ax.get_title() for ax in fig.axes] == ["accuracy"]
@@ -103,8 +116,10 @@ def test_svg_output(tmp_path):
     ({}, {}, TypeError, r"`history` must be the History"),
     ({"loss": "abc"}, {}, TypeError, r"entry 'loss' is 'abc'"),
     ({"loss": [0.1, None]}, {}, TypeError, r"per-epoch lists of numbers; entry 'loss'"),
-    ({"loss": [1.0, 2.0], "val_loss": [1.0]}, {}, ValueError,
-     r"'val_loss' has 1 values but other entries have 2"),
+    ({"loss": [1.0, 2.0], "acc": [1.0]}, {}, ValueError, r"per epoch; 'acc' has 1 values but others have 2"),
+    ({"loss": [1.0], "val_loss": [1.0, 2.0]}, {}, ValueError, r"'val_loss' has 2 values but the training"),
+    ({"loss": [1.0] * 10, "val_loss": [1.0, 2.0]}, {}, ValueError,
+     r"'val_loss' has 2 values for 10 epochs, as after `fit\(validation_freq=k\)`, but several k fit"),
     (HISTORY, {"metrics": "val_loss"}, ValueError, r"metric 'val_loss' is not in the history; available: "
                                                    r"\['loss', 'accuracy', 'learning_rate'\]"),
     (HISTORY, {"metrics": 3}, TypeError, r"`metrics` must be a metric name or a list of names"),

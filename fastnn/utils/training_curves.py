@@ -38,7 +38,6 @@ def _history_dict(history):
     if not isinstance(data, dict) or not data:
         raise TypeError("plot_history: argument `history` must be the History returned by `model.fit` (or "
                         f"its `.history` dict of per-epoch lists); received {describe(history)}.")
-    length = None
     clean = {}
     for key, values in data.items():
         if not isinstance(key, str) or isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
@@ -48,12 +47,36 @@ def _history_dict(history):
         if not values or not all(isinstance(v, numbers.Real) for v in values):
             raise TypeError(f"plot_history: `history` must map metric names to per-epoch lists of numbers; "
                             f"entry {key!r} is {describe(values)}.")
-        if length is not None and len(values) != length:
-            raise ValueError(f"plot_history: every entry of `history` must hold one value per epoch; {key!r} "
-                             f"has {len(values)} values but other entries have {length}.")
-        length = len(values)
         clean[key] = [float(v) for v in values]
-    return clean
+    lengths = {key: len(v) for key, v in clean.items() if not key.startswith("val_")} or \
+        {key: len(v) for key, v in clean.items()}
+    n_epochs = max(lengths.values())
+    for key, length in lengths.items():
+        if length != n_epochs:
+            raise ValueError(f"plot_history: every entry of `history` must hold one value per epoch; {key!r} "
+                             f"has {length} values but others have {n_epochs}.")
+    for key, values in clean.items():
+        if len(values) > n_epochs:
+            raise ValueError(f"plot_history: {key!r} has {len(values)} values but the training entries have "
+                             f"{n_epochs}, one per epoch.")
+    return clean, n_epochs
+
+
+def _validation_epochs(key, count, epochs):
+    """The epochs at which ``count`` validation values were recorded.
+
+    ``fit(validation_freq=k)`` validates after the epochs whose 1-based number is a multiple of k, so the
+    values cannot be placed from their count alone when several k give that count; then this raises.
+    """
+    if count == len(epochs):
+        return list(epochs)
+    first, last = epochs[0], epochs[-1]
+    candidates = [k for k in range(1, last + 1) if last // k - (first - 1) // k == count]
+    if len(candidates) != 1:
+        raise ValueError(f"plot_history: {key!r} has {count} values for {len(epochs)} epochs, as after "
+                         "`fit(validation_freq=k)`, but several k fit that count, so they cannot be placed; "
+                         "pass the `.history` dict without the 'val_' entries, or plot them yourself.")
+    return [e for e in epochs if e % candidates[0] == 0]
 
 
 def _metric_names(data, metrics):
@@ -101,14 +124,15 @@ def plot_history(history, metrics=None, to_file=None):
     if to_file is not None and not isinstance(to_file, (str, os.PathLike)):
         raise TypeError(f"plot_history: argument `to_file` must be a file name; received "
                         f"{describe(to_file)}.")
-    data = _history_dict(history)
+    data, n_epochs = _history_dict(history)
     names = _metric_names(data, metrics)
-    n_epochs = len(next(iter(data.values())))
     first_epoch = 1
     recorded = getattr(history, "epoch", None)
     if isinstance(recorded, list) and len(recorded) == n_epochs and recorded:
         first_epoch = int(recorded[0]) + 1  # fit(initial_epoch=k) numbers epochs from k + 1
     epochs = list(range(first_epoch, first_epoch + n_epochs))
+    val_epochs = {name: _validation_epochs("val_" + name, len(data["val_" + name]), epochs)
+                  for name in names if "val_" + name in data}
 
     cols = min(len(names), 3)
     rows = math.ceil(len(names) / cols)
@@ -122,15 +146,16 @@ def plot_history(history, metrics=None, to_file=None):
         if train is not None:
             ax.plot(epochs, train, color=_TRAIN_COLOUR, marker=marker, markersize=3.5, label="training")
         if val is not None:
-            ax.plot(epochs, val, color=_VAL_COLOUR, marker=marker, markersize=3.5, linestyle="--",
+            ax.plot(val_epochs[name], val, color=_VAL_COLOUR, marker=marker, markersize=3.5, linestyle="--",
                     label="validation")
-        judged, on = (val, "validation") if val is not None else (train, "training")
+        judged, at, on = (val, val_epochs.get(name), "validation") if val is not None else \
+            (train, epochs, "training")
         index, value = best_epoch(judged, name)
         if index is not None:
             # "_"-prefixed labels stay out of the legend; the star's label says it all.
-            ax.axvline(epochs[index], color=_BEST_COLOUR, linewidth=1.0, linestyle=":", label="_best epoch")
-            ax.plot([epochs[index]], [value], marker="*", markersize=12, color=_BEST_COLOUR, linestyle="none",
-                    label=f"best epoch {epochs[index]} ({on} {value:.4g})")
+            ax.axvline(at[index], color=_BEST_COLOUR, linewidth=1.0, linestyle=":", label="_best epoch")
+            ax.plot([at[index]], [value], marker="*", markersize=12, color=_BEST_COLOUR, linestyle="none",
+                    label=f"best epoch {at[index]} ({on} {value:.4g})")
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
