@@ -25,6 +25,21 @@ class TTY(io.StringIO):
         return True
 
 
+class KernelStream(io.StringIO):
+    """Stands in for ipykernel.iostream.OutStream: not a tty, but a Jupyter front end honours \\r."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = []
+
+    def write(self, text):
+        self.writes.append(text)
+        return super().write(text)
+
+
+KernelStream.__module__ = "ipykernel.iostream"
+
+
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock()
@@ -166,10 +181,27 @@ def test_tty_detection_uses_isatty_at_construction(monkeypatch, no_ipykernel, cl
     assert Progbar(3)._dynamic_display is True
 
 
-def test_ipykernel_enables_dynamic_mode(monkeypatch, file_stdout, clock):
+def test_ipykernel_stream_enables_dynamic_mode(monkeypatch, clock):
     monkeypatch.setitem(sys.modules, "ipykernel", object())
-    with redirect_stdout(file_stdout):
-        assert Progbar(3)._dynamic_display is True
+    with redirect_stdout(KernelStream()):
+        bar = Progbar(3)
+        assert bar._dynamic_display is True and bar._notebook is True
+
+
+def test_redirected_stdout_inside_kernel_is_file_mode(monkeypatch, clock):
+    # A notebook user writing the log to a file must not get \r in it.
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    out = io.StringIO()
+    with redirect_stdout(out):
+        bar = Progbar(3)
+        assert bar._dynamic_display is False
+        _run_epoch(bar, clock, 3)
+    assert out.getvalue().count("\n") == 1 and not any(c in out.getvalue() for c in CONTROL)
+
+
+def test_kernel_stream_class_without_ipykernel_loaded_is_not_dynamic(no_ipykernel, clock):
+    with redirect_stdout(KernelStream()):
+        assert Progbar(3)._dynamic_display is False
 
 
 def test_posix_module_does_not_enable_dynamic_mode(file_stdout, clock):
@@ -288,3 +320,98 @@ def test_verbose_0_silent(clock, tty_stdout):
         bar = Progbar(4, verbose=0)
         _run_epoch(bar, clock, 4)
         assert tty_stdout.getvalue() == ""
+
+
+# -- Jupyter: in-place redraws, rate-limited -------------------------------------------
+def test_notebook_redraws_at_most_every_notebook_interval(monkeypatch, clock):
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    out = KernelStream()
+    with redirect_stdout(out):
+        bar = Progbar(100, stateful_metrics=["loss"])  # interval 0.05 s, as Keras
+        for i in range(1, 101):
+            clock.now += 0.05
+            bar.update(i, [("loss", 0.5)])
+    draws = [w for w in out.writes if w.startswith("\r")]
+    # 5 s of training: one redraw per 0.2 s (25) plus the first and the final one, not 100.
+    assert 20 <= len(draws) <= 27
+    assert out.getvalue().count("\n") == 1 and "\b" not in out.getvalue()
+    assert "ETA: " in draws[1] and draws[-1].endswith(" - 5s 50ms/step - loss: 0.5000\n")
+
+
+# -- through model.fit -------------------------------------------------------------------
+class TickingClock:
+    """A clock that advances by ``step`` seconds each time it is read."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+def _fit_output(monkeypatch, stdout, verbose, tick, epochs=3):
+    import fastnn as keras
+
+    monkeypatch.setattr(progbar_mod, "_clock", TickingClock(tick))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3200, 8)).astype(np.float32)  # 100 steps of 32
+    y = (x[:, 0] > 0).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Dense(4, activation="relu", input_shape=(8,)),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    with redirect_stdout(stdout):
+        model.fit(x, y, epochs=epochs, verbose=verbose, validation_data=(x[:64], y[:64]))
+    return stdout.getvalue()
+
+
+_FINAL_LINE = (r"100/100 \[=+\] - \d+s \d+(s|ms|us)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4} "
+               r"- val_loss: \d\.\d{4} - val_accuracy: \d\.\d{4}")
+
+
+def test_fit_in_notebook_redraws_one_line_per_epoch(monkeypatch):
+    import re
+
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    out = _fit_output(monkeypatch, KernelStream(), verbose=1, tick=0.3)
+    lines = out.split("\n")
+    assert lines[-1] == "" and len(lines) == 7  # 3 x ("Epoch i/3", one bar line), then the final newline
+    for epoch in range(3):
+        assert lines[2 * epoch] == f"Epoch {epoch + 1}/3"
+        segments = lines[2 * epoch + 1].split("\r")
+        assert segments[0] == "" and len(segments) > 3  # several in-place redraws of one line
+        assert all(" - ETA: " in seg for seg in segments[1:-1])
+        assert re.fullmatch(_FINAL_LINE, segments[-1].rstrip(" ")), segments[-1]
+
+
+@pytest.mark.parametrize("stdout_kind", ["tty", "file", "notebook"])
+def test_fit_verbose_2_prints_one_line_per_epoch(monkeypatch, stdout_kind):
+    import re
+
+    if stdout_kind == "notebook":
+        monkeypatch.setitem(sys.modules, "ipykernel", object())
+        stdout = KernelStream()
+    else:
+        monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+        stdout = TTY() if stdout_kind == "tty" else io.StringIO()
+    out = _fit_output(monkeypatch, stdout, verbose=2, tick=0.001)
+    assert not any(c in out for c in CONTROL)
+    lines = out.splitlines()
+    assert len(lines) == 6
+    pattern = (r"100/100 - \d+s - \d+(s|ms|us)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4} - "
+               r"val_loss: \d\.\d{4} - val_accuracy: \d\.\d{4}")
+    for epoch in range(3):
+        assert lines[2 * epoch] == f"Epoch {epoch + 1}/3"
+        assert re.fullmatch(pattern, lines[2 * epoch + 1]), lines[2 * epoch + 1]
+
+
+def test_fit_in_terminal_shows_eta_then_time_per_step(monkeypatch):
+    import re
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    out = _fit_output(monkeypatch, TTY(), verbose=1, tick=0.06, epochs=1)
+    segments = out.rstrip("\n").split("\r")
+    assert len(segments) > 10 and all(re.search(r" - ETA: [1-9]\d*s - ", seg) for seg in segments[1:5])
+    assert re.fullmatch(_FINAL_LINE, segments[-1].rstrip(" ")), segments[-1]
+    assert re.search(r" - \d+s 3\dms/step - ", segments[-1])  # one 0.06 s clock read per 2-step chunk

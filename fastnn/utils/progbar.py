@@ -8,12 +8,23 @@ Output format (TFK ``tf_keras/utils/generic_utils.py`` Progbar; K3
     verbose=2   1875/1875 - 3s - 1ms/step - loss: 0.2950 - accuracy: 0.9151
 
 Deliberate difference from Keras: the in-place ("dynamic") redraw is used only
-when stdout is a terminal or we run inside a Jupyter kernel. Keras also turns
+when stdout is a terminal or a Jupyter kernel's output stream. Keras also turns
 it on whenever ``"posix" in sys.modules`` (always true on Linux/macOS), so logs
 redirected to a file fill up with ``\\b``/``\\r`` and one line per step
 (keras-team/keras#13716, #1007; KERAS_SEMANTICS §3.6). When stdout is a file
 or pipe, ``verbose=1`` prints one complete line when the bar is finalized and
 nothing before, and no control characters at all.
+
+Jupyter: a kernel's stdout is not a tty, but its front ends (Notebook, Lab,
+VS Code, Colab) honour ``\\r``, so the bar redraws one line in place there
+(Keras checks ``"ipykernel" in sys.modules``; fastnn also checks that stdout
+is still the kernel's stream, so ``redirect_stdout`` to a file inside a
+notebook gets the file behaviour). Each redraw is one message to the front
+end, and ipykernel's ``OutStream.flush()`` waits for its IO thread to send it,
+so in a kernel the bar redraws at most every ``_NOTEBOOK_INTERVAL`` seconds,
+the period at which ipykernel batches output on its own
+(``OutStream.flush_interval``); Keras' 0.05 s sends four times as many.
+``\\b`` is never written: terminals and Jupyter both redraw with ``\\r``.
 """
 import math
 import sys
@@ -24,16 +35,26 @@ import numpy as np
 # Module-level so tests can substitute a fake clock.
 _clock = time.monotonic
 
+# Minimum seconds between two redraws inside a Jupyter kernel (ipykernel's OutStream.flush_interval).
+_NOTEBOOK_INTERVAL = 0.2
+
+
+def _in_kernel_stream(stdout):
+    """True if ``stdout`` is (a subclass of) a Jupyter kernel's output stream."""
+    if "ipykernel" not in sys.modules:
+        return False
+    return any(cls.__module__.split(".")[0] == "ipykernel" for cls in type(stdout).__mro__)
+
 
 def _dynamic_display():
-    """True iff stdout can redraw a line in place (tty or Jupyter)."""
+    """True iff stdout can redraw a line in place (a tty or a Jupyter kernel's stream)."""
     stdout = sys.stdout
     isatty = getattr(stdout, "isatty", None)
     try:
         tty = bool(isatty()) if isatty is not None else False
     except (ValueError, OSError):  # closed or detached stream
         tty = False
-    return tty or "ipykernel" in sys.modules
+    return tty or _in_kernel_stream(stdout)
 
 
 def _write(text):
@@ -98,6 +119,7 @@ class Progbar:
         self.stateful_metrics = set(stateful_metrics) if stateful_metrics else set()
 
         self._dynamic_display = _dynamic_display()
+        self._notebook = self._dynamic_display and _in_kernel_stream(sys.stdout)
         self._values = {}  # name -> [weighted sum, weight]
         self._values_order = []
         self._seen_so_far = 0
@@ -179,7 +201,8 @@ class Progbar:
         if not finalize:
             if not self._dynamic_display:
                 return  # files and pipes get one complete line, at finalize
-            if self._last_update is not None and now - self._last_update < self.interval:
+            interval = max(self.interval, _NOTEBOOK_INTERVAL) if self._notebook else self.interval
+            if self._last_update is not None and now - self._last_update < interval:
                 return
         self._last_update = now
 
