@@ -277,3 +277,23 @@ def test_get_layer():
     assert model.get_layer(index=0) is model.layers[0]
     with pytest.raises(ValueError, match="No such layer: nope"):
         model.get_layer("nope")
+
+
+def test_setting_model_trainable_propagates_to_layers_and_freezes_batch_norm_statistics():
+    # Keras: `model.trainable = False` sets every layer's flag, so BatchNormalization runs in
+    # inference mode during fit and nothing, moving statistics included, changes.
+    model = fastnn.Sequential([fastnn.layers.Dense(4, activation="relu", input_shape=(3,)),
+                               fastnn.layers.BatchNormalization(), fastnn.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.trainable = False
+    assert all(not layer.trainable for layer in model.layers)
+    assert model.trainable_weights == [] and len(model.non_trainable_weights) == len(model.weights)
+    before = model.get_weights()
+    x = np.random.default_rng(0).standard_normal((16, 3))
+    model.fit(x, x[:, :1], epochs=2, batch_size=4, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    model.trainable = True
+    assert all(layer.trainable for layer in model.layers)
+    model.fit(x, x[:, :1], epochs=1, batch_size=4, verbose=0)
+    assert not np.array_equal(before[0], model.get_weights()[0])

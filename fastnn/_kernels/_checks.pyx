@@ -107,6 +107,8 @@ cdef object inplace_array(str owner, str name, object a, Py_ssize_t n, object dt
 
 
 cdef double real_number(str owner, str name, object value) except? -1:
+    if isinstance(value, (str, bytes)):  # float("0.5") would accept a string silently
+        raise ValueError(f"{owner}: argument `{name}` must be a real number; received {describe(value)}.")
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -20,8 +20,8 @@ class Sequential(Trainer):
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
         check_kwargs("Sequential", kwargs)
         self.name = name or auto_name("Sequential")
-        self.trainable = bool(trainable)
         self._layers = []
+        self.trainable = trainable
         self._batch_input_shape = None
         self.built = False
         self._params = None
@@ -37,6 +37,20 @@ class Sequential(Trainer):
                 self.add(layer)
 
     # ------------------------------------------------------------------ structure
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """As in Keras, setting it sets every layer's flag too (a frozen BatchNormalization then runs in
+        inference mode); layers added later keep their own flag, but a frozen model trains nothing."""
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = self._trainable
+        if hasattr(self, "_engine"):
+            self._invalidate_engine()
+
     def add(self, layer):
         if not isinstance(layer, Layer):
             raise TypeError("The added layer must be an instance of class Layer. "

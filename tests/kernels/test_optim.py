@@ -81,3 +81,5 @@ def test_bad_input():
         C.sgd_update(ro, g, None, 0.1)
     with pytest.raises(ValueError, match="`learning_rate` must be finite"):
         C.sgd_update(w, g, None, float("nan"))
+    with pytest.raises(ValueError, match="`learning_rate` must be a real number; received"):
+        C.sgd_update(w, g, None, "0.1")  # float("0.1") would have accepted it
