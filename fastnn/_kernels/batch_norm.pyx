@@ -245,6 +245,23 @@ cdef object _stats_out(str owner, str name, object a, Py_ssize_t F):
 
 
 # ---------------------------------------------------------------- kernels
+cdef void _normalize_any(out, X, mean, var, gamma, beta, double eps, coef, inv_std, bint train,
+                         int nt) except *:
+    """_normalize for X's dtype; gamma/beta arrays of that dtype, or None."""
+    cdef const float[::1] gf
+    cdef const float[::1] bf
+    cdef const double[::1] gd
+    cdef const double[::1] bd
+    if X.dtype == np.float32:
+        gf, bf = gamma, beta
+        _normalize[float](out, X, mean, var, &gf[0] if gamma is not None else NULL,
+                          &bf[0] if beta is not None else NULL, eps, coef, inv_std, train, nt)
+    else:
+        gd, bd = gamma, beta
+        _normalize[double](out, X, mean, var, &gd[0] if gamma is not None else NULL,
+                           &bd[0] if beta is not None else NULL, eps, coef, inv_std, train, nt)
+
+
 def batch_norm_forward_train(X, gamma, beta, epsilon, out=None, mean=None, var=None, n_threads=None):
     """Normalize X with its own batch statistics.  X (B, F), gamma/beta (F,) or None ->
     (out (B, F), mean (F,) float64, var (F,) float64, biased)."""
@@ -265,18 +282,7 @@ def batch_norm_forward_train(X, gamma, beta, epsilon, out=None, mean=None, var=N
     coef = np.empty((2, F), dtype=X.dtype)
     inv_std = np.empty(F)
     cdef int nt = threads_for_work(effective_n_threads(n_threads), 3 * B * F)
-    cdef const float[::1] gf
-    cdef const float[::1] bf
-    cdef const double[::1] gd
-    cdef const double[::1] bd
-    if X.dtype == np.float32:
-        gf, bf = gamma, beta
-        _normalize[float](out, X, mean, var, &gf[0] if gamma is not None else NULL,
-                          &bf[0] if beta is not None else NULL, eps, coef, inv_std, True, nt)
-    else:
-        gd, bd = gamma, beta
-        _normalize[double](out, X, mean, var, &gd[0] if gamma is not None else NULL,
-                           &bd[0] if beta is not None else NULL, eps, coef, inv_std, True, nt)
+    _normalize_any(out, X, mean, var, gamma, beta, eps, coef, inv_std, True, nt)
     return out, mean, var
 
 
@@ -301,18 +307,7 @@ def batch_norm_forward_infer(X, moving_mean, moving_var, gamma, beta, epsilon, o
     coef = np.empty((2, F), dtype=X.dtype)
     inv_std = np.empty(F)
     cdef int nt = threads_for_work(effective_n_threads(n_threads), B * F)
-    cdef const float[::1] gf
-    cdef const float[::1] bf
-    cdef const double[::1] gd
-    cdef const double[::1] bd
-    if X.dtype == np.float32:
-        gf, bf = gamma, beta
-        _normalize[float](out, X, mean, var, &gf[0] if gamma is not None else NULL,
-                          &bf[0] if beta is not None else NULL, eps, coef, inv_std, False, nt)
-    else:
-        gd, bd = gamma, beta
-        _normalize[double](out, X, mean, var, &gd[0] if gamma is not None else NULL,
-                           &bd[0] if beta is not None else NULL, eps, coef, inv_std, False, nt)
+    _normalize_any(out, X, mean, var, gamma, beta, eps, coef, inv_std, False, nt)
     return out
 
 
