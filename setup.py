@@ -115,6 +115,13 @@ def boxed_warning(lines):
 class BuildExt(build_ext):
     """Adds per-compiler flags, the OpenMP probe, and the generated _build_info.py."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        # Compile the extensions in parallel by default (pip and `python -m build` pass no -j):
+        # a 2-core machine builds fastnn in about half the time.
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
+
     def build_extensions(self):
         compiler = self.compiler
         is_msvc = compiler.compiler_type == "msvc"
@@ -199,6 +206,10 @@ class BuildExt(build_ext):
                 shutil.copyfile(self._build_info_path, target)
 
 
+# Cythonize the .pyx files in parallel where multiprocessing forks (Linux); FASTNN_CYTHON_JOBS overrides.
+CYTHON_JOBS = str(os.cpu_count() or 1) if sys.platform.startswith("linux") else "0"
+
+
 def extensions():
     include_dirs = [numpy.get_include(), os.path.join("csrc"), os.path.join("fastnn", "_kernels")]
     exts = []
@@ -209,7 +220,7 @@ def extensions():
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
             depends=sorted(glob.glob(os.path.join("csrc", "*.h")) + glob.glob(os.path.join("fastnn", "_kernels", "*.pxd"))),
         ))
-    return cythonize(exts, compiler_directives=COMPILER_DIRECTIVES, nthreads=int(os.environ.get("FASTNN_CYTHON_JOBS", "0")),
+    return cythonize(exts, compiler_directives=COMPILER_DIRECTIVES, nthreads=int(os.environ.get("FASTNN_CYTHON_JOBS", CYTHON_JOBS)),
                      quiet=True)
 
 
