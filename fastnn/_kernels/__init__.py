@@ -19,7 +19,7 @@ KERNEL_NAMES = tuple(
     and getattr(getattr(_reference, name), "__module__", None) == _reference.__name__
 )
 
-_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "mlp", "sparse")
+_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "mlp", "sparse", "unpickle")
 
 
 def _load_compiled():
