@@ -823,20 +823,23 @@ def _flatten_array(owner, arr):
 # imdb.npz stores each split as a NumPy object array of lists of ints, i.e. as a pickle.
 # Unpickling it makes one Python int per token (12M of them: load_data peaked at ~370 MB,
 # issue 3); this kernel reads the data list's opcodes straight into a flat int32 array, and
-# never executes anything from the file. It accepts exactly what pickle protocols 2-3 write
+# never executes anything from the file. It accepts exactly what pickle protocols 2-5 write
 # for a list of lists of ints (Lib/pickle.py save_list/_batch_appends: items in batches of
-# 1000, MARK ... APPENDS, a lone last item as item APPEND; the memo put after EMPTY_LIST):
+# 1000, MARK ... APPENDS, a lone last item as item APPEND; the memo put after EMPTY_LIST;
+# protocol 4's FRAME opcodes, PEP 3154, between any two opcodes after the first):
 #
 #   outer := EMPTY_LIST memo? ( MARK inner* APPENDS | inner APPEND )*
 #   inner := EMPTY_LIST memo? ( MARK int* APPENDS | int APPEND )*
-#   memo  := BINPUT u1 | LONG_BINPUT u4          (the memo index is not needed: no BINGET)
-#   int   := BININT1 u1 | BININT2 u2 | BININT i4 (little-endian; LONG1 etc. are refused)
+#   memo  := BINPUT u1 | LONG_BINPUT u4 | MEMOIZE  (the memo index is not needed: no BINGET)
+#   int   := BININT1 u1 | BININT2 u2 | BININT i4   (little-endian; LONG1 etc. are refused)
+#   FRAME u8 (frame length, which must not run past the data) may precede any opcode but the first.
 #
 # The outer list ends at the first opcode that cannot continue it (the array state's TUPLE).
 #
 #   S  lists        T  ints in all lists        N  bytes of the pickle
 _EMPTY_LIST, _MARK, _APPENDS, _APPEND = 0x5D, 0x28, 0x65, 0x61  # ] ( e a
-_BINPUT, _LONG_BINPUT = 0x71, 0x72  # q r
+_MEMO_WIDTH = {0x71: 2, 0x72: 5, 0x94: 1}  # BINPUT, LONG_BINPUT, MEMOIZE: bytes with the argument
+_FRAME = 0x95
 _INT_OPCODES = {0x4B: (1, False), 0x4D: (2, False), 0x4A: (4, True)}  # K M J: (argument bytes, signed)
 _INT_RUN = re.compile(rb"(?:K.|M..|J....)*", re.DOTALL)
 # Error codes, shared with unpickle.pyx so that both raise the same message.
@@ -847,6 +850,7 @@ UNPICKLE_EXPECTED = {
     4: "APPEND (b'a') after a lone item",
 }
 UNPICKLE_ARGUMENT_ERROR = 5
+UNPICKLE_FRAME_ERROR = 6
 
 
 def _unpickle_error(code, pos, data):
@@ -854,8 +858,12 @@ def _unpickle_error(code, pos, data):
     n = len(data)
     if code == UNPICKLE_ARGUMENT_ERROR:
         opcode = bytes(data[pos:pos + 1])
-        return ValueError(f"{owner}: the argument of opcode {opcode!r} at byte {pos} runs past the end of the "
-                          f"data ({n} bytes).")
+        return ValueError(f"{owner}: the argument of opcode {opcode!r} at byte {pos} runs past the end of "
+                          f"the data ({n} bytes).")
+    if code == UNPICKLE_FRAME_ERROR:
+        length = int.from_bytes(data[pos + 1:pos + 9], "little")
+        return ValueError(f"{owner}: the FRAME at byte {pos} announces {length} bytes, but only "
+                          f"{n - pos - 9} follow.")
     found = "the end of the data" if pos >= n else f"opcode {bytes(data[pos:pos + 1])!r}"
     return ValueError(f"{owner}: byte {pos}: expected {UNPICKLE_EXPECTED[code]}; found {found}.")
 
@@ -890,12 +898,21 @@ def unpickle_int_lists(data, start=0, n_threads=None):
     n = len(view)
     lengths, tokens = [], array.array("i")
 
-    def memo(pos):  # pos: just past an EMPTY_LIST
-        if pos < n and view[pos] in (_BINPUT, _LONG_BINPUT):
-            width = 2 if view[pos] == _BINPUT else 5
-            if pos + width > n:
+    def frames(pos):  # step over FRAME opcodes
+        while pos < n and view[pos] == _FRAME:
+            if pos + 9 > n:
                 raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
-            pos += width
+            if int.from_bytes(view[pos + 1:pos + 9], "little") > n - pos - 9:
+                raise _unpickle_error(UNPICKLE_FRAME_ERROR, pos, view)
+            pos += 9
+        return pos
+
+    def memo(pos):  # pos: just past an EMPTY_LIST
+        pos = frames(pos)
+        if pos < n and view[pos] in _MEMO_WIDTH:
+            if pos + _MEMO_WIDTH[view[pos]] > n:
+                raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+            pos += _MEMO_WIDTH[view[pos]]
         return pos
 
     def one_int(pos, code):
@@ -910,19 +927,27 @@ def unpickle_int_lists(data, start=0, n_threads=None):
     def inner(pos):  # pos: at the sequence's EMPTY_LIST
         first = len(tokens)
         pos = memo(pos + 1)
-        while pos < n:
+        while True:
+            pos = frames(pos)
+            if pos >= n:
+                break
             if view[pos] == _MARK:
-                end = _INT_RUN.match(view, pos + 1).end()  # complete BININT* opcodes, nothing else
-                if end > pos + 1:  # so pickle itself may decode them: no other opcode can run
-                    tokens.extend(pickle.loads(b"(" + bytes(view[pos + 1:end]) + b"l."))
-                pos = end
+                pos += 1
+                while True:
+                    pos = frames(pos)
+                    # a run of complete BININT* opcodes and nothing else, so pickle may decode it
+                    end = _INT_RUN.match(view, pos).end()
+                    if end == pos:
+                        break
+                    tokens.extend(pickle.loads(b"(" + bytes(view[pos:end]) + b"l."))
+                    pos = end
                 if pos >= n or view[pos] != _APPENDS:
                     if pos < n:
                         one_int(pos, 3)  # raises: an unexpected opcode, or an int cut off by the end
                     raise _unpickle_error(3, pos, view)
                 pos += 1
             elif view[pos] in _INT_OPCODES:
-                pos = one_int(pos, 3)
+                pos = frames(one_int(pos, 3))
                 if pos >= n or view[pos] != _APPEND:
                     raise _unpickle_error(4, pos, view)
                 pos += 1
@@ -934,16 +959,22 @@ def unpickle_int_lists(data, start=0, n_threads=None):
     if pos >= n or view[pos] != _EMPTY_LIST:
         raise _unpickle_error(1, pos, view)
     pos = memo(pos + 1)
-    while pos < n:
+    while True:
+        pos = frames(pos)
+        if pos >= n:
+            break
         if view[pos] == _MARK:
             pos += 1
-            while pos >= n or view[pos] != _APPENDS:
+            while True:
+                pos = frames(pos)
+                if pos < n and view[pos] == _APPENDS:
+                    break
                 if pos >= n or view[pos] != _EMPTY_LIST:
                     raise _unpickle_error(2, pos, view)
                 pos = inner(pos)
             pos += 1
         elif view[pos] == _EMPTY_LIST:
-            pos = inner(pos)
+            pos = frames(inner(pos))
             if pos >= n or view[pos] != _APPEND:
                 raise _unpickle_error(4, pos, view)
             pos += 1

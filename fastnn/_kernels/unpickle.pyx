@@ -14,11 +14,11 @@ counts, so a buffer changed by another thread in between cannot make it write ou
 """
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from fastnn._kernels import _reference as _R
 
-# Opcodes of pickle protocols 2-3 (Lib/pickle.py).
+# Opcodes of pickle protocols 2-5 (Lib/pickle.py).
 cdef enum:
     EMPTY_LIST = 0x5D   # ]
     MARK = 0x28         # (
@@ -26,18 +26,22 @@ cdef enum:
     APPEND = 0x61       # a
     BINPUT = 0x71       # q  u1
     LONG_BINPUT = 0x72  # r  u4
+    MEMOIZE = 0x94      #    (protocol 4)
+    FRAME = 0x95        #    u8 (protocol 4)
     BININT1 = 0x4B      # K  u1
     BININT2 = 0x4D      # M  u2
     BININT = 0x4A       # J  i4
 
-# Error codes: _R.UNPICKLE_EXPECTED and _R.UNPICKLE_ARGUMENT_ERROR turn them into messages.
+# Error codes: _R.UNPICKLE_EXPECTED, _R.UNPICKLE_ARGUMENT_ERROR and _R.UNPICKLE_FRAME_ERROR turn
+# them into messages.
 cdef enum:
     E_LIST = 1          # no EMPTY_LIST where the list starts
     E_OUTER_BATCH = 2   # neither a list nor APPENDS inside the outer MARK batch
     E_INNER_BATCH = 3   # neither an int nor APPENDS inside a sequence's MARK batch
     E_APPEND = 4        # a lone item not followed by APPEND
     E_ARGUMENT = 5      # an opcode's argument runs past the end
-    E_CHANGED = 6       # pass 2 disagrees with pass 1: the buffer changed in between
+    E_FRAME = 6         # a FRAME announces more bytes than follow
+    E_CHANGED = 7       # pass 2 disagrees with pass 1: the buffer changed in between
 
 
 cdef struct Parser:
@@ -59,14 +63,34 @@ cdef inline Py_ssize_t fail(Parser* p, int code, Py_ssize_t pos) noexcept nogil:
     return pos
 
 
+cdef inline Py_ssize_t skip_frames(Parser* p, Py_ssize_t pos) noexcept nogil:
+    """Step over FRAME opcodes (buffering hints, PEP 3154) at pos."""
+    cdef uint64_t length
+    cdef int k
+    while pos < p.n and p.d[pos] == FRAME:
+        if pos + 9 > p.n:
+            return fail(p, E_ARGUMENT, pos)
+        length = 0
+        for k in range(8):
+            length |= (<uint64_t>p.d[pos + 1 + k]) << (8 * k)
+        if length > <uint64_t>(p.n - pos - 9):
+            return fail(p, E_FRAME, pos)
+        pos += 9
+    return pos
+
+
 cdef inline Py_ssize_t skip_memo(Parser* p, Py_ssize_t pos) noexcept nogil:
     """pos is just past an EMPTY_LIST: step over its optional memo put."""
     cdef Py_ssize_t width = 0
-    if pos < p.n:
-        if p.d[pos] == BINPUT:
-            width = 2
-        elif p.d[pos] == LONG_BINPUT:
-            width = 5
+    pos = skip_frames(p, pos)
+    if p.err or pos >= p.n:
+        return pos
+    if p.d[pos] == BINPUT:
+        width = 2
+    elif p.d[pos] == LONG_BINPUT:
+        width = 5
+    elif p.d[pos] == MEMOIZE:
+        width = 1
     if pos + width > p.n:
         return fail(p, E_ARGUMENT, pos)
     return pos + width
@@ -109,18 +133,28 @@ cdef Py_ssize_t read_sequence(Parser* p, Py_ssize_t pos) noexcept nogil:
     cdef const unsigned char* d = p.d
     cdef Py_ssize_t n = p.n
     pos = skip_memo(p, pos + 1)
-    while not p.err and pos < n:
+    while not p.err:
+        pos = skip_frames(p, pos)
+        if p.err or pos >= n:
+            break
         if d[pos] == MARK:
             pos += 1
-            while not p.err:
+            while True:
+                pos = skip_frames(p, pos)
+                if p.err:
+                    return pos
                 if pos >= n:
                     return fail(p, E_INNER_BATCH, pos)
                 if d[pos] == APPENDS:
                     pos += 1
                     break
                 pos = read_int(p, pos, E_INNER_BATCH)
+                if p.err:
+                    return pos
         elif d[pos] == BININT1 or d[pos] == BININT2 or d[pos] == BININT:
             pos = read_int(p, pos, E_INNER_BATCH)
+            if not p.err:
+                pos = skip_frames(p, pos)
             if p.err:
                 return pos
             if pos >= n or d[pos] != APPEND:
@@ -145,18 +179,28 @@ cdef Py_ssize_t parse(Parser* p, Py_ssize_t pos) noexcept nogil:
     if pos >= n or d[pos] != EMPTY_LIST:
         return fail(p, E_LIST, pos)
     pos = skip_memo(p, pos + 1)
-    while not p.err and pos < n:
+    while not p.err:
+        pos = skip_frames(p, pos)
+        if p.err or pos >= n:
+            break
         if d[pos] == MARK:
             pos += 1
-            while not p.err:
-                if pos >= n or (d[pos] != APPENDS and d[pos] != EMPTY_LIST):
-                    return fail(p, E_OUTER_BATCH, pos)
-                if d[pos] == APPENDS:
+            while True:
+                pos = skip_frames(p, pos)
+                if p.err:
+                    return pos
+                if pos < n and d[pos] == APPENDS:
                     pos += 1
                     break
+                if pos >= n or d[pos] != EMPTY_LIST:
+                    return fail(p, E_OUTER_BATCH, pos)
                 pos = read_sequence(p, pos)
+                if p.err:
+                    return pos
         elif d[pos] == EMPTY_LIST:
             pos = read_sequence(p, pos)
+            if not p.err:
+                pos = skip_frames(p, pos)
             if p.err:
                 return pos
             if pos >= n or d[pos] != APPEND:
@@ -173,7 +217,8 @@ def unpickle_int_lists(data, start=0, n_threads=None):
     data (N,) bytes-like, holding the list's EMPTY_LIST opcode at ``start``. Returns
     ``(lengths (S,) int64, tokens (T,) int32, end)``: list s is
     ``tokens[sum(lengths[:s]) : sum(lengths[:s + 1])]``, and ``end`` is the offset just past the
-    outer list. ValueError names the byte offset of anything outside the grammar. ``n_threads``
+    outer list. ValueError names the byte offset of anything outside the grammar (including
+    data that ends inside the list). ``n_threads``
     is accepted for uniformity; parsing is sequential.
     """
     view, first = _R._byte_view("unpickle_int_lists", data, start)

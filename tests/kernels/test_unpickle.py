@@ -49,14 +49,17 @@ def list_cases():
         "batches of 1000": [list(range(n)) for n in (999, 1000, 1001, 2000, 2001)],
         "1001 lists, some lone": [[i] * (i % 3) for i in range(1001)],
         "LONG_BINPUT memo": [rng.integers(-70000, 70000, rng.integers(0, 40)).tolist() for _ in range(600)],
+        "FRAMEs inside (protocol 4)": [rng.integers(-70000, 70000, rng.integers(0, 3000)).tolist() for _ in range(90)],
     }
 
 
-@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 @pytest.mark.parametrize("case", list(list_cases()))
 def test_matches_pickle(case, protocol):
     obj = list_cases()[case]
     data = pickle.dumps(obj, protocol=protocol)
+    if case.startswith("FRAMEs") and protocol >= 4:
+        assert data.count(b"\x95") > 5
     start = data.index(b"]")
     lengths, tokens, end = parse_both(data, start)
     assert as_lists(lengths, tokens) == obj
@@ -71,6 +74,16 @@ def test_byte_buffers(kind):
            "int8": np.frombuffer(data, np.int8)}[kind]
     lengths, tokens, end = parse_both(buf, data.index(b"]"))
     assert as_lists(lengths, tokens) == [[1, 300], [70000]] and data[end:] == b"."
+
+
+def test_frames_and_memoize_anywhere_after_the_first_opcode():
+    frame = b"\x95" + bytes(8)  # FRAME of length 0
+    # [[1, 2, 3], [4]]: a MARK batch holding a list made of a MARK batch and a lone int, then a lone list
+    opcodes = [b"]", b"\x94", b"(", b"]", b"\x94", b"(", b"K\x01", b"K\x02", b"e", b"K\x03", b"a", b"e",
+               b"]", b"K\x04", b"a", b"a", b"t"]
+    data = frame.join(opcodes)
+    lengths, tokens, end = parse_both(data, 0)
+    assert as_lists(lengths, tokens) == [[1, 2, 3], [4]] and data[end:] == b"t"
 
 
 def test_the_list_may_end_the_data():
@@ -94,6 +107,9 @@ def test_the_list_may_end_the_data():
     (b"](](M\x01", 0, r"opcode b'M' at byte 4 runs past"),
     (b"](]K", 0, r"opcode b'K' at byte 3 runs past"),
     (pickle.dumps([[2**31]], protocol=3), 2, r"byte 8: expected APPEND .* found opcode b'\\x8a'"),  # LONG1
+    (b"]\x95\x64" + bytes(7) + b"(]\x94e", 0, r"the FRAME at byte 1 announces 100 bytes, but only 4 follow\.$"),
+    (b"](]\x95\x01" + bytes(6), 0, r"opcode b'\\x95' at byte 3 runs past the end"),
+    (b"](]\x94(K\x01\x95\x00", 0, r"opcode b'\\x95' at byte 7 runs past the end"),
 ])
 def test_errors_name_the_byte(data, start, message):
     for kernel in KERNELS:
