@@ -163,22 +163,23 @@ def _prepare(file, arrays, num_words, skip_top, maxlen, seed, start_char, oov_ch
     low, top = _kept_range(splits)
     if num_words is None:  # step 4: largest index after the shift, start_char included
         num_words = max(top + index_from, -1 if start_char is None else start_char)
-    # Step 5 as a table from raw index w to w + index_from, or oov_char (None = drop), for the
-    # w in the sequences kept. Its second half serves negative w (never in Keras' file)
-    # through negative indexing, so they too come out as Keras makes them.
-    raw = np.concatenate([np.arange(top + 1), np.arange(low, 0)]).astype(np.int64)
-    shifted = raw + index_from
+    # Step 5 as a table from raw index w (at w - low) to w + index_from, or oov_char (None =
+    # drop), for the w in the sequences kept, negative ones too (never in Keras' file); the
+    # start character, if any, follows at the end.
+    shifted = np.arange(low, top + 1, dtype=np.int64) + index_from
     cut = (shifted < skip_top) | (shifted >= num_words)
     table = shifted.astype(object)
     table[cut] = oov_char
     keep = ~cut if oov_char is None else None
-    head = None  # None: no start character (start_char None, or cut with oov_char None)
-    if start_char is not None:
+    has_head = start_char is not None
+    if has_head:
         head = start_char if skip_top <= start_char < num_words else oov_char
+        has_head = head is not None  # a start character cut with oov_char None is dropped
+        table = np.append(table, np.array([head], dtype=object))
 
     out = []
     for s in splits:
-        out.append((_sequences(s, table, keep, head), s["y"]))
+        out.append((_sequences(s, table, low, keep, has_head), s["y"]))
         s.clear()  # drop this split's tokens before building the next split's lists
     return tuple(out)
 
@@ -199,12 +200,13 @@ def _kept_range(splits):
     return low, (-1 if top is None else top)
 
 
-def _sequences(s, table, keep, head):
+def _sequences(s, table, low, keep, has_head):
     """The output lists of split ``s``: the sequences of ``s["order"]``, mapped through ``table``.
 
-    The lists hold the table's int objects, never one new int per token. Tokens are mapped a
-    chunk of about ``_CHUNK`` at a time (an object array, then a Python list that each sequence
-    is sliced from), so no split-sized temporary exists.
+    Raw index w is at ``table[w - low]``; with ``has_head`` each list starts with
+    ``table[-1]``. The lists hold the table's int objects, never one new int per token, and
+    are sliced at their exact size (no growth slack) from a Python list of about ``_CHUNK``
+    mapped tokens at a time, so no split-sized temporary exists.
     """
     tokens, offsets, order = s["tokens"], s["offsets"], s["order"]
     wanted = np.zeros(len(offsets) - 1, dtype=bool)
@@ -213,23 +215,23 @@ def _sequences(s, table, keep, head):
     first = 0
     while first < len(wanted):
         last = max(int(np.searchsorted(offsets, offsets[first] + _CHUNK, side="right")) - 1, first + 1)
-        w = tokens[offsets[first]:offsets[last]]
+        idx = tokens[offsets[first]:offsets[last]].astype(np.int64) - low
         bounds = offsets[first:last + 1] - offsets[first]
         chosen = wanted[first:last]
         if not chosen.all():  # maxlen dropped some: leave their words out (the table may not cover them)
             lengths = np.where(chosen, np.diff(bounds), 0)
-            w = w[np.repeat(chosen, np.diff(bounds))]
+            idx = idx[np.repeat(chosen, np.diff(bounds))]
             bounds = np.concatenate(([0], np.cumsum(lengths)))
         if keep is not None:  # oov_char=None: drop the cut words, and move the bounds with them
-            kept = keep[w]
+            kept = keep[idx]
             bounds = np.concatenate(([0], np.cumsum(kept)))[bounds]
-            w = w[kept]
-        flat = table[w].tolist()
+            idx = idx[kept]
+        if has_head:  # the start character before each chosen sequence
+            idx = np.insert(idx, bounds[:-1][chosen], len(table) - 1)
+            bounds = bounds + np.concatenate(([0], np.cumsum(chosen)))
+        flat = table[idx].tolist()
         bounds = bounds.tolist()
         for j in np.flatnonzero(chosen).tolist():
-            seq = flat[bounds[j]:bounds[j + 1]]
-            if head is not None:
-                seq.insert(0, head)
-            built[first + j] = seq
+            built[first + j] = flat[bounds[j]:bounds[j + 1]]
         first = last
     return np.fromiter(map(built.__getitem__, order.tolist()), dtype=object, count=len(order))
