@@ -473,6 +473,19 @@ def test_imdb_hand_computed(isolated, tmp_path):
     assert train_test(maxlen=5, num_words=100) == ([[1, 6]], [[1, 7, 7, 10]])
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"maxlen": 6}, {"num_words": 20, "oov_char": None, "index_from": 0},
+                                    {"skip_top": 2, "index_from": 50, "start_char": None}])
+def test_imdb_negative_indices_as_keras(isolated, tmp_path, kwargs):
+    """Never in Keras' file, but mapped as Keras maps them (w + index_from, then the range test)."""
+    rng = np.random.default_rng(1)
+    x = {split: object_array([rng.integers(-40, 30, rng.integers(1, 9)).tolist() for _ in range(n)])
+         for split, n in (("train", 25), ("test", 15))}
+    file = write_members(tmp_path / "imdb.npz", x_train=x["train"], y_train=np.zeros(25, np.int64),
+                         x_test=x["test"], y_test=np.ones(15, np.int64))
+    raw = {"x_train": x["train"], "y_train": np.zeros(25), "x_test": x["test"], "y_test": np.ones(15)}
+    assert as_lists(imdb.load_data(path=file, **kwargs)) == reference_imdb(raw, **kwargs)
+
+
 def test_imdb_maxlen_that_keeps_nothing(imdb_small):
     file, _ = imdb_small
     with pytest.raises(ValueError, match="no sequence was kept"):
@@ -553,10 +566,13 @@ def test_imdb_real_through_data_dir_env(monkeypatch, isolated, imdb_data_dir, im
     assert {tuple(s) for s in x_train} == full
 
 
-def test_imdb_real_matches_reference(imdb_data_dir):
+@pytest.mark.parametrize("kwargs", [
+    {"num_words": 5000, "skip_top": 20, "maxlen": 400, "oov_char": None, "index_from": 2},
+    {"maxlen": 150, "start_char": None, "index_from": 0, "skip_top": 5, "seed": 7},
+])
+def test_imdb_real_matches_reference(imdb_data_dir, kwargs):
     file = imdb_data_dir / "imdb" / "imdb.npz"
     raw = _files.read_npz(file, ("x_train", "y_train", "x_test", "y_test"), allow_objects=True)
-    kwargs = {"num_words": 5000, "skip_top": 20, "maxlen": 400, "oov_char": None, "index_from": 2}
     assert as_lists(imdb.load_data(path=file, **kwargs)) == reference_imdb(raw, **kwargs)
 
 
@@ -574,6 +590,208 @@ def test_imdb_real_load_is_fast(imdb_data_dir):
     start = time.perf_counter()
     imdb.load_data(path=imdb_data_dir / "imdb" / "imdb.npz")
     assert time.perf_counter() - start < 10  # ~1-2 s; Keras' pure-Python version takes ~4 s
+
+
+# --------------------------------------------------------------------------- IMDB: object arrays without unpickling
+def object_array(seqs):
+    out = np.empty(len(seqs), dtype=object)
+    for i, seq in enumerate(seqs):
+        out[i] = seq
+    return out
+
+
+def npy_bytes(array, protocol=3):
+    """A .npy member as np.save writes it, but with any pickle protocol (np.save picks one)."""
+    import io
+    import pickle
+
+    fp = io.BytesIO()
+    np.lib.format.write_array_header_1_0(fp, {"descr": "|O", "fortran_order": False, "shape": array.shape})
+    pickle.dump(array, fp, protocol=protocol)
+    return fp.getvalue()
+
+
+def write_members(path, **members):
+    """An .npz file whose members are the given .npy bytes (or arrays, saved by np.save)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, value in members.items():
+            if isinstance(value, np.ndarray):
+                fp = io.BytesIO()
+                np.save(fp, value)
+                value = fp.getvalue()
+            archive.writestr(f"{name}.npy", value)
+    return Path(path)
+
+
+def int_lists_via_unpickler(path, key):
+    """The oracle: the allow-listed unpickler's object array, flattened."""
+    (x,) = _files.read_npz(path, (key,), allow_objects=True).values()
+    lengths = np.array([len(s) for s in x], dtype=np.int64)
+    tokens = np.array([int(v) for s in x for v in s], dtype=np.int64)
+    return lengths, tokens
+
+
+@pytest.fixture
+def fast_path_calls(monkeypatch):
+    """Records, per read, whether the kernel path read the member (True) or declined (False)."""
+    calls = []
+    original = _files._int_lists_without_unpickling
+
+    def spy(*args):
+        result = original(*args)
+        calls.append(result is not None)
+        return result
+
+    monkeypatch.setattr(_files, "_int_lists_without_unpickling", spy)
+    return calls
+
+
+SEQS = [[1, 300, 70000, 5], [], [9], list(range(1001)), [-3, 2**31 - 1, -2**31]]
+
+
+@pytest.mark.parametrize("layout, fast", [
+    ("np.save", True),  # protocol 4 with NumPy 2.x: FRAME and MEMOIZE opcodes
+    ("protocol 3", True),  # as imdb.npz holds it
+    ("protocol 5", True),
+    ("shared list (BINGET)", False),
+    ("tuples", False),
+    ("int arrays", False),
+    ("numpy ints", False),
+    ("an int beyond int32 (LONG1)", False),
+])
+def test_int_lists_equal_the_unpickler(tmp_path, fast_path_calls, layout, fast):
+    seqs = [list(s) for s in SEQS]
+    protocol = {"protocol 3": 3, "protocol 5": 5}.get(layout, 4)
+    if layout == "shared list (BINGET)":
+        seqs.append(seqs[0])
+    elif layout == "tuples":
+        seqs = [tuple(s) for s in seqs]
+    elif layout == "int arrays":
+        seqs = [np.array(s, dtype=np.int64) for s in seqs]
+    elif layout == "numpy ints":
+        seqs[0] = [np.int64(7), np.int32(-8)]
+    elif layout == "an int beyond int32 (LONG1)":
+        seqs[2] = [2**40]
+    member = object_array(seqs) if layout == "np.save" else npy_bytes(object_array(seqs), protocol)
+    file = write_members(tmp_path / "x.npz", x=member)
+    lengths, tokens = _files.read_npz(file, ("x",), int_lists=("x",))["x"]
+    assert fast_path_calls == [fast]
+    assert lengths.dtype == np.int64 and tokens.dtype == (np.int32 if fast else np.int64)
+    expected = int_lists_via_unpickler(file, "x")
+    np.testing.assert_array_equal(lengths, expected[0])
+    np.testing.assert_array_equal(tokens, expected[1])
+
+
+def test_imdb_same_through_the_fallback(isolated, tmp_path, fast_path_calls):
+    """Sequences stored as tuples (read by the unpickler) load exactly as lists (read by the kernel)."""
+    rng = np.random.default_rng(3)
+    x = {split: object_array([rng.integers(1, 80, rng.integers(1, 25)).tolist() for _ in range(n)])
+         for split, n in (("train", 30), ("test", 20))}
+    y = {split: rng.integers(0, 2, len(x[split])) for split in x}
+    fast = write_members(tmp_path / "fast.npz", x_train=x["train"], y_train=y["train"], x_test=x["test"],
+                         y_test=y["test"])
+    tuples = {split: object_array([tuple(s) for s in x[split]]) for split in x}
+    slow = write_members(tmp_path / "slow.npz", x_train=tuples["train"], y_train=y["train"],
+                         x_test=tuples["test"], y_test=y["test"])
+    raw = {"x_train": x["train"], "y_train": y["train"], "x_test": x["test"], "y_test": y["test"]}
+    for kwargs in ({}, {"num_words": 30, "oov_char": None, "maxlen": 15}, {"skip_top": 4, "start_char": None}):
+        expected = reference_imdb(raw, **kwargs)
+        assert as_lists(imdb.load_data(path=fast, **kwargs)) == expected
+        assert as_lists(imdb.load_data(path=slow, **kwargs)) == expected
+    assert fast_path_calls == [True, True, False, False] * 3
+
+
+def _imdb_with_x_train(tmp_path, member):
+    y = np.array([1, 0])
+    return write_members(tmp_path / "imdb.npz", x_train=member, y_train=y, x_test=object_array([[4], [5, 6]]),
+                         y_test=y)
+
+
+CORRUPT_OR_FOREIGN = {
+    "cut inside the data list": (npy_bytes(object_array([[1, 2], [3]]))[:-20], "corrupt"),
+    "cut after it": (npy_bytes(object_array([[1, 2], [3]]))[:-2], "corrupt"),
+    "a bad opcode": (npy_bytes(object_array([[1, 2], [3]])).replace(b"K\x03a", b"K\x03\xff"), "corrupt"),
+    "2-D ints": (np.array([[1, 2], [3, 4]]), r"must be a 1-D object array of sequences; found an array of "
+                                             r"shape \(2, 2\) and dtype int64"),
+    "2-D objects": (object_array([[1, 2], [3]]).reshape(2, 1), r"must be a 1-D object array .* \(2, 1\)"),
+    "strings": (object_array([["a"], [3]]), "not lists of integers"),
+    "floats": (object_array([[1.5], [3]]), "not lists of integers"),
+    "a number for a list": (object_array([5, [3]]), "not lists of integers"),
+    "3 sequences, 2 labels": (object_array([[1, 2], [3], [4]]), "one for each of the 3 sequences"),
+    "os.system for ndarray": (npy_bytes(object_array([[1, 2], [3]])).replace(b"cnumpy\nndarray\n",
+                                                                              b"cos\nsystem\n"), "refuses"),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPT_OR_FOREIGN))
+def test_imdb_corrupt_or_foreign_x_train(isolated, tmp_path, case):
+    member, message = CORRUPT_OR_FOREIGN[case]
+    file = _imdb_with_x_train(tmp_path, member)
+    with pytest.raises(_files.DatasetFormatError, match=message) as info:
+        imdb.load_data(path=file)
+    assert str(file) in str(info.value)
+
+
+def test_imdb_system_global_in_the_array_header_is_refused(isolated, tmp_path):
+    member = npy_bytes(object_array([[1, 2], [3]])).replace(b"cnumpy\nndarray\n", b"cos\nsystem\n")
+    with pytest.raises(_files.DatasetFormatError, match="refers to os.system"):
+        imdb.load_data(path=_imdb_with_x_train(tmp_path, member))
+
+
+def test_int_lists_of_corrupted_members(tmp_path):
+    """Random byte changes and cuts: the reader gives the unpickler's result or DatasetFormatError."""
+    rng = np.random.default_rng(5)
+    base = npy_bytes(object_array([list(s) for s in SEQS] + [[i, i + 1] for i in range(40)]))
+    body = base.index(b"\x80\x03")
+    outcomes = []
+    for trial in range(300):
+        data = bytearray(base)
+        at = int(rng.integers(body, len(data)))
+        if trial % 3:
+            # (no LONG_BINPUT: a random 4-byte memo index makes pickle's C unpickler allocate for
+            # tens of seconds, with or without fastnn)
+            data[at] = int(rng.choice(np.frombuffer(b"]()eaqKMJNt.h\x8a\x00", np.uint8)))
+        else:
+            del data[at:]
+        file = write_members(tmp_path / f"c{trial}.npz", x=bytes(data))
+        try:
+            lengths, tokens = _files.read_npz(file, ("x",), int_lists=("x",))["x"]
+        except _files.DatasetFormatError:
+            outcomes.append("error")
+            continue
+        outcomes.append("read")
+        expected = int_lists_via_unpickler(file, "x")
+        np.testing.assert_array_equal(lengths, expected[0])
+        np.testing.assert_array_equal(tokens, expected[1])
+    assert outcomes.count("read") > 20 and outcomes.count("error") > 20
+
+
+def test_imdb_real_int_lists_equal_the_unpickler(imdb_data_dir, fast_path_calls):
+    file = imdb_data_dir / "imdb" / "imdb.npz"
+    for key in ("x_train", "x_test"):
+        lengths, tokens = _files.read_npz(file, (key,), int_lists=(key,))[key]
+        expected = int_lists_via_unpickler(file, key)
+        np.testing.assert_array_equal(lengths, expected[0])
+        np.testing.assert_array_equal(tokens, expected[1])
+    assert fast_path_calls == [True, True]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB (Linux)")
+def test_imdb_real_load_peak_memory(imdb_data_dir):
+    """Issue 3: loading must not make one Python int per token (~340 MB of peak growth before; ~150 now)."""
+    root = Path(imdb.__file__).resolve().parents[2]
+    code = ("import resource, sys; from fastnn import _kernels as K; from fastnn.datasets import imdb; K.BACKEND; "
+            "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; before = peak(); "
+            "data = imdb.load_data(path=sys.argv[1], num_words=10000); print(peak() - before)")
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", code, str(imdb_data_dir / "imdb" / "imdb.npz")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    growth = float(done.stdout.split()[-1])
+    assert growth < 250, f"load_data grew the peak RSS by {growth:.0f} MB"
 
 
 # --------------------------------------------------------------------------- package

@@ -161,3 +161,39 @@ def test_bad_dtype(dtype):
 
 def test_numpy_int_num_tokens():
     assert multi_hot([[1]], np.int64(3)).shape == (1, 3)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 3 sequences (2-D arrays: 768 // L rows), so that small inputs span several chunks."""
+    from fastnn.utils import sequence_utils
+
+    monkeypatch.setattr(sequence_utils, "_CHUNK_TOKENS", 3 * 256)
+
+
+@pytest.mark.parametrize("container", ["list", "tuple", "object-array", "2d-array"])
+def test_chunks_give_the_whole_result(small_chunks, container):
+    seqs = _ragged(20, 30, seed=4)
+    if container == "2d-array":
+        seqs = np.random.default_rng(4).integers(0, 30, (20, 300))  # 2 rows per chunk
+    elif container == "tuple":
+        seqs = tuple(seqs)
+    elif container == "object-array":
+        seqs = np.array([np.array(s, dtype=np.int64) for s in seqs], dtype=object)
+    for sparse in (True, False):
+        out = multi_hot(seqs, 30, sparse=sparse)
+        dense = out.toarray() if sparse else out
+        np.testing.assert_array_equal(dense, tutorial_loop(list(seqs), 30))
+    out, canonical = multi_hot(seqs, 30), sp.csr_matrix(tutorial_loop(list(seqs), 30))  # sorted, no repeats
+    np.testing.assert_array_equal(out.indptr, canonical.indptr)
+    np.testing.assert_array_equal(out.indices, canonical.indices)
+
+
+@pytest.mark.parametrize("seqs, error, message", [
+    ([[1]] * 7 + [[3, 2.5]], ValueError, r"^multi_hot: sequence 7 contains the non-integer value 2.5"),
+    ([[1]] * 10 + [[3, 40]], ValueError, r"^multi_hot: sequence 10 contains the token id 40, outside \[0, 30\)"),
+    ([[1]] * 5 + [[-1]], ValueError, r"^multi_hot: sequence 5 contains the token id -1"),
+])
+def test_chunks_name_the_sequence_in_the_whole_input(small_chunks, seqs, error, message):
+    with pytest.raises(error, match=message):
+        multi_hot(seqs, 30)

@@ -21,6 +21,8 @@ Conventions
     * Activations are named by their Keras strings: ``"linear"``, ``"relu"``,
       ``"sigmoid"``, ``"tanh"``, ``"softmax"``.
 """
+import re
+
 import numpy as np
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
@@ -1024,3 +1026,167 @@ def _flatten_array(owner, arr):
                          f"sequences; received an array of shape {arr.shape} ({hint}).")
     tokens = _array_tokens(owner, arr, 0).reshape(-1)
     return np.full(arr.shape[0], arr.shape[1], dtype=np.int64), tokens
+
+
+# --------------------------------------------------------------------------- pickled int lists (IMDB)
+# imdb.npz stores each split as a NumPy object array of lists of ints, i.e. as a pickle.
+# Unpickling it makes one Python int per token (12M of them: load_data peaked at ~370 MB,
+# issue 3); this kernel reads the data list's opcodes straight into a flat int32 array, and
+# never executes anything from the file. It accepts exactly what pickle protocols 2-5 write
+# for a list of lists of ints (Lib/pickle.py save_list/_batch_appends: items in batches of
+# 1000, MARK ... APPENDS, a lone last item as item APPEND; the memo put after EMPTY_LIST;
+# protocol 4's FRAME opcodes, PEP 3154, between any two opcodes after the first):
+#
+#   outer := EMPTY_LIST memo? ( MARK inner* APPENDS | inner APPEND )*
+#   inner := EMPTY_LIST memo? ( MARK int* APPENDS | int APPEND )*
+#   memo  := BINPUT u1 | LONG_BINPUT u4 | MEMOIZE  (the memo index is not needed: no BINGET)
+#   int   := BININT1 u1 | BININT2 u2 | BININT i4   (little-endian; LONG1 etc. are refused)
+#   FRAME u8 (frame length, which must not run past the data) may precede any opcode but the first.
+#
+# The outer list ends at the first opcode that cannot continue it (the array state's TUPLE).
+#
+#   S  lists        T  ints in all lists        N  bytes of the pickle
+_EMPTY_LIST, _MARK, _APPENDS, _APPEND = 0x5D, 0x28, 0x65, 0x61  # ] ( e a
+_MEMO_WIDTH = {0x71: 2, 0x72: 5, 0x94: 1}  # BINPUT, LONG_BINPUT, MEMOIZE: bytes with the argument
+_FRAME = 0x95
+_INT_OPCODES = {0x4B: (1, False), 0x4D: (2, False), 0x4A: (4, True)}  # K M J: (argument bytes, signed)
+_INT_RUN = re.compile(rb"(?:K.|M..|J....)*", re.DOTALL)
+# Error codes, shared with unpickle.pyx so that both raise the same message.
+UNPICKLE_EXPECTED = {
+    1: "EMPTY_LIST (b']') starting the list",
+    2: "EMPTY_LIST (b']') or APPENDS (b'e') inside the list's MARK batch",
+    3: "BININT1/BININT2/BININT (b'K', b'M', b'J') or APPENDS (b'e') inside a sequence's MARK batch",
+    4: "APPEND (b'a') after a lone item",
+}
+UNPICKLE_ARGUMENT_ERROR = 5
+UNPICKLE_FRAME_ERROR = 6
+
+
+def _unpickle_error(code, pos, data):
+    owner = "unpickle_int_lists"
+    n = len(data)
+    if code == UNPICKLE_ARGUMENT_ERROR:
+        opcode = bytes(data[pos:pos + 1])
+        return ValueError(f"{owner}: the argument of opcode {opcode!r} at byte {pos} runs past the end of "
+                          f"the data ({n} bytes).")
+    if code == UNPICKLE_FRAME_ERROR:
+        length = int.from_bytes(data[pos + 1:pos + 9], "little")
+        return ValueError(f"{owner}: the FRAME at byte {pos} announces {length} bytes, but only "
+                          f"{n - pos - 9} follow.")
+    found = "the end of the data" if pos >= n else f"opcode {bytes(data[pos:pos + 1])!r}"
+    return ValueError(f"{owner}: byte {pos}: expected {UNPICKLE_EXPECTED[code]}; found {found}.")
+
+
+def _byte_view(owner, data, start):
+    """``data`` as a 1-D memoryview of unsigned bytes, and ``start`` checked against it."""
+    try:
+        view = memoryview(data).cast("B")
+    except TypeError:
+        raise ValueError(f"{owner}: argument `data` must be a C-contiguous bytes-like object (bytes, "
+                         f"bytearray, memoryview, uint8 array); received {_describe(data)}.") from None
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start <= len(view):
+        raise ValueError(f"{owner}: argument `start` must be an integer in [0, {len(view)}] (the length of "
+                         f"`data`); received {_describe(start)}.")
+    return view, int(start)
+
+
+def unpickle_int_lists(data, start=0, n_threads=None):
+    """The pickled list of lists of ints at ``data[start:]``, without unpickling it.
+
+    data (N,) bytes-like, holding the list's EMPTY_LIST opcode at ``start`` (grammar above).
+    Returns ``(lengths (S,) int64, tokens (T,) int32, end)``: list s is
+    ``tokens[sum(lengths[:s]) : sum(lengths[:s + 1])]``, and ``end`` is the offset just past
+    the outer list. ValueError names the byte offset of anything outside the grammar
+    (including data that ends inside the list). ``n_threads`` is accepted for uniformity;
+    parsing is sequential.
+    """
+    import array
+    import pickle
+
+    view, pos = _byte_view("unpickle_int_lists", data, start)
+    n = len(view)
+    lengths, tokens = [], array.array("i")
+
+    def frames(pos):  # step over FRAME opcodes
+        while pos < n and view[pos] == _FRAME:
+            if pos + 9 > n:
+                raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+            if int.from_bytes(view[pos + 1:pos + 9], "little") > n - pos - 9:
+                raise _unpickle_error(UNPICKLE_FRAME_ERROR, pos, view)
+            pos += 9
+        return pos
+
+    def memo(pos):  # pos: just past an EMPTY_LIST
+        pos = frames(pos)
+        if pos < n and view[pos] in _MEMO_WIDTH:
+            if pos + _MEMO_WIDTH[view[pos]] > n:
+                raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+            pos += _MEMO_WIDTH[view[pos]]
+        return pos
+
+    def one_int(pos, code):
+        if view[pos] not in _INT_OPCODES:
+            raise _unpickle_error(code, pos, view)
+        width, signed = _INT_OPCODES[view[pos]]
+        if pos + 1 + width > n:
+            raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+        tokens.append(int.from_bytes(view[pos + 1:pos + 1 + width], "little", signed=signed))
+        return pos + 1 + width
+
+    def inner(pos):  # pos: at the sequence's EMPTY_LIST
+        first = len(tokens)
+        pos = memo(pos + 1)
+        while True:
+            pos = frames(pos)
+            if pos >= n:
+                break
+            if view[pos] == _MARK:
+                pos += 1
+                while True:
+                    pos = frames(pos)
+                    # a run of complete BININT* opcodes and nothing else, so pickle may decode it
+                    end = _INT_RUN.match(view, pos).end()
+                    if end == pos:
+                        break
+                    tokens.extend(pickle.loads(b"(" + bytes(view[pos:end]) + b"l."))
+                    pos = end
+                if pos >= n or view[pos] != _APPENDS:
+                    if pos < n:
+                        one_int(pos, 3)  # raises: an unexpected opcode, or an int cut off by the end
+                    raise _unpickle_error(3, pos, view)
+                pos += 1
+            elif view[pos] in _INT_OPCODES:
+                pos = frames(one_int(pos, 3))
+                if pos >= n or view[pos] != _APPEND:
+                    raise _unpickle_error(4, pos, view)
+                pos += 1
+            else:
+                break
+        lengths.append(len(tokens) - first)
+        return pos
+
+    if pos >= n or view[pos] != _EMPTY_LIST:
+        raise _unpickle_error(1, pos, view)
+    pos = memo(pos + 1)
+    while True:
+        pos = frames(pos)
+        if pos >= n:
+            break
+        if view[pos] == _MARK:
+            pos += 1
+            while True:
+                pos = frames(pos)
+                if pos < n and view[pos] == _APPENDS:
+                    break
+                if pos >= n or view[pos] != _EMPTY_LIST:
+                    raise _unpickle_error(2, pos, view)
+                pos = inner(pos)
+            pos += 1
+        elif view[pos] == _EMPTY_LIST:
+            pos = frames(inner(pos))
+            if pos >= n or view[pos] != _APPEND:
+                raise _unpickle_error(4, pos, view)
+            pos += 1
+        else:
+            break
+    return np.array(lengths, dtype=np.int64), np.frombuffer(tokens, dtype=np.intc).astype(np.int32), pos

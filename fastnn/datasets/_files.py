@@ -378,35 +378,148 @@ def _unpickle_object_array(path, member, body):
     # memory instead of calling read() per opcode (3x faster on imdb.npz).
     # latin1: what NumPy uses for pickles written by Python 2 (numpy.load docs).
     stream = io.BufferedReader(io.BytesIO(body), 1 << 20)
-    return _Unpickler(stream, encoding="latin1").load()
+    try:
+        return _Unpickler(stream, encoding="latin1").load()
+    except DatasetFormatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - corrupt pickles raise anything (AttributeError, KeyError, ...)
+        raise DatasetFormatError(f"{path}: member {member} is corrupt ({type(e).__name__}: {e}).") from e
 
 
-def _read_npy(path, member, raw, allow_objects):
+def _read_header(raw):
+    """(stream at the data, shape, dtype) of a .npy member; None for format versions 3+."""
     import io
 
     fmt = np.lib.format
     fp = io.BytesIO(raw)
     version = fmt.read_magic(fp)
-    if version in ((1, 0), (2, 0)):
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = read_header(fp)
-        if dtype.hasobject:
-            if not allow_objects:
-                raise DatasetFormatError(f"{path}: member {member} holds Python objects; expected numbers.")
-            array = _unpickle_object_array(path, member, memoryview(raw)[fp.tell():])
-            if not isinstance(array, np.ndarray) or array.shape != tuple(shape):
-                raise DatasetFormatError(f"{path}: member {member} does not match its .npy header.")
-            return array
-    fp.seek(0)
-    return fmt.read_array(fp, allow_pickle=False)
+    if version not in ((1, 0), (2, 0)):
+        return None
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, _, dtype = read_header(fp)
+    return fp, tuple(shape), dtype
 
 
-def read_npz(path, keys, allow_objects=False):
+def _read_npy(path, member, raw, allow_objects):
+    import io
+
+    header = _read_header(raw)
+    if header is not None and header[2].hasobject:
+        fp, shape, _ = header
+        if not allow_objects:
+            raise DatasetFormatError(f"{path}: member {member} holds Python objects; expected numbers.")
+        array = _unpickle_object_array(path, member, memoryview(raw)[fp.tell():])
+        if not isinstance(array, np.ndarray) or array.shape != shape:
+            raise DatasetFormatError(f"{path}: member {member} does not match its .npy header.")
+        return array
+    return np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+
+
+def _read_int_lists(path, member, raw):
+    """A 1-D object array of lists of ints as ``(lengths (S,) int64, tokens (T,) int32 or int64)``.
+
+    np.save pickles such an array (protocol 3; 2 from Python 2). The fast path reads the
+    pickle's data list with the ``unpickle_int_lists`` kernel: no Python int per token (issue 3:
+    unpickling imdb.npz's 12M tokens made ~400 MB at the peak) and nothing from the file is run.
+    Any other layout goes through the allow-listed unpickler, with the same result.
+    """
+    header = _read_header(raw)
+    if header is None or not header[2].hasobject or len(header[1]) != 1:
+        found = ("a .npy format version other than 1.0 and 2.0" if header is None
+                 else f"an array of shape {header[1]} and dtype {header[2]}")
+        raise DatasetFormatError(
+            f"{path}: member {member} must be a 1-D object array of sequences; found {found}."
+        )
+    fp, (n,), _ = header
+    parsed = _int_lists_without_unpickling(path, member, raw, fp.tell(), n)
+    if parsed is not None:
+        return parsed
+    import itertools
+    import operator
+
+    array = _unpickle_object_array(path, member, memoryview(raw)[fp.tell():])
+    if not isinstance(array, np.ndarray) or array.shape != (n,):
+        raise DatasetFormatError(f"{path}: member {member} does not match its .npy header.")
+    try:
+        lengths = np.fromiter(map(len, array), dtype=np.int64, count=n)
+        tokens = np.fromiter(map(operator.index, itertools.chain.from_iterable(array)), dtype=np.int64,
+                             count=int(lengths.sum()))
+    except (TypeError, ValueError, OverflowError) as e:
+        raise DatasetFormatError(f"{path}: member {member} holds sequences that are not lists of integers "
+                                 f"({e}).") from e
+    return lengths, tokens
+
+
+def _int_lists_without_unpickling(path, member, raw, body, n):
+    """The fast path of :func:`_read_int_lists`; None if the pickle at ``raw[body:]`` is laid out otherwise.
+
+    An object array pickles as ``_reconstruct(ndarray, ...)`` and a BUILD with the state
+    ``(version, shape, dtype, is_fortran, data list)``; the data list is the first EMPTY_LIST.
+    The kernel reads that list. The rest of the pickle, with the list replaced by n Nones, goes
+    through the allow-listed unpickler, which must return an object array of exactly those
+    Nones: so the header is checked as before, and the list read is the array's data.
+    """
+    from fastnn import _kernels as K
+
+    if raw[body:body + 1] != b"\x80" or raw[body + 1:body + 2] not in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return None  # PROTO 2-5: np.save writes 3 or 4 (NumPy 2.x), NumPy under Python 2 wrote 2
+    try:
+        head, start = _opcodes_without_frames(raw, body, stop_at="]")
+        if start is None:
+            return None
+        lengths, tokens, end = K.unpickle_int_lists(raw, start)
+        if lengths.shape[0] != n:
+            return None
+        tail, _ = _opcodes_without_frames(raw, end, stop_at=None)
+    except ValueError:  # bytes that genops or the kernel cannot read
+        return None
+    if tail is None:
+        return None
+    stand_in = head + b"](" + b"N" * n + b"e" + tail
+    try:
+        array = _unpickle_object_array(path, member, stand_in)
+    except Exception:  # noqa: BLE001 - the general unpickler, run next, reports it (or succeeds)
+        return None
+    if not (isinstance(array, np.ndarray) and array.dtype == object and array.shape == (n,)
+            and array.tolist().count(None) == n):
+        return None
+    return lengths, tokens
+
+
+def _opcodes_without_frames(raw, first, stop_at):
+    """The pickle opcodes from ``raw[first]`` up to the first ``stop_at`` opcode, or through STOP.
+
+    Returns ``(opcodes, offset of stop_at or None)``. The opcodes are returned as bytes without
+    their FRAMEs: those only tell the unpickler how far to read ahead (PEP 3154), and cannot stay
+    in a pickle whose data list was left out. Through STOP (the part after the data list), the
+    bytes are None if a memo GET occurs: it could refer to the memo entries left out with the list.
+    Decoding opcodes with pickletools runs nothing; it raises ValueError for malformed bytes.
+    """
+    import io
+    import pickletools
+
+    stream = io.BytesIO(raw)
+    stream.seek(first)
+    pieces, keep = [], first
+    for opcode, _, pos in pickletools.genops(stream):
+        if opcode.code == stop_at:
+            return b"".join(pieces) + raw[keep:pos], pos
+        if opcode.name == "FRAME":
+            pieces.append(raw[keep:pos])
+            keep = stream.tell()
+        elif stop_at is None and opcode.name.endswith("GET"):
+            return None, None
+    return b"".join(pieces) + raw[keep:stream.tell()], None
+
+
+def read_npz(path, keys, allow_objects=False, int_lists=()):
     """Read the arrays ``keys`` from the ``.npz`` file ``path`` into a dict.
 
     Each member is read whole and then parsed: ``np.load`` unpickles object
     arrays straight from the zip stream, which takes ~3 s for imdb.npz against
-    ~0.5 s this way. Object arrays go through an allow-listed unpickler.
+    ~0.5 s this way. Object arrays go through an allow-listed unpickler. The
+    members named in ``int_lists`` must be 1-D object arrays of lists of ints;
+    they come back as ``(lengths, tokens)`` pairs (:func:`_read_int_lists`).
     """
     import pickle
     import zipfile
@@ -421,7 +534,12 @@ def read_npz(path, keys, allow_objects=False):
                 raise DatasetFormatError(
                     f"{path} lacks the arrays {missing}; it holds {have}, expected {list(keys)}."
                 )
-            return {k: _read_npy(path, f"{k}.npy", archive.read(f"{k}.npy"), allow_objects) for k in keys}
+            out = {}
+            for k in keys:
+                member, raw = f"{k}.npy", archive.read(f"{k}.npy")
+                out[k] = (_read_int_lists(path, member, raw) if k in int_lists
+                          else _read_npy(path, member, raw, allow_objects))
+            return out
     except zipfile.BadZipFile as e:
         raise DatasetFormatError(f"{path} is not a valid .npz file ({e}).") from e
     except (ValueError, EOFError, pickle.UnpicklingError) as e:

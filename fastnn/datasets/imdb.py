@@ -15,13 +15,13 @@
    becomes ``oov_char``: both are Keras' behaviour, kept for equal results.
 
 Instead of Keras' per-token Python comparisons, step 5 is one lookup table from
-raw word index to output token built with NumPy, applied with ``map``; the
-output lists share the table's int objects. Loading 25k + 25k reviews takes
-about 1 s instead of Keras' ~4 s.
+raw word index to output token built with NumPy and applied to the flat int32
+tokens that ``_files.read_npz`` reads from the pickles without unpickling them;
+the output lists share the table's int objects. So no Python int is made per
+token: the load peaks at about the size of its result (issue 3), and 25k + 25k
+reviews load in well under Keras' ~4 s.
 """
-import functools
 import numbers
-import operator
 import os
 
 import numpy as np
@@ -34,6 +34,7 @@ from fastnn.utils.validation import check_kwargs, describe
 IMDB_NPZ_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 WORD_INDEX_SHA256 = "027313fe9a320280f3bf0fac5baf58c4a683cf39a7ed9c3d3d3912bde4284cf6"
 _KEYS = ("x_train", "y_train", "x_test", "y_test")
+_CHUNK = 1 << 20  # tokens mapped at once when building the lists (an 8 MB object array)
 
 
 def load_data(path="imdb.npz", num_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, oov_char=2,
@@ -72,7 +73,7 @@ def load_data(path="imdb.npz", num_words=None, skip_top=0, maxlen=None, seed=113
 
     file = _find(path, "imdb.npz", IMDB_NPZ_SHA256)
     with _files.gc_paused():
-        arrays = _files.read_npz(file, _KEYS, allow_objects=True)
+        arrays = _files.read_npz(file, _KEYS, int_lists=("x_train", "x_test"))
         return _prepare(file, arrays, num_words, skip_top, maxlen, seed, start_char, oov_char, index_from)
 
 
@@ -129,68 +130,108 @@ def _check_int(owner, name, value, minimum, allow_none=False, maximum=None):
 
 
 def _prepare(file, arrays, num_words, skip_top, maxlen, seed, start_char, oov_char, index_from):
+    # A split is a dict: its sequences as `lengths` and flat `tokens` (raw word indices, as
+    # _files.read_npz returns them), `order` (the sequences to output, in order) and `y`.
     rng = np.random.RandomState(seed)
     splits = []
     for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 1 or x.dtype != object or y.ndim != 1 or len(x) != len(y):
+        (lengths, tokens), y = arrays.pop(f"x_{split}"), arrays.pop(f"y_{split}")
+        if y.ndim != 1 or len(y) != len(lengths):
             raise _files.DatasetFormatError(
-                f"{file}: expected x_{split} as a 1-D object array of sequences and y_{split} as 1-D labels "
-                f"of the same length; found {describe(x)} and {describe(y)}."
+                f"{file}: expected y_{split} as 1-D labels, one for each of the {len(lengths)} sequences of "
+                f"x_{split}; found {describe(y)}."
             )
-        order = np.arange(len(x))
+        order = np.arange(len(lengths))
         rng.shuffle(order)  # train first, then test, from the same generator (step 1)
-        splits.append([x[order], y[order]])
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        splits.append({"lengths": lengths, "tokens": tokens, "offsets": offsets, "order": order,
+                       "y": y[order]})
+    del lengths, tokens  # the splits hold them, and free them one by one below
 
     n_start = 0 if start_char is None else 1
     if maxlen is not None:  # step 3: drop, do not truncate
         for s in splits:
-            lengths = np.fromiter(map(len, s[0]), dtype=np.intp, count=len(s[0]))
-            keep = lengths + n_start < maxlen
-            s[0], s[1] = s[0][keep], s[1][keep]
-        if not len(splits[0][0]) or not len(splits[1][0]):
+            keep = s["lengths"][s["order"]] + n_start < maxlen
+            s["order"], s["y"] = s["order"][keep], s["y"][keep]
+        if not len(splits[0]["order"]) or not len(splits[1]["order"]):
             raise ValueError(
                 f"imdb.load_data: after filtering for sequences shorter than maxlen={maxlen}, no sequence "
                 "was kept. Increase maxlen."
             )
 
-    xs = np.concatenate([splits[0][0], splits[1][0]])
-    try:
-        top = max(map(max, (s for s in xs if len(s))), default=-1)
-    except TypeError as e:
-        message = f"{file} holds sequences that are not lists of integers ({e})."
-        raise _files.DatasetFormatError(message) from e
-
+    low, top = _kept_range(splits)
     if num_words is None:  # step 4: largest index after the shift, start_char included
         num_words = max(top + index_from, -1 if start_char is None else start_char)
-    # Step 5 as a table from raw index w to w + index_from, or oov_char (None = drop).
-    # Its second half serves negative w (never in Keras' file) through Python's
-    # negative indexing, so they too come out as Keras makes them, without a
-    # min() pass over all 12M tokens; anything below -(top + 1) raises IndexError.
-    raw = np.concatenate([np.arange(top + 1), np.arange(-(top + 1), 0)]).astype(np.int64)
-    shifted = raw + index_from
+    # Step 5 as a table from raw index w (at w - low) to w + index_from, or oov_char (None =
+    # drop), for the w in the sequences kept, negative ones too (never in Keras' file); the
+    # start character, if any, follows at the end.
+    shifted = np.arange(low, top + 1, dtype=np.int64) + index_from
+    cut = (shifted < skip_top) | (shifted >= num_words)
     table = shifted.astype(object)
-    table[(shifted < skip_top) | (shifted >= num_words)] = oov_char
-    table = table.tolist()
-    head = []
-    if start_char is not None:
-        head = [start_char if skip_top <= start_char < num_words else oov_char]
-        if head[0] is None:
-            head = []
+    table[cut] = oov_char
+    keep = ~cut if oov_char is None else None
+    has_head = start_char is not None
+    if has_head:
+        head = start_char if skip_top <= start_char < num_words else oov_char
+        has_head = head is not None  # a start character cut with oov_char None is dropped
+        table = np.append(table, np.array([head], dtype=object))
 
-    lookup = table.__getitem__
-    try:
-        if oov_char is None:
-            present = functools.partial(operator.is_not, None)
-            seqs = [[*head, *filter(present, map(lookup, s))] for s in xs]
-        else:
-            seqs = [[*head, *map(lookup, s)] for s in xs]
-    except TypeError as e:
-        raise _files.DatasetFormatError(f"{file} holds word indices that are not integers ({e}).") from e
-    except IndexError as e:
-        raise _files.DatasetFormatError(f"{file} holds a word index below {-(top + 1)}.") from e
+    out = []
+    for s in splits:
+        out.append((_sequences(s, table, low, keep, has_head), s["y"]))
+        s.clear()  # drop this split's tokens before building the next split's lists
+    return tuple(out)
 
-    n_train = len(splits[0][0])
-    x_train = np.fromiter(seqs[:n_train], dtype=object, count=n_train)
-    x_test = np.fromiter(seqs[n_train:], dtype=object, count=len(seqs) - n_train)
-    return (x_train, splits[0][1]), (x_test, splits[1][1])
+
+def _kept_range(splits):
+    """(min(0, smallest), largest) raw word index in the sequences kept; largest is -1 if there is none."""
+    low, top = 0, None
+    for s in splits:
+        nonempty = s["lengths"] > 0
+        kept = np.zeros(len(nonempty), dtype=bool)
+        kept[s["order"]] = True
+        kept = kept[nonempty]
+        if kept.any():
+            starts = s["offsets"][:-1][nonempty]  # each segment runs to the next start: one sequence
+            low = min(low, int(np.minimum.reduceat(s["tokens"], starts)[kept].min()))
+            top_s = int(np.maximum.reduceat(s["tokens"], starts)[kept].max())
+            top = top_s if top is None else max(top, top_s)
+    return low, (-1 if top is None else top)
+
+
+def _sequences(s, table, low, keep, has_head):
+    """The output lists of split ``s``: the sequences of ``s["order"]``, mapped through ``table``.
+
+    Raw index w is at ``table[w - low]``; with ``has_head`` each list starts with
+    ``table[-1]``. The lists hold the table's int objects, never one new int per token, and
+    are sliced at their exact size (no growth slack) from a Python list of about ``_CHUNK``
+    mapped tokens at a time, so no split-sized temporary exists.
+    """
+    tokens, offsets, order = s["tokens"], s["offsets"], s["order"]
+    wanted = np.zeros(len(offsets) - 1, dtype=bool)
+    wanted[order] = True
+    built = [None] * len(wanted)
+    first = 0
+    while first < len(wanted):
+        last = max(int(np.searchsorted(offsets, offsets[first] + _CHUNK, side="right")) - 1, first + 1)
+        idx = tokens[offsets[first]:offsets[last]].astype(np.int64) - low
+        bounds = offsets[first:last + 1] - offsets[first]
+        chosen = wanted[first:last]
+        if not chosen.all():  # maxlen dropped some: leave their words out (the table may not cover them)
+            lengths = np.where(chosen, np.diff(bounds), 0)
+            idx = idx[np.repeat(chosen, np.diff(bounds))]
+            bounds = np.concatenate(([0], np.cumsum(lengths)))
+        if keep is not None:  # oov_char=None: drop the cut words, and move the bounds with them
+            kept = keep[idx]
+            bounds = np.concatenate(([0], np.cumsum(kept)))[bounds]
+            idx = idx[kept]
+        if has_head:  # the start character before each chosen sequence
+            idx = np.insert(idx, bounds[:-1][chosen], len(table) - 1)
+            bounds = bounds + np.concatenate(([0], np.cumsum(chosen)))
+        flat = table[idx].tolist()
+        bounds = bounds.tolist()
+        for j in np.flatnonzero(chosen).tolist():
+            built[first + j] = flat[bounds[j]:bounds[j + 1]]
+        first = last
+    return np.fromiter(map(built.__getitem__, order.tolist()), dtype=object, count=len(order))

@@ -13,6 +13,7 @@ from fastnn import _kernels as K
 from fastnn.utils.validation import check_positive_int, describe
 
 _INT32_MAX = np.iinfo(np.int32).max
+_CHUNK_TOKENS = 1 << 21  # tokens flattened at once (a 16 MB int64 buffer)
 
 
 def multi_hot(sequences, num_tokens, dtype="float32", sparse=True):
@@ -49,15 +50,8 @@ def multi_hot(sequences, num_tokens, dtype="float32", sparse=True):
         raise ValueError(f"{owner}: argument `dtype` must be a boolean, integer or float dtype; received {dtype}.")
     if sparse and dtype == np.float16:
         raise ValueError(f"{owner}: scipy.sparse does not support float16; use dtype='float32' or sparse=False.")
-    try:
-        lengths, tokens = K.flatten_sequences(sequences)
-    except (TypeError, ValueError) as exc:  # same message, named after the function the user called
-        raise type(exc)(_rename(exc, owner)) from None
-    try:
-        indptr, indices = K.multi_hot_csr(lengths, tokens, num_tokens)
-    except ValueError:
-        raise _range_error(lengths, tokens, num_tokens) from None
-    n_rows = lengths.shape[0]
+    indptr, indices = _csr_structure(sequences, num_tokens)
+    n_rows = indptr.shape[0] - 1
     if not sparse:
         # one pass over the non-zeros, straight into the requested dtype (no float64 copy)
         out = np.zeros((n_rows, num_tokens), dtype=dtype)
@@ -71,6 +65,48 @@ def multi_hot(sequences, num_tokens, dtype="float32", sparse=True):
     matrix.has_sorted_indices = True
     matrix.has_canonical_format = True
     return matrix
+
+
+def _csr_structure(sequences, num_tokens):
+    """(indptr, indices) of the multi-hot rows, encoded ``_CHUNK_TOKENS`` tokens or so at a time.
+
+    Flattening all sequences at once takes an int64 buffer of 8 bytes per token (48 MB for an
+    IMDB split, most of the tutorial's peak memory after loading; issue 3); in chunks it stays
+    at ~16 MB. The chunks' results are the whole input's, laid end to end. If a chunk fails, the
+    whole input is encoded again, so errors name the sequence as in the whole input.
+    """
+    if isinstance(sequences, np.ndarray) and sequences.ndim == 2 and sequences.dtype != object:
+        step = max(1, _CHUNK_TOKENS // max(1, sequences.shape[1]))
+    elif isinstance(sequences, (list, tuple)) or (isinstance(sequences, np.ndarray) and sequences.ndim == 1):
+        step = max(1, _CHUNK_TOKENS // 256)  # for sequences of ~256 tokens (IMDB: 235 on average)
+    else:
+        step = None  # iterators and the like: one piece, as the kernels validate them
+    if step is None or len(sequences) <= step:
+        return _csr_structure_whole(sequences, num_tokens)
+    try:
+        parts = [K.multi_hot_csr(*K.flatten_sequences(sequences[i:i + step]), num_tokens)
+                 for i in range(0, len(sequences), step)]
+    except (TypeError, ValueError):
+        return _csr_structure_whole(sequences, num_tokens)  # raises, naming the sequence in the whole input
+    indptr = np.empty(len(sequences) + 1, dtype=np.int64)
+    indptr[0], at, nnz = 0, 1, 0
+    for part_ptr, _ in parts:
+        indptr[at:at + part_ptr.shape[0] - 1] = part_ptr[1:] + nnz
+        at += part_ptr.shape[0] - 1
+        nnz += int(part_ptr[-1])
+    return indptr, np.concatenate([part_indices for _, part_indices in parts])
+
+
+def _csr_structure_whole(sequences, num_tokens):
+    owner = "multi_hot"
+    try:
+        lengths, tokens = K.flatten_sequences(sequences)
+    except (TypeError, ValueError) as exc:  # same message, named after the function the user called
+        raise type(exc)(_rename(exc, owner)) from None
+    try:
+        return K.multi_hot_csr(lengths, tokens, num_tokens)
+    except ValueError:
+        raise _range_error(lengths, tokens, num_tokens) from None
 
 
 def _rename(exc, owner):
