@@ -143,7 +143,8 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = list(base) + omp_c + ext.extra_compile_args
             ext.extra_link_args = omp_l + ext.extra_link_args
-        self._force_rebuild_if_flags_changed(base + omp_c + omp_l)
+        # objects compiled against another numpy (pip's isolated build env) are rebuilt, too
+        self._force_rebuild_if_flags_changed(base + omp_c + omp_l + [f"numpy=={numpy.__version__}"])
         super().build_extensions()
         self._write_build_info(openmp_on, openmp_note, base + omp_c, omp_l)
 
@@ -210,18 +211,54 @@ class BuildExt(build_ext):
 CYTHON_JOBS = str(os.cpu_count() or 1) if sys.platform.startswith("linux") else "0"
 
 
+def _cython_outdated(sources, deps, stamp_path, stamp):
+    """The .pyx files whose generated .c must be (re)written.
+
+    cythonize alone would rewrite every .c on each `pip install .`: pip builds in a fresh
+    isolated environment, whose Cython and numpy .pxd files are newer than any .c, and the new
+    .c files then force a full recompile (~3 minutes on 2 cores) though nothing of fastnn changed.
+    A .c is kept when it is newer than its .pyx and fastnn's own .pxd/.h files, and was written
+    by this Cython version with these directives (the stamp); compiled objects are reused or
+    rebuilt by the compile-flags stamp of BuildExt, which includes the numpy version.
+    """
+    try:
+        with open(stamp_path) as f:
+            same_stamp = f.read() == stamp
+    except OSError:
+        same_stamp = False
+    newest_dep = max((os.path.getmtime(d) for d in deps), default=0.0)
+    outdated = []
+    for pyx in sources:
+        c_file = os.path.splitext(pyx)[0] + ".c"
+        if not same_stamp or not os.path.exists(c_file) or \
+                os.path.getmtime(c_file) < max(os.path.getmtime(pyx), newest_dep):
+            outdated.append(pyx)
+    return outdated
+
+
 def extensions():
+    import Cython
+
     include_dirs = [numpy.get_include(), os.path.join("csrc"), os.path.join("fastnn", "_kernels")]
-    exts = []
-    for path in sorted(glob.glob(os.path.join("fastnn", "_kernels", "*.pyx"))):
+    deps = sorted(glob.glob(os.path.join("csrc", "*.h")) + glob.glob(os.path.join("fastnn", "_kernels", "*.pxd")))
+    sources = sorted(glob.glob(os.path.join("fastnn", "_kernels", "*.pyx")))
+    stamp_path = os.path.join("build", "fastnn_cythonize_stamp.txt")
+    stamp = f"Cython {Cython.__version__} {sorted(COMPILER_DIRECTIVES.items())}"
+    outdated = set(_cython_outdated(sources, deps, stamp_path, stamp))
+    to_cythonize, ready = [], []
+    for path in sources:
         name = os.path.splitext(path)[0].replace(os.sep, ".")
-        exts.append(Extension(
-            name, [path], include_dirs=include_dirs,
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-            depends=sorted(glob.glob(os.path.join("csrc", "*.h")) + glob.glob(os.path.join("fastnn", "_kernels", "*.pxd"))),
-        ))
-    return cythonize(exts, compiler_directives=COMPILER_DIRECTIVES, nthreads=int(os.environ.get("FASTNN_CYTHON_JOBS", CYTHON_JOBS)),
-                     quiet=True)
+        source = path if path in outdated else os.path.splitext(path)[0] + ".c"
+        ext = Extension(name, [source], include_dirs=include_dirs,
+                        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")], depends=deps)
+        (to_cythonize if path in outdated else ready).append(ext)
+    if to_cythonize:
+        to_cythonize = cythonize(to_cythonize, compiler_directives=COMPILER_DIRECTIVES, quiet=True, force=True,
+                                 nthreads=int(os.environ.get("FASTNN_CYTHON_JOBS", CYTHON_JOBS)))
+        os.makedirs("build", exist_ok=True)
+        with open(stamp_path, "w") as f:
+            f.write(stamp)
+    return sorted(to_cythonize + ready, key=lambda e: e.name)
 
 
 os.chdir(HERE)
