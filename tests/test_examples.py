@@ -95,8 +95,6 @@ def test_imdb_sentiment_finds_the_best_epoch(tmp_path, imdb_data_dir):
     check_png(out / "history.png", (920, 350))
 
 
-@pytest.mark.skipif(not all(hasattr(fastnn.layers, n) for n in ("BatchNormalization", "Dropout")),
-                    reason="needs fastnn.layers.BatchNormalization and Dropout (another branch)")
 def test_mnist_regularized_with_early_stopping(tmp_path, mnist_data_dir):
     metrics, out_text, out = run_example("mnist_regularized", tmp_path, "--epochs", "4", "--samples", "3000",
                                          "--patience", "1", data_dir=mnist_data_dir)
@@ -104,13 +102,3 @@ def test_mnist_regularized_with_early_stopping(tmp_path, mnist_data_dir):
     assert metrics["test_accuracy"] > 0.8
     check_png(out / "history.png", (920, 350))
     png_size(out / "model.png")
-
-
-@pytest.mark.skipif(all(hasattr(fastnn.layers, n) for n in ("BatchNormalization", "Dropout")),
-                    reason="fastnn has BatchNormalization and Dropout")
-def test_mnist_regularized_says_what_it_needs(tmp_path):
-    env = dict(os.environ, PYTHONPATH=FASTNN_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, str(EXAMPLES / "mnist_regularized.py"), "--output-dir", str(tmp_path)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert done.returncode == 2
-    assert "needs fastnn.layers.BatchNormalization and Dropout" in done.stderr
