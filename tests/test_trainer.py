@@ -332,7 +332,8 @@ def _train_pair(factory, loss, y, metrics, optimizer_factory, epochs=3, batch_si
         if not engine:
             model._engine_enabled = False
         model.compile(optimizer_factory(), loss, metrics=metrics)
-        history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+        # validation too: with the engine, fit validates through it (Trainer._evaluate_engine)
+        history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, validation_split=0.25)
         assert (model._engine is not None) == engine, "the fast path was not (or wrongly) used"
         results.append((model, history.history))
     return results
