@@ -28,6 +28,8 @@ cdef extern from "fastnn_kernels.h" nogil:
     # keras.backend.epsilon(), the probability clip of the cross-entropies
     # (K3 backend/config.py; equals _reference.EPSILON, checked by a test).
     double EPSILON "FASTNN_EPSILON"
+    float fastnn_keep_f32(unsigned char keep, float x)
+    double fastnn_keep_f64(unsigned char keep, double x)
 
 # ---------------------------------------------------------------- identifiers
 cdef enum:
@@ -576,18 +578,24 @@ cdef inline void dropout_forward_range(floating* out, unsigned char* mask, const
     """mask[i] = U[i] < keep (compared in double); out[i] = X[i] * scale where kept, else 0; i in [n0, n1)."""
     cdef Py_ssize_t i
     cdef unsigned char k
-    for i in range(n0, n1):
+    for i in range(n0, n1):  # branch-free: the mask is random (fastnn_keep_f32 in csrc/fastnn_kernels.h)
         k = (<double>U[i]) < keep
         mask[i] = k
-        out[i] = X[i] * scale if k else 0
+        if floating is float:
+            out[i] = fastnn_keep_f32(k, X[i] * scale)
+        else:
+            out[i] = fastnn_keep_f64(k, X[i] * scale)
 
 
 cdef inline void dropout_backward_range(floating* out, const floating* dY, const unsigned char* mask,
                                         Py_ssize_t n0, Py_ssize_t n1, floating scale) noexcept nogil:
     """out[i] = dY[i] * scale where mask[i], else 0; i in [n0, n1). out may be dY."""
     cdef Py_ssize_t i
-    for i in range(n0, n1):
-        out[i] = dY[i] * scale if mask[i] else 0
+    for i in range(n0, n1):  # branch-free, as dropout_forward_range
+        if floating is float:
+            out[i] = fastnn_keep_f32(mask[i], dY[i] * scale)
+        else:
+            out[i] = fastnn_keep_f64(mask[i], dY[i] * scale)
 
 
 # ---------------------------------------------------------------- losses (per row)
