@@ -15,7 +15,7 @@
 # All matrices are C-contiguous (row-major) with an explicit leading dimension.
 # Conventions (STYLE.md habit 7): outputs first, then inputs, then sizes;
 # *_backward loops into parameter gradients ACCUMULATE.
-from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, log1p
+from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, log1p, nextafterf, INFINITY
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
@@ -578,12 +578,21 @@ cdef inline void dropout_forward_range(floating* out, unsigned char* mask, const
     """mask[i] = U[i] < keep (compared in double); out[i] = X[i] * scale where kept, else 0; i in [n0, n1)."""
     cdef Py_ssize_t i
     cdef unsigned char k
-    for i in range(n0, n1):  # branch-free: the mask is random (fastnn_keep_f32 in csrc/fastnn_kernels.h)
-        k = (<double>U[i]) < keep
-        mask[i] = k
-        if floating is float:
+    cdef float t
+    if floating is float:
+        # U < keep compared in float, which vectorizes, with t the least float >= keep: for every
+        # float u, (double)u < keep exactly when u < t.
+        t = <float>keep
+        if <double>t < keep:
+            t = nextafterf(t, INFINITY)
+        for i in range(n0, n1):  # branch-free: the mask is random (fastnn_keep_f32 in csrc/fastnn_kernels.h)
+            k = U[i] < t
+            mask[i] = k
             out[i] = fastnn_keep_f32(k, X[i] * scale)
-        else:
+    else:
+        for i in range(n0, n1):
+            k = U[i] < keep
+            mask[i] = k
             out[i] = fastnn_keep_f64(k, X[i] * scale)
 
 
