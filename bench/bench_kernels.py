@@ -206,12 +206,13 @@ def mlp_benchmarks():
             check(ra[0], rr[0], np.float32, name)
             np.testing.assert_allclose(a.params, r.params, rtol=1e-3, atol=1e-4, err_msg=name)
             c = make_mlp(mlp, hidden, batch, opt, hyper, nt, regularized=reg)
-            tc = timeit(lambda: c.train_steps(X, labels, order, 0, steps, 0, 1e-3, U), repeat=3 if ARGS.quick else 5,
-                        warmup=1)
+            tc = timeit(lambda: c.train_steps(X, labels, order, 0, steps, 0, 1e-3, U),
+                        repeat=3 if ARGS.quick else 5, warmup=1)
             ref_steps = max(20, steps // 20)
             ref = make_mlp(R, hidden, batch, opt, hyper, nt, regularized=reg)
             u_ref = [u[:ref_steps * batch] for u in U] if reg else None
-            tr = timeit(lambda: ref.train_steps(X, labels, order, 0, ref_steps, 0, 1e-3, u_ref), repeat=3, warmup=1)
+            tr = timeit(lambda: ref.train_steps(X, labels, order, 0, ref_steps, 0, 1e-3, u_ref), repeat=3,
+                        warmup=1)
             OUT.write({"name": "time_mlp_train_epoch", "params": p,
                        "compiled_s_per_epoch": tc["min"] * (X.shape[0] // batch) / steps,
                        "compiled_us_per_step": tc["min"] / steps * 1e6,

@@ -484,7 +484,7 @@ def test_non_trainable_model_does_not_change():
         np.testing.assert_array_equal(a, b)
 
 
-# ----------------------------------------------------------------------------- engine with BatchNormalization / Dropout
+# ----------------------------------------------------------------------------- engine with BatchNorm / Dropout
 def _hidden(*after, units=16, **dense_kwargs):
     """Dense(units, relu) -> the given layers -> Dense(C, softmax), on F features."""
     dense_kwargs.setdefault("activation", "relu")
@@ -574,8 +574,8 @@ def _assert_regularized_paths_agree(results, x=None):
     _assert_paths_agree([(engine_model, engine_hist), (layer_model, layer_hist)])  # history, all weights
     np.testing.assert_allclose(engine_model.evaluate(x, y, verbose=0), layer_model.evaluate(x, y, verbose=0),
                                rtol=1e-5)
-    np.testing.assert_allclose(engine_model.predict(x, verbose=0), layer_model.predict(x, verbose=0), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(engine_model.predict(x, verbose=0), layer_model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("case", list(REGULARIZED_CASES))
@@ -585,7 +585,8 @@ def test_engine_and_layer_path_agree_with_batch_norm_and_dropout(case):
 
 @pytest.mark.parametrize("name", ["sgd_momentum", "rmsprop_momentum_centered", "adam_amsgrad", "adadelta"])
 def test_engine_and_layer_path_agree_with_batch_norm_and_dropout_per_optimizer(name):
-    _assert_regularized_paths_agree(_fit_both_paths(REGULARIZED_CASES["tutorial"], NORMALIZING_OPTIMIZERS[name]))
+    optimizer = NORMALIZING_OPTIMIZERS[name]
+    _assert_regularized_paths_agree(_fit_both_paths(REGULARIZED_CASES["tutorial"], optimizer))
 
 
 def test_regularized_tutorial_engine_inference_equals_the_layer_path():
@@ -599,7 +600,8 @@ def test_regularized_tutorial_engine_inference_equals_the_layer_path():
     model = results[0][0]
     specs = model._engine_specs()
     assert [len(s) for s in specs] == [6, 5] and [op[0] for op in specs[0][5]] == ["batch_norm", "dropout"]
-    np.testing.assert_allclose(model._engine.predict(x, 7), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model._engine.predict(x, 7), model.predict(images, verbose=0), rtol=1e-5,
+                               atol=1e-6)
     loss_sum, _ = model._engine.evaluate(x, y, 7)
     assert loss_sum / N == pytest.approx(model.evaluate(images, y, verbose=0)[0], rel=1e-5)
 
@@ -640,13 +642,15 @@ FALLBACK_CASES = {
     "frozen_batch_norm": _hidden(lambda: BatchNormalization(trainable=False), DO(0.2)),
     "dropout_noise_shape": _hidden(DO(0.2, noise_shape=(1, 16))),
     "batch_norm_after_the_last_dense": lambda: Sequential([Dense(8, activation="relu", input_shape=(F,)),
-                                                           Dense(C), BatchNormalization(), Activation("softmax")]),
+                                                           Dense(C), BatchNormalization(),
+                                                           Activation("softmax")]),
     "activation_after_batch_norm": lambda: Sequential([Dense(8, input_shape=(F,)), BatchNormalization(),
                                                        Activation("relu"), Dense(C, activation="softmax")]),
     "after_a_hidden_softmax": _hidden(DO(0.2), activation="softmax"),
     "two_batch_norms": _hidden(BN(), BN()),
     "two_dropouts": _hidden(DO(0.2), DO(0.3)),
-    "batch_norm_first": lambda: Sequential([BatchNormalization(input_shape=(F,)), Dense(C, activation="softmax")]),
+    "batch_norm_first": lambda: Sequential([BatchNormalization(input_shape=(F,)),
+                                            Dense(C, activation="softmax")]),
 }
 
 

@@ -614,8 +614,8 @@ def _check_uniforms(owner, layers, uniforms, rows):
     out = []
     for k, (u, shape) in enumerate(zip(given, shapes)):
         if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != shape:
-            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} (one "
-                             f"uniform number per row of these batches and unit); received "
+            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} "
+                             f"(one uniform number per row of these batches and unit); received "
                              f"{_describe_array(u)}.")
         out.append(np.ascontiguousarray(u))
     return out
@@ -800,7 +800,8 @@ class MLP:
                     if op[0] == "batch_norm":
                         gamma = self._bn_views(self.params, op, spec[1])[0]
                         dgamma, dbeta = self._bn_views(self.grads, op, spec[1])[:2]
-                        dY = batch_norm_backward(dY, entry[1], entry[2], entry[3], gamma, op[6], dgamma, dbeta)
+                        dY = batch_norm_backward(dY, entry[1], entry[2], entry[3], gamma, op[6], dgamma,
+                                                 dbeta)
                     else:
                         dY = dropout_backward(dY, entry[1], op[1])
                 if not (l == last and self._fused()):

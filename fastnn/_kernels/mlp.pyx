@@ -883,8 +883,8 @@ def _check_uniforms(owner, layers, uniforms, rows):
     out = []
     for k, (u, shape) in enumerate(zip(given, shapes)):
         if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != shape:
-            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} (one "
-                             f"uniform number per row of these batches and unit); received {describe(u)}.")
+            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} "
+                             f"(one uniform number per row of these batches and unit); received {describe(u)}.")
         out.append(np.ascontiguousarray(u))
     return out
 

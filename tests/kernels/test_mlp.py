@@ -276,8 +276,8 @@ def test_post_ops_ten_steps_match_reference(case, n_threads, density):
         # batch mean): rounding noise of 1e-9 that Adam with epsilon=1e-7 turns into full-size steps,
         # different in each twin. A larger epsilon keeps the noise from being amplified.
         hyper = dict(OPTIMIZERS[5][1], epsilon=1e-3)
-        mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam", hyper, 2, 32,
-                           n_threads)
+        mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam", hyper, 2,
+                           32, n_threads)
         U = uniforms_for(layers, 310)
         rc = mc.train_steps(X, y, order, 0, 10, 0, 1e-2, U)
         rr = mr.train_steps(X, y, order, 0, 10, 0, 1e-2, U)
@@ -286,7 +286,8 @@ def test_post_ops_ten_steps_match_reference(case, n_threads, density):
             ec, er = mc.evaluate(X, y, batch_size), mr.evaluate(X, y, batch_size)
             np.testing.assert_allclose(ec[0], er[0], rtol=1e-5)
             np.testing.assert_allclose(ec[1], er[1], rtol=1e-5, atol=1e-4)
-            np.testing.assert_allclose(mc.predict(X, batch_size), mr.predict(X, batch_size), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(mc.predict(X, batch_size), mr.predict(X, batch_size), rtol=1e-5,
+                                       atol=1e-6)
     finally:
         C._sparse_max_density(previous[0])
         C._engine_parallel_work(previous[1])
@@ -302,7 +303,8 @@ def test_post_ops_in_deep_stacks_with_gaps_and_float_labels(n_threads):
         gap = np.zeros(7, np.float32)  # unused floats at the end of the arena are updated as gaps
         params = np.concatenate([params, gap + 0.5])
         X, y, order = data(150, 60, 5, "mse", seed=5, density=0.9)
-        for opt, hyper, n_slots, lr in (OPTIMIZERS[1] + (0.05,), OPTIMIZERS[4] + (1e-3,), OPTIMIZERS[7] + (1.0,)):
+        for opt, hyper, n_slots, lr in (OPTIMIZERS[1] + (0.05,), OPTIMIZERS[4] + (1e-3,),
+                                        OPTIMIZERS[7] + (1.0,)):
             mc, mr = make_pair(params, layers, "mse", ["mae"], opt, hyper, n_slots, 32, n_threads)
             U = uniforms_for(layers, 128, seed=11)
             rc = mc.train_steps(X, y, order, 0, 4, 0, lr, U)
@@ -324,10 +326,9 @@ def test_moving_statistics_follow_keras_and_are_not_trained():
     hidden = np.maximum(X[order] @ before[w_off:w_off + i * o].reshape(i, o) + before[b_off:b_off + o], 0)
     m.train_steps(X, y, order, 0, 1, 0, 0.1)
     h64 = hidden.astype(np.float64)
-    np.testing.assert_allclose(m.params[mm_off:mm_off + o], before[mm_off:mm_off + o] * 0.8 + h64.mean(0) * 0.2,
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(m.params[mv_off:mv_off + o], before[mv_off:mv_off + o] * 0.8 + h64.var(0) * 0.2,
-                               rtol=1e-5, atol=1e-6)
+    for off, batch_stat in ((mm_off, h64.mean(0)), (mv_off, h64.var(0))):
+        np.testing.assert_allclose(m.params[off:off + o], before[off:off + o] * 0.8 + batch_stat * 0.2,
+                                   rtol=1e-5, atol=1e-6)
     for slot in m.slots[:2]:
         assert not slot[mm_off:mm_off + 2 * o].any()
     assert not np.array_equal(m.params[g_off:g_off + 2 * o], before[g_off:g_off + 2 * o])  # gamma, beta train
@@ -399,9 +400,11 @@ def test_post_ops_bad_input():
     X, y, order = data(20, 30, 3, "softmax_xent")
     m, r = make_pair(params, layers, "softmax_xent", [], "sgd", {}, 0, 8)
     for model in (m, r):
-        with pytest.raises(ValueError, match="`uniforms` must hold one array per dropout op \\(1\\); received 0"):
+        with pytest.raises(ValueError, match="`uniforms` must hold one array per dropout op \\(1\\); "
+                                             "received 0"):
             model.train_steps(X, y, order, 0, 2, 0, 0.1)
-        with pytest.raises(ValueError, match="`uniforms\\[0\\]` must be a float32 array of shape \\(16, 8\\)"):
+        with pytest.raises(ValueError, match="`uniforms\\[0\\]` must be a float32 array of shape "
+                                             "\\(16, 8\\)"):
             model.train_steps(X, y, order, 0, 2, 0, 0.1, [np.zeros((20, 8), np.float32)])
         with pytest.raises(ValueError, match="`uniforms\\[0\\]` must be a float32 array of shape \\(4, 8\\)"):
             model.train_steps(X, y, order, 2, 1, 0, 0.1, [np.zeros((4, 8), np.float64)])
