@@ -10,7 +10,10 @@ name (asv-like ``time_*``), params, seconds per call for each, speedup.
 ``time_mlp_train_epoch`` is the end-to-end engine: one epoch of MLP.train_steps
 on MNIST-shaped data (the real MNIST files if FASTNN_DATA_DIR or
 ../shared/datasets has them, random otherwise), compiled vs reference, with
-microseconds per step. ``time_mlp_toy_call`` is the per-call overhead of a
+microseconds per step; "mnist-mlp-bn-dropout" is the same model with
+BatchNormalization and Dropout(0.2) after the hidden layer (issue 4's tutorial;
+its uniforms drawn beforehand, as the trainer does, and not timed).
+``time_mlp_toy_call`` is the per-call overhead of a
 1-unit model, ``time_mlp_predict_one`` a single-sample predict.
 """
 import argparse
@@ -156,14 +159,23 @@ def aligned(n):
     return raw[off:off + n]
 
 
-def make_mlp(module, hidden, batch, opt, hyper, n_threads, seed=1):
+def make_mlp(module, hidden, batch, opt, hyper, n_threads, seed=1, regularized=False):
+    """784 -> hidden (relu) -> 10 (softmax); ``regularized``: BatchNormalization and Dropout(0.2) after
+    the hidden layer (gamma, beta, moving mean and variance at the end of the arena)."""
     rng = np.random.default_rng(seed)
     N = 784 * hidden + hidden + hidden * 10 + 10
+    bn = N
+    N += 4 * hidden if regularized else 0
     params = aligned(N)
     params[:] = rng.standard_normal(N).astype(np.float32) * 0.05
     slots = [aligned(N), aligned(N), None] if opt == "adam" else [aligned(N), None, None]
-    layers = [(784, hidden, 0, 784 * hidden, "relu"),
-              (hidden, 10, 784 * hidden + hidden, 784 * hidden + hidden + hidden * 10, "softmax")]
+    first = (784, hidden, 0, 784 * hidden, "relu")
+    if regularized:
+        params[bn:bn + hidden] = 1  # gamma
+        params[bn + 3 * hidden:] = 1  # moving variance
+        first += ((("batch_norm", bn, bn + hidden, bn + 2 * hidden, bn + 3 * hidden, 0.99, 1e-3),
+                   ("dropout", 0.2)),)
+    layers = [first, (hidden, 10, 784 * hidden + hidden, 784 * hidden + hidden + hidden * 10, "softmax")]
     kwargs = {"n_threads": n_threads} if module is mlp else {}
     return module.MLP(params, aligned(N), layers, "softmax_xent", ["sparse_categorical_accuracy"], opt, slots,
                       hyper, batch, **kwargs)
@@ -171,28 +183,36 @@ def make_mlp(module, hidden, batch, opt, hyper, n_threads, seed=1):
 
 def mlp_benchmarks():
     X, y, source = mnist()
-    workloads = (("mnist-mlp", 128, 32, "adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}, y),
-                 ("mnist-wide", 512, 128, "rmsprop", {"rho": 0.9, "epsilon": 1e-7}, y))
-    for name, hidden, batch, opt, hyper, labels in workloads:
+    adam = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+    workloads = (("mnist-mlp", 128, 32, "adam", adam, y, False),
+                 ("mnist-mlp-bn-dropout", 128, 32, "adam", adam, y, True),
+                 ("mnist-wide", 512, 128, "rmsprop", {"rho": 0.9, "epsilon": 1e-7}, y, False))
+    for name, hidden, batch, opt, hyper, labels, reg in workloads:
         order = np.random.default_rng(2).permutation(X.shape[0])
         steps = X.shape[0] // batch
         if ARGS.quick:
             steps //= 10
+        U = [np.random.default_rng(3).random((steps * batch, hidden), dtype=np.float32)] if reg else None
         for nt in THREADS:
             p = {"workload": name, "data": source, "batch": batch, "steps": steps, "threads": nt}
             if ARGS.only and ARGS.only not in "time_mlp_train_epoch":
                 continue
             # agreement first: 5 steps from the same weights
-            a, r = make_mlp(mlp, hidden, batch, opt, hyper, nt), make_mlp(R, hidden, batch, opt, hyper, nt)
-            ra, rr = a.train_steps(X, labels, order, 0, 5, 0, 1e-3), r.train_steps(X, labels, order, 0, 5, 0, 1e-3)
+            a = make_mlp(mlp, hidden, batch, opt, hyper, nt, regularized=reg)
+            r = make_mlp(R, hidden, batch, opt, hyper, nt, regularized=reg)
+            u5 = [u[:5 * batch] for u in U] if reg else None
+            ra = a.train_steps(X, labels, order, 0, 5, 0, 1e-3, u5)
+            rr = r.train_steps(X, labels, order, 0, 5, 0, 1e-3, u5)
             check(ra[0], rr[0], np.float32, name)
             np.testing.assert_allclose(a.params, r.params, rtol=1e-3, atol=1e-4, err_msg=name)
-            c = make_mlp(mlp, hidden, batch, opt, hyper, nt)
-            tc = timeit(lambda: c.train_steps(X, labels, order, 0, steps, 0, 1e-3), repeat=3 if ARGS.quick else 5,
-                        warmup=1)
+            c = make_mlp(mlp, hidden, batch, opt, hyper, nt, regularized=reg)
+            tc = timeit(lambda: c.train_steps(X, labels, order, 0, steps, 0, 1e-3, U),
+                        repeat=3 if ARGS.quick else 5, warmup=1)
             ref_steps = max(20, steps // 20)
-            ref = make_mlp(R, hidden, batch, opt, hyper, nt)
-            tr = timeit(lambda: ref.train_steps(X, labels, order, 0, ref_steps, 0, 1e-3), repeat=3, warmup=1)
+            ref = make_mlp(R, hidden, batch, opt, hyper, nt, regularized=reg)
+            u_ref = [u[:ref_steps * batch] for u in U] if reg else None
+            tr = timeit(lambda: ref.train_steps(X, labels, order, 0, ref_steps, 0, 1e-3, u_ref), repeat=3,
+                        warmup=1)
             OUT.write({"name": "time_mlp_train_epoch", "params": p,
                        "compiled_s_per_epoch": tc["min"] * (X.shape[0] // batch) / steps,
                        "compiled_us_per_step": tc["min"] / steps * 1e6,

@@ -54,6 +54,25 @@ static inline int fastnn_thread_num(void) { return 0; }
 /* keras.backend.epsilon(): the clip of the cross-entropies on probabilities. */
 #define FASTNN_EPSILON 1e-7
 
+/* x if keep != 0, else +0.0, without a branch (and +0.0 even for x = -y, inf or NaN, as
+ * NumPy's where(mask, x, 0)). Dropout's mask is random, so `keep ? x : 0` compiled to a
+ * branch that mispredicted on ~rate of the elements: in the MNIST engine step (32 x 128,
+ * rate 0.2) the forward and backward dropout loops cost ~15 us; masked bits, ~2 us. */
+static inline float fastnn_keep_f32(unsigned char keep, float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits &= (uint32_t)0 - (uint32_t)(keep != 0);
+    memcpy(&x, &bits, sizeof bits);
+    return x;
+}
+static inline double fastnn_keep_f64(unsigned char keep, double x) {
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits &= (uint64_t)0 - (uint64_t)(keep != 0);
+    memcpy(&x, &bits, sizeof bits);
+    return x;
+}
+
 /* exp() only ever sees -|x|, so neither tail overflows (same formula as
  * _reference._sigmoid). */
 static inline float fastnn_sigmoidf(float x) {

@@ -14,8 +14,10 @@ import pytest
 import fastnn
 from fastnn import Sequential, losses, optimizers
 from fastnn.callbacks import Callback
-from fastnn.layers import Activation, Dense, Flatten
+from fastnn.layers import Activation, BatchNormalization, Dense, Dropout, Flatten
+from fastnn.models import trainer as trainer_module
 from fastnn.utils import set_random_seed, to_categorical
+from fastnn.utils.rng_utils import global_rng
 
 from _checks import assert_close, numerical_gradient
 
@@ -481,6 +483,190 @@ def test_non_trainable_model_does_not_change():
     model.fit(x, y, epochs=1, verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- engine with BatchNorm / Dropout
+def _hidden(*after, units=16, **dense_kwargs):
+    """Dense(units, relu) -> the given layers -> Dense(C, softmax), on F features."""
+    dense_kwargs.setdefault("activation", "relu")
+    return lambda: Sequential([Dense(units, input_shape=(F,), **dense_kwargs), *after_factory(after),
+                               Dense(C, activation="softmax")])
+
+
+def after_factory(after):
+    return [factory() for factory in after]
+
+
+def BN(**kwargs):
+    return lambda: BatchNormalization(**kwargs)
+
+
+def DO(rate, **kwargs):
+    return lambda: Dropout(rate, **kwargs)
+
+
+REGULARIZED_CASES = {
+    "tutorial": _hidden(BN(), DO(0.2)),
+    "seeded_dropout": _hidden(BN(), DO(0.3, seed=7)),
+    "center_false": _hidden(BN(center=False), DO(0.2)),
+    "scale_false": _hidden(BN(scale=False), DO(0.2)),
+    "center_and_scale_false": _hidden(BN(center=False, scale=False)),
+    "bn_only": _hidden(BN(momentum=0.5, epsilon=1e-2)),
+    "dropout_only": _hidden(DO(0.5)),
+    "dropout_then_bn": _hidden(DO(0.25), BN()),
+    "dropout_rate_0_is_left_out": _hidden(BN(), DO(0.0)),
+    "dropout_rate_1": _hidden(DO(1.0)),
+    "no_bias": _hidden(BN(), DO(0.2), use_bias=False),
+    "activation_layer_then_bn": lambda: Sequential([Dense(16, input_shape=(F,)), Activation("tanh"),
+                                                    BatchNormalization(), Dropout(0.2),
+                                                    Dense(C, activation="softmax")]),
+    # two Dropouts drawing from the global generator: the engine interleaves their draws per step
+    "two_global_dropouts": lambda: Sequential([Dense(16, activation="relu", input_shape=(F,)), Dropout(0.3),
+                                               Dense(12, activation="sigmoid"), BatchNormalization(),
+                                               Dropout(0.5), Dense(C, activation="softmax")]),
+    "seeded_and_global_dropouts": lambda: Sequential([Dense(16, activation="relu", input_shape=(F,)),
+                                                      BatchNormalization(), Dropout(0.2, seed=1),
+                                                      Dense(12, activation="tanh"), Dropout(0.4),
+                                                      Dense(C, activation="softmax")]),
+}
+
+
+# The bias of a Dense layer followed by a BatchNormalization has a gradient that is mathematically 0
+# wherever the activation passes every row (the normalization removes the batch mean), so what the
+# paths compute there is rounding noise of ~1e-9, different in each (their GEMMs round differently).
+# Optimizers that divide by the gradient's running size (Adam, RMSprop, Adadelta) turn that noise
+# into steps of up to the learning rate, unless their epsilon dwarfs it: 1e-3 here.
+NORMALIZING_OPTIMIZERS = {
+    "adam": lambda: optimizers.Adam(0.01, epsilon=1e-3),
+    "sgd_momentum": OPTIMIZER_CASES["sgd_momentum"],
+    "rmsprop_momentum_centered": lambda: optimizers.RMSprop(0.005, momentum=0.5, centered=True, epsilon=1e-3),
+    "adam_amsgrad": lambda: optimizers.Adam(0.01, amsgrad=True, epsilon=1e-3),
+    "adadelta": lambda: optimizers.Adadelta(1.0, epsilon=1e-3),
+}
+
+
+def _fit_both_paths(factory, optimizer=NORMALIZING_OPTIMIZERS["adam"], epochs=3, batch_size=8, x=None,
+                    **fit_kwargs):
+    """Fit the same model (same seed) on the engine and on the layer-by-layer path, with validation."""
+    if x is None:
+        x, _ = _data()
+    _, y = _data()
+    results = []
+    for engine in (True, False):
+        set_random_seed(11)
+        model = factory()
+        if not engine:
+            model._engine_enabled = False
+        model.compile(optimizer(), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, validation_split=0.25,
+                            **fit_kwargs)
+        assert (model._engine is not None) == engine, "the fast path was not (or wrongly) used"
+        # both paths drew the same numbers from the global generator, so it is left in the same state
+        results.append((model, history.history, global_rng().random()))
+    return results
+
+
+def _assert_regularized_paths_agree(results, x=None):
+    if x is None:
+        x, _ = _data()
+    _, y = _data()
+    (engine_model, engine_hist, engine_next), (layer_model, layer_hist, layer_next) = results
+    assert engine_next == layer_next
+    _assert_paths_agree([(engine_model, engine_hist), (layer_model, layer_hist)])  # history, all weights
+    np.testing.assert_allclose(engine_model.evaluate(x, y, verbose=0), layer_model.evaluate(x, y, verbose=0),
+                               rtol=1e-5)
+    np.testing.assert_allclose(engine_model.predict(x, verbose=0), layer_model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", list(REGULARIZED_CASES))
+def test_engine_and_layer_path_agree_with_batch_norm_and_dropout(case):
+    _assert_regularized_paths_agree(_fit_both_paths(REGULARIZED_CASES[case]))
+
+
+@pytest.mark.parametrize("name", ["sgd_momentum", "rmsprop_momentum_centered", "adam_amsgrad", "adadelta"])
+def test_engine_and_layer_path_agree_with_batch_norm_and_dropout_per_optimizer(name):
+    optimizer = NORMALIZING_OPTIMIZERS[name]
+    _assert_regularized_paths_agree(_fit_both_paths(REGULARIZED_CASES["tutorial"], optimizer))
+
+
+def test_regularized_tutorial_engine_inference_equals_the_layer_path():
+    """The engine's own evaluate/predict (moving statistics, no dropout) give the layers' results."""
+    x, y = _data()
+    images = x.reshape(-1, 2, 3)
+    factory = lambda: Sequential([Flatten(input_shape=(2, 3)), Dense(16, activation="relu"),  # noqa: E731
+                                  BatchNormalization(), Dropout(0.2), Dense(C, activation="softmax")])
+    results = _fit_both_paths(factory, x=images)
+    _assert_regularized_paths_agree(results, x=images)
+    model = results[0][0]
+    specs = model._engine_specs()
+    assert [len(s) for s in specs] == [6, 5] and [op[0] for op in specs[0][5]] == ["batch_norm", "dropout"]
+    np.testing.assert_allclose(model._engine.predict(x, 7), model.predict(images, verbose=0), rtol=1e-5,
+                               atol=1e-6)
+    loss_sum, _ = model._engine.evaluate(x, y, 7)
+    assert loss_sum / N == pytest.approx(model.evaluate(images, y, verbose=0)[0], rel=1e-5)
+
+
+def test_engine_with_dropout_in_several_calls_and_per_batch_callbacks(monkeypatch):
+    """The uniforms are drawn per engine call (at most _UNIFORMS_PER_CALL), and per step with batch hooks."""
+    monkeypatch.setattr(trainer_module, "_UNIFORMS_PER_CALL", 2 * 8 * 28)  # 2 steps per call
+    _assert_regularized_paths_agree(_fit_both_paths(REGULARIZED_CASES["two_global_dropouts"]))
+    monkeypatch.undo()
+
+    class Batches(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    _assert_regularized_paths_agree(_fit_both_paths(REGULARIZED_CASES["seeded_and_global_dropouts"],
+                                                    callbacks=[Batches()]))
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (7, 3), (32, 128), (1, 1)])
+def test_one_draw_of_uniforms_equals_the_per_step_draws(shape):
+    """NumPy draws float32 numbers from 32-bit halves of 64-bit outputs and keeps a spare half
+    between calls, so the stream does not depend on how it is cut into calls, even with odd sizes:
+    the engine's one draw per call gives exactly the layer path's draws per step."""
+    steps = 5
+    a, b, c = (np.random.default_rng(3) for _ in range(3))
+    per_step = np.concatenate([a.random(shape, dtype=np.float32) for _ in range(steps)]
+                              + [a.random((1, shape[1]), dtype=np.float32)])  # a short last batch
+    whole = b.random((steps * shape[0] + 1, shape[1]), dtype=np.float32)
+    into = np.empty_like(whole)
+    for r0 in range(0, into.shape[0], shape[0]):
+        c.random(dtype=np.float32, out=into[r0:r0 + shape[0]])
+    np.testing.assert_array_equal(per_step, whole)
+    np.testing.assert_array_equal(per_step, into)
+    assert a.random() == b.random() == c.random()
+
+
+FALLBACK_CASES = {
+    "frozen_batch_norm": _hidden(lambda: BatchNormalization(trainable=False), DO(0.2)),
+    "dropout_noise_shape": _hidden(DO(0.2, noise_shape=(1, 16))),
+    "batch_norm_after_the_last_dense": lambda: Sequential([Dense(8, activation="relu", input_shape=(F,)),
+                                                           Dense(C), BatchNormalization(),
+                                                           Activation("softmax")]),
+    "activation_after_batch_norm": lambda: Sequential([Dense(8, input_shape=(F,)), BatchNormalization(),
+                                                       Activation("relu"), Dense(C, activation="softmax")]),
+    "after_a_hidden_softmax": _hidden(DO(0.2), activation="softmax"),
+    "two_batch_norms": _hidden(BN(), BN()),
+    "two_dropouts": _hidden(DO(0.2), DO(0.3)),
+    "batch_norm_first": lambda: Sequential([BatchNormalization(input_shape=(F,)),
+                                            Dense(C, activation="softmax")]),
+}
+
+
+@pytest.mark.parametrize("case", list(FALLBACK_CASES))
+def test_unsupported_batch_norm_and_dropout_configurations_use_the_layer_path(case):
+    x, y = _data()
+    set_random_seed(2)
+    model = FALLBACK_CASES[case]()
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    frozen = [w.value.copy() for w in model.non_trainable_weights] if case == "frozen_batch_norm" else []
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert model._engine is None and model._engine_specs() is None
+    assert all(np.isfinite(history.history["loss"]))
+    for before, weight in zip(frozen, model.non_trainable_weights):
+        np.testing.assert_array_equal(before, weight.value)  # a frozen layer keeps its moving statistics
 
 
 # ----------------------------------------------------------------------------- verbose output

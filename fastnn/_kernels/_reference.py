@@ -596,15 +596,53 @@ def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsi
 
 
 # --------------------------------------------------------------------------- fused MLP engine
+POST_OPS = ("batch_norm", "dropout")
+
+
+def _describe_array(value):
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    return _describe(value)
+
+
+def _check_uniforms(owner, layers, uniforms, rows):
+    """``uniforms`` as a list of float32 (rows, O) arrays, one per dropout op of ``layers`` in order."""
+    shapes = [(rows, spec[1]) for spec in layers for op in (spec[5] if len(spec) > 5 else ())
+              if op[0] == "dropout"]
+    given = [] if uniforms is None else list(uniforms)
+    if len(given) != len(shapes):
+        raise ValueError(f"{owner}: argument `uniforms` must hold one array per dropout op ({len(shapes)}); "
+                         f"received {len(given)}.")
+    out = []
+    for k, (u, shape) in enumerate(zip(given, shapes)):
+        if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != shape:
+            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} "
+                             f"(one uniform number per row of these batches and unit); received "
+                             f"{_describe_array(u)}.")
+        out.append(np.ascontiguousarray(u))
+    return out
+
+
 class MLP:
     """Runs whole training steps of a stack of dense layers (gather, forward,
     loss, backward, optimizer update) without returning to the caller.
 
     params  (N,) the parameter arena; updated in place by ``train_steps``.
     grads   (N,) gradient arena with the same layout (scratch, zeroed each step).
-    layers  sequence of (I, O, w_offset, b_offset, activation): the kernel of
-            layer l is params[w_offset : w_offset + I*O] viewed as (I, O), its
-            bias params[b_offset : b_offset + O] (b_offset = -1: no bias).
+    layers  sequence of (I, O, w_offset, b_offset, activation[, post]): the
+            kernel of layer l is params[w_offset : w_offset + I*O] viewed as
+            (I, O), its bias params[b_offset : b_offset + O] (b_offset = -1:
+            no bias).  ``post`` (optional, not on the last layer, not after a
+            softmax) is a sequence of ops applied to the activated outputs in
+            order, at most one of each kind:
+              ("batch_norm", gamma_offset, beta_offset, moving_mean_offset,
+               moving_variance_offset, momentum, epsilon)  BatchNormalization
+               over the units (offsets of gamma/beta -1 for scale/center
+               False); training uses batch statistics and updates the moving
+               ones in place (Keras' formula), inference uses the moving ones;
+               gamma/beta are trained, the moving statistics are not;
+              ("dropout", rate)  inverted dropout in training (the uniforms
+               come from the caller, see train_steps), the identity otherwise.
     loss    "softmax_xent" (final activation "softmax", or "linear" for
             from_logits), "sigmoid_bxent" ("sigmoid" or "linear"), "mse", "mae"
             (any final activation).  Cross-entropies work on the final
@@ -615,7 +653,8 @@ class MLP:
             with unused ones None; adam (m, v, vhat or None); adadelta
             (accumulated_grad, accumulated_delta).  ``hyper`` a dict of its
             float hyper-parameters (Keras names: momentum, nesterov, rho,
-            epsilon, centered, beta_1, beta_2, amsgrad).
+            epsilon, centered, beta_1, beta_2, amsgrad).  The optimizer updates
+            every arena element except the moving statistics.
     batch_size the largest batch ``train_steps`` will see.
     """
 
@@ -631,6 +670,9 @@ class MLP:
         self.hyper = dict(hyper)
         self.batch_size = int(batch_size)
         self._check()
+        # the moving statistics are not trained: their values are put back after each update
+        self._frozen = [slice(op[k], op[k] + spec[1]) for spec in self.layers for op in self._post(spec)
+                        if op[0] == "batch_norm" for k in (3, 4)]
 
     def _check(self):
         if self.loss not in LOSSES:
@@ -642,24 +684,60 @@ class MLP:
                              f"'linear'; received {final!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
+        for l, spec in enumerate(self.layers):
+            post = self._post(spec)
+            if post and (l == len(self.layers) - 1 or spec[4] == "softmax"):
+                raise ValueError(f"MLP: layer {l} cannot take post ops {post!r}: they follow a hidden layer "
+                                 "with an elementwise activation only.")
+            if any(op[0] not in POST_OPS for op in post):
+                raise ValueError(f"MLP: layer {l} has an unknown post op in {post!r}; expected {POST_OPS}.")
+
+    @staticmethod
+    def _post(spec):
+        return tuple(spec[5]) if len(spec) > 5 else ()
 
     def _views(self, arena, spec):
-        i, o, w_off, b_off, _ = spec
+        i, o, w_off, b_off = spec[:4]
         kernel = arena[w_off:w_off + i * o].reshape(i, o)
         bias = None if b_off < 0 else arena[b_off:b_off + o]
         return kernel, bias
 
-    def _forward(self, x, fuse_loss):
-        """Outputs of every layer; the last one is pre-activation when the loss is fused."""
-        outs = [x]
+    @staticmethod
+    def _bn_views(arena, op, o):
+        """gamma, beta (None when absent), moving_mean, moving_variance of a batch_norm op."""
+        return tuple(None if off < 0 else arena[off:off + o] for off in op[1:5])
+
+    def _forward(self, x, fuse_loss, training=False, uniforms=()):
+        """(outs, caches): outs[l] is the input of layer l and outs[-1] the model's final values (the last
+        layer's pre-activation when the loss is fused); caches[l] = (activated outputs, [(op, saved...)])
+        for the backward pass. ``training``: batch statistics and dropout with ``uniforms`` (one (B, O)
+        array per dropout op, in order)."""
+        outs, caches = [x], []
+        drops = iter(uniforms)
         last = len(self.layers) - 1
         for l, spec in enumerate(self.layers):
             kernel, bias = self._views(self.params, spec)
             act = spec[4]
             if l == last and fuse_loss:
                 act = "linear"
-            outs.append(dense_forward(outs[-1], kernel, bias, act))
-        return outs
+            h = activated = dense_forward(outs[-1], kernel, bias, act)
+            saved = []
+            for op in self._post(spec):
+                if op[0] == "batch_norm":
+                    gamma, beta, moving_mean, moving_var = self._bn_views(self.params, op, spec[1])
+                    if training:
+                        y, mean, var = batch_norm_forward_train(h, gamma, beta, op[6])
+                        batch_norm_update_moving(moving_mean, moving_var, mean, var, op[5])
+                        saved.append((op, h, mean, var))
+                    else:
+                        y = batch_norm_forward_infer(h, moving_mean, moving_var, gamma, beta, op[6])
+                    h = y
+                elif training:
+                    h, mask = dropout_forward(h, next(drops), op[1])
+                    saved.append((op, mask))
+            outs.append(h)
+            caches.append((activated, saved))
+        return outs, caches
 
     def _outputs(self, final):
         """The model's outputs from the final layer's (possibly pre-activation) values."""
@@ -681,25 +759,32 @@ class MLP:
     def _fused(self):
         return self.loss in ("softmax_xent", "sigmoid_bxent")
 
-    def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate):
+    def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, uniforms=None):
         """Run ``n_batches`` optimizer steps; return (loss_sum, metric_sums (M,) float64, n_samples).
 
         X (S, I) float; y (S,) intp class ids or (S, K) float; order (S,) intp:
         batch b holds rows order[b*batch_size : (b+1)*batch_size] (the last
         batch may be short).  ``iterations`` is the optimizer's step count
         before the first of these steps (Adam's t = iterations + 1).
+        ``uniforms``: one float32 array (R, O) per dropout op (in layer order),
+        uniform in [0, 1), R the rows of these batches: step k's rows are
+        [k*batch_size, k*batch_size + n_k) (None when there is no dropout).
         """
+        bs = self.batch_size
+        rows_total = max(0, min((first_batch + n_batches) * bs, order.shape[0]) - first_batch * bs)
+        uniforms = _check_uniforms("MLP.train_steps", self.layers, uniforms, rows_total)
         loss_sum = 0.0
         metric_sums = np.zeros(len(self.metrics))
         seen = 0
-        bs = self.batch_size
+        last = len(self.layers) - 1
         for step in range(n_batches):
             b = first_batch + step
             rows = order[b * bs:(b + 1) * bs]
             x = gather_rows(X, rows)
             yb = gather_rows(y, rows)
             n = rows.shape[0]
-            outs = self._forward(x, self._fused())
+            outs, caches = self._forward(x, self._fused(), True,
+                                         [u[step * bs:step * bs + n] for u in uniforms])
             final = outs[-1]
             for k, metric in enumerate(self.metrics):
                 metric_sums[k] += metric_sum(self._outputs(final), yb, metric)
@@ -707,15 +792,27 @@ class MLP:
             loss_sum += loss
             seen += n
             self.grads[...] = 0
-            for l in range(len(self.layers) - 1, -1, -1):
+            for l in range(last, -1, -1):
                 spec = self.layers[l]
                 kernel, _ = self._views(self.params, spec)
                 dkernel, dbias = self._views(self.grads, spec)
-                act = spec[4]
-                if not (l == len(self.layers) - 1 and self._fused()):
-                    dY = activation_backward(dY, outs[l + 1], act)
+                activated, saved = caches[l]
+                for entry in reversed(saved):
+                    op = entry[0]
+                    if op[0] == "batch_norm":
+                        gamma = self._bn_views(self.params, op, spec[1])[0]
+                        dgamma, dbeta = self._bn_views(self.grads, op, spec[1])[:2]
+                        dY = batch_norm_backward(dY, entry[1], entry[2], entry[3], gamma, op[6], dgamma,
+                                                 dbeta)
+                    else:
+                        dY = dropout_backward(dY, entry[1], op[1])
+                if not (l == last and self._fused()):
+                    dY = activation_backward(dY, activated, spec[4])
                 dY = dense_backward(dY, outs[l], kernel, dkernel, dbias, compute_dX=l > 0)
+            saved_stats = [self.params[s].copy() for s in self._frozen]
             self._update(learning_rate, iterations + step + 1)
+            for s, value in zip(self._frozen, saved_stats):
+                self.params[s] = value
         return loss_sum, metric_sums, seen
 
     def _update(self, learning_rate, iteration):
@@ -733,23 +830,24 @@ class MLP:
             adadelta_update(w, g, s[0], s[1], learning_rate, h["rho"], h["epsilon"])
 
     def evaluate(self, X, y, batch_size):
-        """(loss_sum, metric_sums (M,) float64) over all rows of X, without updating anything."""
+        """(loss_sum, metric_sums (M,) float64) over all rows of X, without updating anything
+        (BatchNormalization with the moving statistics, no dropout)."""
         loss_sum = 0.0
         metric_sums = np.zeros(len(self.metrics))
         for start in range(0, X.shape[0], batch_size):
             x = X[start:start + batch_size]
             yb = y[start:start + batch_size]
-            final = self._forward(x, self._fused())[-1]
+            final = self._forward(x, self._fused())[0][-1]
             loss_sum += float(self._loss_forward(final, yb).astype(np.float64).sum())
             for k, metric in enumerate(self.metrics):
                 metric_sums[k] += metric_sum(self._outputs(final), yb, metric)
         return loss_sum, metric_sums
 
     def predict(self, X, batch_size, out=None):
-        """Model outputs (S, O_last) for every row of X."""
+        """Model outputs (S, O_last) for every row of X (inference: moving statistics, no dropout)."""
         out = _out(out, (X.shape[0], self.layers[-1][1]), X.dtype)
         for start in range(0, X.shape[0], batch_size):
-            final = self._forward(X[start:start + batch_size], False)[-1]
+            final = self._forward(X[start:start + batch_size], False)[0][-1]
             out[start:start + final.shape[0]] = final
         return out
 

@@ -26,110 +26,22 @@ element is written by two threads and no result depends on the thread count.
 import numpy as np
 
 from cython.parallel cimport prange
-from libc.math cimport sqrt
 
 from fastnn.utils.validation import describe, shape_str
 
 from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array, real_number, same_shape
+from fastnn._kernels._loops cimport (bn_coefficients, bn_grad_coefficients, bn_grad_sums_cols, bn_input_grad_block,
+                                     bn_normalize_block, bn_stats_cols, bn_update_moving_cols)
 
 cdef enum:
     COLS = 64  # features per reduction block (512 bytes of float64 sums: whole cache lines)
 
 
 # ---------------------------------------------------------------- loops (nogil)
-cdef void _stats_cols(double* mean, double* var, const floating* X, Py_ssize_t B, Py_ssize_t F,
-                      Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    """mean[c], var[c] (biased) of the columns c in [c0, c1) of X (B, F), in float64."""
-    cdef Py_ssize_t b, c
-    cdef const floating* x
-    cdef double d
-    for c in range(c0, c1):
-        mean[c] = 0
-        var[c] = 0
-    for b in range(B):
-        x = X + b * F
-        for c in range(c0, c1):
-            mean[c] += x[c]
-    for c in range(c0, c1):
-        mean[c] = mean[c] / B
-    for b in range(B):
-        x = X + b * F
-        for c in range(c0, c1):
-            d = x[c] - mean[c]
-            var[c] += d * d
-    for c in range(c0, c1):
-        var[c] = var[c] / B
-
-
-cdef void _grad_sums_cols(double* s_dy, double* s_dyx, const floating* dY, const floating* X,
-                          const double* mean, const double* inv_std, Py_ssize_t B, Py_ssize_t F,
-                          Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    """s_dy[c] = sum_b dY[b, c];  s_dyx[c] = sum_b dY[b, c] * (X[b, c] - mean[c]) * inv_std[c]  (float64)."""
-    cdef Py_ssize_t b, c
-    cdef const floating* x
-    cdef const floating* dy
-    cdef double g
-    for c in range(c0, c1):
-        s_dy[c] = 0
-        s_dyx[c] = 0
-    for b in range(B):
-        x = X + b * F
-        dy = dY + b * F
-        for c in range(c0, c1):
-            g = dy[c]
-            s_dy[c] += g
-            s_dyx[c] += g * ((x[c] - mean[c]) * inv_std[c])
-
-
-cdef void _normalize_rows(floating* Y, const floating* X, const floating* m, const floating* a,
-                          const floating* beta, Py_ssize_t F, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """Y[r] = (X[r] - m) * a (+ beta) for rows r in [r0, r1)."""
-    cdef Py_ssize_t r, c
-    cdef const floating* x
-    cdef floating* y
-    for r in range(r0, r1):
-        x = X + r * F
-        y = Y + r * F
-        if beta != NULL:
-            for c in range(F):
-                y[c] = (x[c] - m[c]) * a[c] + beta[c]
-        else:
-            for c in range(F):
-                y[c] = (x[c] - m[c]) * a[c]
-
-
-cdef void _input_grad_rows(floating* dX, const floating* dY, const floating* X, const floating* k,
-                           const floating* mdy, const floating* m, const floating* s, const floating* mdyx,
-                           bint training, Py_ssize_t F, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """dX[r] = k * ((dY[r] - mdy) - ((X[r] - m) * s) * mdyx) in training, k * dY[r] with fixed statistics."""
-    cdef Py_ssize_t r, c
-    cdef const floating* x
-    cdef const floating* dy
-    cdef floating* dx
-    for r in range(r0, r1):
-        x = X + r * F
-        dy = dY + r * F
-        dx = dX + r * F
-        if training:
-            for c in range(F):
-                dx[c] = k[c] * ((dy[c] - mdy[c]) - ((x[c] - m[c]) * s[c]) * mdyx[c])
-        else:
-            for c in range(F):
-                dx[c] = k[c] * dy[c]
-
-
-cdef void _coefficients(floating* m, floating* a, double* inv_std, const double* mean, const double* var,
-                        const floating* gamma, double epsilon, Py_ssize_t F) noexcept nogil:
-    """inv_std = 1 / sqrt(var + eps) (float64); m = float(mean); a = float(gamma * inv_std)."""
-    cdef Py_ssize_t c
-    cdef double g
-    for c in range(F):
-        inv_std[c] = 1.0 / sqrt(var[c] + epsilon)
-        g = gamma[c] if gamma != NULL else 1.0
-        m[c] = <floating>mean[c]
-        a[c] = <floating>(g * inv_std[c])
+# The column-block loops live in _loops.pxd, shared with the fused engine (mlp.pyx),
+# so a BatchNormalization inside the engine computes exactly what this kernel does.
 
 
 cdef void _normalize(floating[:, ::1] out, const floating[:, ::1] X, double[::1] mean, double[::1] var,
@@ -142,23 +54,23 @@ cdef void _normalize(floating[:, ::1] out, const floating[:, ::1] X, double[::1]
     with nogil:
         if compute_stats:
             if nt == 1:
-                _stats_cols(pmean, pvar, &X[0, 0], B, F, 0, F)
+                bn_stats_cols(pmean, pvar, &X[0, 0], F, B, 0, F)
             else:
                 for blk in prange(n_blocks, num_threads=nt, schedule="static"):
-                    _stats_cols(pmean, pvar, &X[0, 0], B, F, blk * COLS, min((blk + 1) * COLS, F))
-        _coefficients(&coef[0, 0], &coef[1, 0], &inv_std[0], pmean, pvar, gamma, epsilon, F)
+                    bn_stats_cols(pmean, pvar, &X[0, 0], F, B, blk * COLS, min((blk + 1) * COLS, F))
+        bn_coefficients(&coef[0, 0], &coef[1, 0], &inv_std[0], pmean, pvar, gamma, epsilon, 0, F)
         if nt == 1:
-            _normalize_rows(&out[0, 0], &X[0, 0], &coef[0, 0], &coef[1, 0], beta, F, 0, B)
+            bn_normalize_block(&out[0, 0], &X[0, 0], F, &coef[0, 0], &coef[1, 0], beta, 0, B, 0, F)
         else:
             for r in prange(B, num_threads=nt, schedule="static"):
-                _normalize_rows(&out[0, 0], &X[0, 0], &coef[0, 0], &coef[1, 0], beta, F, r, r + 1)
+                bn_normalize_block(&out[0, 0], &X[0, 0], F, &coef[0, 0], &coef[1, 0], beta, r, r + 1, 0, F)
 
 
 cdef void _backward(floating[:, ::1] dX, const floating[:, ::1] dY, const floating[:, ::1] X,
                     const double[::1] mean, const double[::1] var, const floating* gamma, double epsilon,
                     floating* dgamma, floating* dbeta, bint training, bint compute_dX,
                     floating[:, ::1] coef, double[:, ::1] sums, int nt) noexcept:
-    cdef Py_ssize_t B = X.shape[0], F = X.shape[1], blk, n_blocks = (X.shape[1] + COLS - 1) // COLS, r, c
+    cdef Py_ssize_t B = X.shape[0], F = X.shape[1], blk, n_blocks = (X.shape[1] + COLS - 1) // COLS, r
     cdef double* inv_std = &sums[0, 0]
     cdef double* s_dy = &sums[1, 0]
     cdef double* s_dyx = &sums[2, 0]
@@ -168,28 +80,22 @@ cdef void _backward(floating[:, ::1] dX, const floating[:, ::1] dY, const floati
     cdef floating* mdy = &coef[3, 0]
     cdef floating* mdyx = &coef[4, 0]
     with nogil:
-        _coefficients(m, k, inv_std, &mean[0], &var[0], gamma, epsilon, F)
+        bn_coefficients(m, k, inv_std, &mean[0], &var[0], gamma, epsilon, 0, F)
         if nt == 1:
-            _grad_sums_cols(s_dy, s_dyx, &dY[0, 0], &X[0, 0], &mean[0], inv_std, B, F, 0, F)
+            bn_grad_sums_cols(s_dy, s_dyx, &dY[0, 0], &X[0, 0], F, &mean[0], inv_std, B, 0, F)
         else:
             for blk in prange(n_blocks, num_threads=nt, schedule="static"):
-                _grad_sums_cols(s_dy, s_dyx, &dY[0, 0], &X[0, 0], &mean[0], inv_std, B, F,
-                                blk * COLS, min((blk + 1) * COLS, F))
-        for c in range(F):
-            if dbeta != NULL:
-                dbeta[c] += <floating>s_dy[c]
-            if dgamma != NULL:
-                dgamma[c] += <floating>s_dyx[c]
-            s[c] = <floating>inv_std[c]
-            mdy[c] = <floating>(s_dy[c] / B)
-            mdyx[c] = <floating>(s_dyx[c] / B)
+                bn_grad_sums_cols(s_dy, s_dyx, &dY[0, 0], &X[0, 0], F, &mean[0], inv_std, B,
+                                  blk * COLS, min((blk + 1) * COLS, F))
+        bn_grad_coefficients(s, mdy, mdyx, dgamma, dbeta, s_dy, s_dyx, inv_std, B, 0, F, True)
         if not compute_dX:
             return
         if nt == 1:
-            _input_grad_rows(&dX[0, 0], &dY[0, 0], &X[0, 0], k, mdy, m, s, mdyx, training, F, 0, B)
+            bn_input_grad_block(&dX[0, 0], &dY[0, 0], &X[0, 0], F, k, mdy, m, s, mdyx, training, 0, B, 0, F)
         else:
             for r in prange(B, num_threads=nt, schedule="static"):
-                _input_grad_rows(&dX[0, 0], &dY[0, 0], &X[0, 0], k, mdy, m, s, mdyx, training, F, r, r + 1)
+                bn_input_grad_block(&dX[0, 0], &dY[0, 0], &X[0, 0], F, k, mdy, m, s, mdyx, training, r, r + 1,
+                                    0, F)
 
 
 cdef void _update_moving(floating[::1] moving_mean, floating[::1] moving_var, const double[::1] mean,
@@ -197,8 +103,7 @@ cdef void _update_moving(floating[::1] moving_mean, floating[::1] moving_var, co
     cdef Py_ssize_t F = moving_mean.shape[0], c
     with nogil:
         for c in prange(F, num_threads=nt, schedule="static"):
-            moving_mean[c] = <floating>(moving_mean[c] * momentum + mean[c] * (1.0 - momentum))
-            moving_var[c] = <floating>(moving_var[c] * momentum + var[c] * (1.0 - momentum))
+            bn_update_moving_cols(&moving_mean[0], &moving_var[0], &mean[0], &var[0], momentum, c, c + 1)
 
 
 # ---------------------------------------------------------------- checks (with the GIL)

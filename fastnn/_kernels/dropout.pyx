@@ -23,6 +23,7 @@ from fastnn.utils.validation import describe, shape_str
 from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array, real_number
+from fastnn._kernels._loops cimport dropout_backward_range, dropout_forward_range, dropout_scale
 
 cdef enum:
     CHUNK = 4096  # elements per parallel chunk
@@ -35,54 +36,38 @@ cdef double _check_rate(str owner, object rate) except? -1:
     return r
 
 
-cdef inline double _scale(double rate) noexcept nogil:
-    return 0.0 if rate >= 1.0 else 1.0 / (1.0 - rate)
-
-
-cdef void _forward_chunk(floating* out, unsigned char* mask, const floating* X, const floating* U,
-                         Py_ssize_t n0, Py_ssize_t n1, double keep, floating scale) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef unsigned char k
-    for i in range(n0, n1):
-        k = (<double>U[i]) < keep
-        mask[i] = k
-        out[i] = X[i] * scale if k else 0
-
-
-cdef void _backward_chunk(floating* out, const floating* dY, const unsigned char* mask,
-                          Py_ssize_t n0, Py_ssize_t n1, floating scale) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n0, n1):
-        out[i] = dY[i] * scale if mask[i] else 0
+# The element loops live in _loops.pxd (dropout_forward_range / dropout_backward_range),
+# shared with the fused engine (mlp.pyx).
 
 
 cdef void _forward(floating[::1] out, unsigned char[::1] mask, const floating[::1] X, const floating[::1] U,
                    double rate, int nt) noexcept:
     cdef Py_ssize_t N = X.shape[0], c, n_chunks = (X.shape[0] + CHUNK - 1) // CHUNK
     cdef double keep = 1.0 - rate
-    cdef floating scale = <floating>_scale(rate)
+    cdef floating scale = <floating>dropout_scale(rate)
     if N == 0:
         return
     with nogil:
         if nt == 1:
-            _forward_chunk(&out[0], &mask[0], &X[0], &U[0], 0, N, keep, scale)
+            dropout_forward_range(&out[0], &mask[0], &X[0], &U[0], 0, N, keep, scale)
         else:
             for c in prange(n_chunks, num_threads=nt, schedule="static"):
-                _forward_chunk(&out[0], &mask[0], &X[0], &U[0], c * CHUNK, min((c + 1) * CHUNK, N), keep, scale)
+                dropout_forward_range(&out[0], &mask[0], &X[0], &U[0], c * CHUNK, min((c + 1) * CHUNK, N), keep,
+                                      scale)
 
 
 cdef void _backward(floating[::1] out, const floating[::1] dY, const unsigned char[::1] mask, double rate,
                     int nt) noexcept:
     cdef Py_ssize_t N = dY.shape[0], c, n_chunks = (dY.shape[0] + CHUNK - 1) // CHUNK
-    cdef floating scale = <floating>_scale(rate)
+    cdef floating scale = <floating>dropout_scale(rate)
     if N == 0:
         return
     with nogil:
         if nt == 1:
-            _backward_chunk(&out[0], &dY[0], &mask[0], 0, N, scale)
+            dropout_backward_range(&out[0], &dY[0], &mask[0], 0, N, scale)
         else:
             for c in prange(n_chunks, num_threads=nt, schedule="static"):
-                _backward_chunk(&out[0], &dY[0], &mask[0], c * CHUNK, min((c + 1) * CHUNK, N), scale)
+                dropout_backward_range(&out[0], &dY[0], &mask[0], c * CHUNK, min((c + 1) * CHUNK, N), scale)
 
 
 def dropout_forward(X, U, rate, out=None, mask=None, n_threads=None):

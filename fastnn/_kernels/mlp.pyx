@@ -3,7 +3,9 @@
 Compiled twin of ``_reference.MLP`` (same constructor, attributes and
 methods). ``train_steps`` runs gather -> forward -> fused loss -> backward ->
 optimizer update for every batch without returning to Python, over buffers
-allocated once in ``__init__`` for ``batch_size`` rows.
+allocated once in ``__init__`` for ``batch_size`` rows. A hidden layer may
+carry "post ops" on its activated outputs, in model order: BatchNormalization
+and/or Dropout (see below).
 
 Dimension legend
     S  rows of the dataset     B  rows in a batch (n <= batch_size)
@@ -18,10 +20,12 @@ Threads
     phases of a step are separated by barriers, and in every phase each thread
     writes memory no other thread writes (STYLE.md habit 10):
         gather + bitmaps input features, 64 at a time
-        dense forward    output units of each layer
+        dense forward    output units of each layer, then the layer's post ops on
+                         the same units (no barrier between them)
         loss + metrics   rows (thread 0 alone when the last layer is small);
                          the batch sums are then taken by thread 0 in row order
-        dense backward   dW/db over output units, dX over the units of the layer below
+        dense backward   dW/db over output units, dX over the units of the layer below,
+                         then back through that layer's post ops on the same units
         optimizer        the same units again: a thread updates exactly the kernel
                          columns it computed and will read next step, so they stay
                          in its core's cache (the first layer's update is fused
@@ -32,6 +36,34 @@ Threads
     by index (split_gemm), so a run is bitwise reproducible for a given thread
     count; on the sparse-input path, with a small last layer (MNIST), it is also
     bitwise the same for 1 and 2 threads.
+
+BatchNormalization and Dropout (post ops)
+    Both work per unit (a column of the (B, O) outputs): BatchNormalization's
+    statistics are per-unit sums over the batch's rows, Dropout is elementwise.
+    So the thread that owns a layer's units also runs its ops on them, with
+    the same loops as batch_norm.pyx / dropout.pyx (_loops.pxd), and no thread
+    reads another's columns: races are impossible by construction and no
+    barrier is added. Each op writes its own (B, O) buffer (A -> op 1 -> op 2
+    = H, what the next layer reads); the backward runs them in reverse, in
+    place on G, before the activation derivative.
+    * BatchNormalization in training: batch mean and biased variance reduced
+      in float64 over the rows in order (bn_stats_cols), the moving statistics
+      updated right away (Keras: moving * momentum + batch * (1 - momentum)),
+      y = (x - m) * a + beta in float32; backward with the same statistics,
+      dgamma/dbeta written into the gradient arena and updated by the
+      optimizer (by the same units' owner). The moving statistics are never
+      updated by the optimizer (they are non-trainable); their optimizer
+      slots stay zero, as on the layer path where gradients are zero there.
+      At inference (evaluate/predict) the moving statistics are used.
+    * Dropout in training: the caller draws the uniforms (one (R, O) float32
+      array per op and call, R the rows of the call's batches) from the
+      layer's NumPy Generator, so a seeded run consumes the same random numbers
+      as the layer path; the engine applies dropout_forward's rule (keep iff
+      U < 1 - rate in double, scale 1 / (1 - rate)) and keeps the mask for the
+      backward. At inference it is the identity.
+    Post ops follow hidden layers with an elementwise activation only (not
+    the last layer, not softmax); frozen layers are not supported (the
+    trainer runs such models layer by layer).
 
 Sparse inputs
     The first layer reads the raw features, which for images are mostly zeros
@@ -68,10 +100,12 @@ from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, b
 from fastnn._kernels._loops cimport (gemm_rm, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTMAX, LOSS_MAE, LOSS_MSE,
                                      LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT, METRIC_SPARSE_CATEGORICAL_ACCURACY,
                                      act_backward_block, act_backward_rows, act_code, act_rows, adadelta_range,
-                                     adam_range, bias_act_block, bias_grad_cols, dense_forward_cols,
-                                     dense_input_grad_cols, dense_weight_grad_cols, loss_rows, metric_code,
-                                     metric_row, rmsprop_range, sgd_range, small_input_grad_cols, softmax_backward_rows,
-                                     softmax_rows, split_gemm)
+                                     adam_range, bias_act_block, bias_grad_cols, bn_coefficients,
+                                     bn_grad_coefficients, bn_grad_sums_cols, bn_input_grad_block, bn_normalize_block,
+                                     bn_stats_cols, bn_update_moving_cols, dense_forward_cols, dense_input_grad_cols,
+                                     dense_weight_grad_cols, dropout_backward_range, dropout_forward_range,
+                                     dropout_scale, loss_rows, metric_code, metric_row, rmsprop_range, sgd_range,
+                                     small_input_grad_cols, softmax_backward_rows, softmax_rows, split_gemm)
 
 cdef extern from "fastnn_kernels.h" nogil:
     void fastnn_row_bitmaps(uint64_t* rowbits, Py_ssize_t nwi, const float* X, Py_ssize_t ldx, Py_ssize_t B,
@@ -104,6 +138,12 @@ cdef enum:
     MODE_TRAIN = 0
     MODE_EVAL = 1
     MODE_PREDICT = 2
+
+cdef enum:
+    POST_BATCH_NORM = 0
+    POST_DROPOUT = 1
+    MAX_POST = 2   # at most one op of each kind after a layer
+POST_OPS = ("batch_norm", "dropout")
 
 cdef enum:
     MAX_METRICS = 8
@@ -152,6 +192,30 @@ def _sparse_max_density(value=None):
     return old
 
 
+cdef struct PostOp:
+    # An op on a layer's activated outputs (B, O): per unit (column), so the
+    # owner of a layer's units runs its ops too (see the module docstring).
+    int kind            # POST_BATCH_NORM / POST_DROPOUT
+    const float* inp    # (B, O) its input in training: the layer's A or the previous op's out
+    float* out          # (B, O) its output
+    # batch_norm: views into the arenas (gamma/beta and their gradients NULL when absent)
+    float* gamma
+    float* beta
+    float* dgamma
+    float* dbeta
+    float* moving_mean  # non-trainable: updated with the batch statistics, never by the optimizer
+    float* moving_var
+    double momentum
+    double epsilon
+    double* stats       # (5, O) float64: mean, var, inv_std, sum dy, sum dy*xhat
+    float* coef         # (5, O) float32: m, a (= k of the backward), s, mean dy, mean dy*xhat
+    # dropout
+    double keep         # 1 - rate
+    float scale         # 1 / (1 - rate), 0 when rate == 1
+    unsigned char* mask # (B, O)
+    int u_index         # its uniforms in Engine.U
+
+
 cdef struct Layer:
     Py_ssize_t n_in  # I (not a field named I: complex.h defines an I macro)
     Py_ssize_t n_out # O
@@ -163,6 +227,9 @@ cdef struct Layer:
     float* A        # (B, O) outputs (pre-activation for a fused last layer)
     float* G        # (B, O) gradient at the pre-activation
     float* WT       # (O, I) scratch for small_input_grad_cols when O <= SMALL_UNITS, else NULL
+    int n_post      # ops after the activation (BatchNormalization, Dropout), in model order
+    PostOp post[MAX_POST]
+    float* H        # (B, O) the layer's output in training: the last op's out, or A
 
 
 cdef struct Engine:
@@ -221,6 +288,8 @@ cdef struct Engine:
     Py_ssize_t n_rows   # eval / predict: rows of X
     Py_ssize_t chunk    # eval / predict: rows per forward pass
     float* out          # predict output (S, K)
+    const float** U     # (n_dropout,) train: uniforms (R, O) of each dropout op for the call's rows
+    Py_ssize_t u_row    # train: row of the current step in U
     # optional phase timer of thread 0 (bench/bench_kernels.py --profile)
     bint profile
     double phase_time[16]   # [thread (0 or 1)][phase]: busy time, barrier waits excluded
@@ -380,6 +449,79 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
         dense_forward_cols(Y, inp, ly.W, ly.b, n, ly.n_in, O, c0, c1, act)
 
 
+cdef inline const float* _layer_out(Layer* ly, bint train) noexcept nogil:
+    """What the next layer reads: in training the output of the last op (A without ops); at
+    inference the last BatchNormalization's output (dropout is the identity there), or A."""
+    cdef int k
+    if train:
+        return ly.H
+    for k in range(ly.n_post - 1, -1, -1):
+        if ly.post[k].kind == POST_BATCH_NORM:
+            return ly.post[k].out
+    return ly.A
+
+
+cdef void _post_forward(Engine* e, Layer* ly, Py_ssize_t n, bint train, int t_eff, int tid) noexcept nogil:
+    """The layer's ops (BatchNormalization, Dropout) on this thread's units [c0, c1), right after
+    their forward: per-unit statistics and elementwise work, so no other thread's columns are read
+    and no barrier is needed (the layer's own barrier follows).
+
+    Training: batch statistics (bn_stats_cols: float64, rows in order, as batch_norm.pyx), the
+    moving statistics updated with them (Keras' formula), and dropout with the caller's uniforms
+    of this step. Inference: the moving statistics, no dropout. Same loops as the layer kernels.
+    """
+    cdef Py_ssize_t c0, c1, c, r, O = ly.n_out
+    cdef const float* cur = ly.A
+    cdef const float* u
+    cdef PostOp* op
+    cdef int k
+    if not _cols(ly, t_eff, tid, &c0, &c1):
+        return
+    for k in range(ly.n_post):
+        op = &ly.post[k]
+        if op.kind == POST_BATCH_NORM:
+            if train:
+                bn_stats_cols(op.stats, op.stats + O, cur, O, n, c0, c1)
+                bn_update_moving_cols(op.moving_mean, op.moving_var, op.stats, op.stats + O, op.momentum, c0, c1)
+            else:  # batch_norm_forward_infer: the moving statistics as float64
+                for c in range(c0, c1):
+                    op.stats[c] = op.moving_mean[c]
+                    op.stats[O + c] = op.moving_var[c]
+            bn_coefficients(op.coef, op.coef + O, op.stats + 2 * O, op.stats, op.stats + O, op.gamma,
+                            op.epsilon, c0, c1)
+            bn_normalize_block(op.out, cur, O, op.coef, op.coef + O, op.beta, 0, n, c0, c1)
+            cur = op.out
+        elif train:
+            u = e.U[op.u_index] + e.u_row * O
+            for r in range(n):
+                dropout_forward_range(op.out + r * O, op.mask + r * O, cur + r * O, u + r * O, c0, c1, op.keep,
+                                      op.scale)
+            cur = op.out
+
+
+cdef void _post_backward(Layer* ly, Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """Back through the layer's ops, last first, on units [c0, c1) of G (in place): on entry G
+    holds the gradient at the layer's output, on return the gradient at its activated outputs.
+    BatchNormalization writes dgamma/dbeta (overwritten: the arena is not zeroed) and dX with the
+    batch statistics of the forward pass (batch_norm_backward, training=True)."""
+    cdef Py_ssize_t r, O = ly.n_out
+    cdef float* G = ly.G
+    cdef PostOp* op
+    cdef int k
+    for k in range(ly.n_post - 1, -1, -1):
+        op = &ly.post[k]
+        if op.kind == POST_BATCH_NORM:
+            bn_grad_sums_cols(op.stats + 3 * O, op.stats + 4 * O, G, op.inp, O, op.stats, op.stats + 2 * O, n,
+                              c0, c1)
+            bn_grad_coefficients(op.coef + 2 * O, op.coef + 3 * O, op.coef + 4 * O, op.dgamma, op.dbeta,
+                                 op.stats + 3 * O, op.stats + 4 * O, op.stats + 2 * O, n, c0, c1, False)
+            bn_input_grad_block(G, G, op.inp, O, op.coef + O, op.coef + 3 * O, op.coef, op.coef + 2 * O,
+                                op.coef + 4 * O, True, 0, n, c0, c1)
+        else:
+            for r in range(n):
+                dropout_backward_range(G + r * O, G + r * O, op.mask + r * O, c0, c1, op.scale)
+
+
 cdef void _loss_rows(Engine* e, const float* final, const intp_t* ids, const float* Y, Py_ssize_t n,
                      Py_ssize_t r0, Py_ssize_t r1, bint with_grad) noexcept nogil:
     """Per-row loss (+ gradient at the last pre-activation) and metrics of rows [r0, r1)."""
@@ -435,7 +577,7 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
     cdef const float* inp = x
     cdef float* out
     cdef Layer* ly
-    cdef bint sparse = _use_sparse(e, n), solo
+    cdef bint sparse = _use_sparse(e, n), solo, train = e.mode == MODE_TRAIN
     for l in range(e.L):
         ly = &e.layers[l]
         out = final_out if (l == e.L - 1 and final_out != NULL) else ly.A
@@ -444,6 +586,8 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
             act = ACT_LINEAR
         t_eff = _team(ly, n, T)
         _layer_forward(e, l, inp, out, n, ACT_LINEAR if act == ACT_SOFTMAX else act, sparse, t_eff, tid)
+        if ly.n_post:  # never on the last layer nor after a softmax (MLP._check)
+            _post_forward(e, ly, n, train, t_eff, tid)
         solo = l == e.L - 1 and t_eff == 1 and act != ACT_SOFTMAX
         if solo and loss:
             if tid == 0:
@@ -456,7 +600,7 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
             _rows_of(n, tid, T, &r0, &r1)
             softmax_rows(out, out, r0, r1, ly.n_out)
             _sync(T)
-        inp = out
+        inp = _layer_out(ly, train) if ly.n_post else out
     if loss:
         _rows_of(n, tid, T, &r0, &r1)
         _loss_rows(e, inp, ids, Y, n, r0, r1, with_grad)
@@ -500,9 +644,10 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
     """Gradients of every layer into the gradient arena (overwritten, not accumulated).
 
     For layer l, its owners write dW_l/db_l of their units; the owners of
-    layer l-1's units write their columns of G_{l-1} = G_l W_l^T and apply the
-    activation derivative, all in one phase: a barrier is needed only before
-    G_{l-1} is read whole (the dX of layer l-1), i.e. between hidden layers.
+    layer l-1's units write their columns of G_{l-1} = G_l W_l^T, take them back
+    through layer l-1's ops (_post_backward) and apply the activation derivative,
+    all in one phase: a barrier is needed only before G_{l-1} is read whole (the
+    dX of layer l-1), i.e. between hidden layers.
     """
     cdef int l, t_eff, t_below
     cdef Py_ssize_t c0, c1, i0, i1, r0, r1, I, O
@@ -514,7 +659,7 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
         ly = &e.layers[l]
         I = ly.n_in
         O = ly.n_out
-        inp = x if l == 0 else e.layers[l - 1].A
+        inp = x if l == 0 else _layer_out(&e.layers[l - 1], True)
         t_eff = _team(ly, n, T)
         if _cols(ly, t_eff, tid, &c0, &c1):
             if l == 0 and e.mode == MODE_TRAIN:
@@ -530,6 +675,8 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
                 small_input_grad_cols(below.G, ly.WT, ly.G, ly.W, n, I, O, i0, i1)
             else:
                 dense_input_grad_cols(below.G, ly.G, ly.W, n, I, O, i0, i1)
+            if below.n_post:  # the same units: no barrier (see _post_backward)
+                _post_backward(below, n, i0, i1)
             if below.act != ACT_SOFTMAX and below.act != ACT_LINEAR:
                 act_backward_block(below.G, I, below.G, I, below.A, I, 0, n, i0, i1, below.act)
         if below.act == ACT_SOFTMAX:
@@ -571,10 +718,22 @@ cdef void _update(Engine* e, Py_ssize_t iteration, Py_ssize_t n, int tid, int T)
     every layer (gaps in the arena) belong to thread 0. No barrier after it:
     the next step's gather is followed by one before anything reads a weight.
     """
-    cdef int l, t_eff
+    cdef int l, t_eff, k
     cdef Py_ssize_t c0, c1, i, w_off, b_off, O
     cdef Layer* ly
+    cdef PostOp* op
     cdef double alpha = e.alpha
+    for l in range(e.L):  # BatchNormalization's gamma/beta: by the owners of the layer's units
+        ly = &e.layers[l]
+        if not ly.n_post or not _cols(ly, _team(ly, n, T), tid, &c0, &c1):
+            continue
+        for k in range(ly.n_post):
+            op = &ly.post[k]
+            if op.kind == POST_BATCH_NORM:  # (never the moving statistics: they are not trainable)
+                if op.gamma != NULL:
+                    _update_range(e, (op.gamma - e.params) + c0, (op.gamma - e.params) + c1, alpha)
+                if op.beta != NULL:
+                    _update_range(e, (op.beta - e.params) + c0, (op.beta - e.params) + c1, alpha)
     for l in range(1, e.L):  # the first layer was updated with its gradient (_first_layer_grad_and_update)
         ly = &e.layers[l]
         O = ly.n_out
@@ -605,6 +764,8 @@ cdef void _train(Engine* e, int tid, int T) noexcept nogil:
         if n > e.batch_size:
             n = e.batch_size
         _gather(e, start, n, tid, T)
+        if tid == 0:  # read after the barrier; the last reads of the previous value were 3+ barriers ago
+            e.u_row = s * e.batch_size
         _sync(T)
         t0 = _tick(e, tid, 0, t0)
         sparse = _forward_and_loss(e, e.xb, n, <float*>NULL, e.fused,
@@ -704,6 +865,30 @@ def _f32_arena(name, a, n):
     return a
 
 
+def _real_arg(owner, name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        raise ValueError(f"{owner}: argument `{name}` must be a number in [{low}, {high}]; received "
+                         f"{describe(value)}.")
+    return float(value)
+
+
+def _check_uniforms(owner, layers, uniforms, rows):
+    """``uniforms`` as a list of float32 (rows, O) C-contiguous arrays, one per dropout op of ``layers``."""
+    shapes = [(rows, spec[1]) for spec in layers for op in (spec[5] if len(spec) > 5 else ())
+              if op[0] == "dropout"]
+    given = [] if uniforms is None else list(uniforms)
+    if len(given) != len(shapes):
+        raise ValueError(f"{owner}: argument `uniforms` must hold one array per dropout op ({len(shapes)}); "
+                         f"received {len(given)}.")
+    out = []
+    for k, (u, shape) in enumerate(zip(given, shapes)):
+        if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != shape:
+            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} "
+                             f"(one uniform number per row of these batches and unit); received {describe(u)}.")
+        out.append(np.ascontiguousarray(u))
+    return out
+
+
 def _int_arg(owner, name, value, minimum=0):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{owner}: argument `{name}` must be an integer >= {minimum}; received {describe(value)}.")
@@ -718,6 +903,8 @@ cdef class _Core:
     cdef Py_ssize_t I0, K
     cdef object n_threads
     cdef object acc         # (threads * acc_stride,) float64, grown to the team size
+    cdef object u_addrs     # (n_dropout,) intp: the addresses Engine.U points to, set per call
+    cdef int n_dropout
 
     def __cinit__(self):
         self.e.layers = NULL
@@ -748,8 +935,9 @@ cdef class _Core:
         e.N = N
         e.batch_size = batch_size
         covered = np.zeros(N, bool)
+        n_dropout = 0
         for l, spec in enumerate(layers):
-            I, O, w_off, b_off, act = spec
+            I, O, w_off, b_off, act = spec[:5]
             ly = &e.layers[l]
             ly.n_in = I
             ly.n_out = O
@@ -772,6 +960,7 @@ cdef class _Core:
             covered[w_off:w_off + I * O] = True
             if b_off >= 0:
                 covered[b_off:b_off + O] = True
+            n_dropout = self._setup_post(ly, spec[5] if len(spec) > 5 else (), batch_size, covered, n_dropout)
         self.gaps = []
         gap_bounds = np.zeros(2, np.intp)
         if not covered.all():
@@ -812,6 +1001,56 @@ cdef class _Core:
         e.s1 = <float*>_addr(slots[1])
         e.s2 = <float*>_addr(slots[2])
         self.keep += list(slots)
+        self.u_addrs = np.zeros(max(1, n_dropout), np.intp)
+        e.U = <const float**><size_t>self.u_addrs.ctypes.data
+        self.n_dropout = n_dropout
+
+    cdef int _setup_post(self, Layer* ly, tuple post, Py_ssize_t batch_size, covered, int n_dropout) except -1:
+        """Fill the layer's ops from their specs (checked by MLP._check); returns the dropout count so far."""
+        cdef Engine* e = &self.e
+        cdef Py_ssize_t O = ly.n_out
+        cdef PostOp* op
+        cdef const float* cur = ly.A
+        cdef Py_ssize_t g_off, be_off, mm_off, mv_off
+        ly.n_post = len(post)
+        for k, spec in enumerate(post):
+            op = &ly.post[k]
+            memset(op, 0, sizeof(PostOp))
+            out = _aligned(batch_size * O, np.float32)
+            self.keep.append(out)
+            op.out = <float*><size_t>out.ctypes.data
+            op.inp = cur
+            cur = op.out
+            if spec[0] == "batch_norm":
+                op.kind = POST_BATCH_NORM
+                g_off, be_off, mm_off, mv_off = spec[1:5]
+                op.gamma = e.params + g_off if g_off >= 0 else NULL
+                op.dgamma = e.grads + g_off if g_off >= 0 else NULL
+                op.beta = e.params + be_off if be_off >= 0 else NULL
+                op.dbeta = e.grads + be_off if be_off >= 0 else NULL
+                op.moving_mean = e.params + mm_off
+                op.moving_var = e.params + mv_off
+                for off in (g_off, be_off, mm_off, mv_off):
+                    if off >= 0:
+                        covered[off:off + O] = True  # no gap: the optimizer updates gamma/beta only
+                op.momentum = float(spec[5])
+                op.epsilon = float(spec[6])
+                stats = _aligned(5 * O, np.float64)
+                coef = _aligned(5 * O, np.float32)
+                self.keep += [stats, coef]
+                op.stats = <double*><size_t>stats.ctypes.data
+                op.coef = <float*><size_t>coef.ctypes.data
+            else:
+                op.kind = POST_DROPOUT
+                op.keep = 1.0 - float(spec[1])
+                op.scale = <float>dropout_scale(float(spec[1]))
+                mask = _aligned(batch_size * O, np.uint8)
+                self.keep.append(mask)
+                op.mask = <unsigned char*><size_t>mask.ctypes.data
+                op.u_index = n_dropout
+                n_dropout += 1
+        ly.H = cur
+        return n_dropout
 
     cdef int _threads(self, Py_ssize_t rows) except -1:
         """Threads for a call: 1 when a step is too small to share. Sizes the
@@ -878,8 +1117,11 @@ cdef class _Core:
                         break
         return problem, r
 
-    def train(self, X, ids, Y, order, Py_ssize_t first_batch, Py_ssize_t n_batches, Py_ssize_t iterations):
+    def train(self, X, ids, Y, order, Py_ssize_t first_batch, Py_ssize_t n_batches, Py_ssize_t iterations,
+              list uniforms):
         cdef Engine* e = &self.e
+        for k, u in enumerate(uniforms):  # the caller keeps them alive during the call
+            self.u_addrs[k] = u.ctypes.data
         cdef int nt = self._threads(min(e.batch_size, order.shape[0]))
         for gap in self.gaps:
             self.keep[1][gap] = 0
@@ -942,7 +1184,10 @@ class MLP:
 
     params  (N,) the parameter arena; updated in place by ``train_steps``.
     grads   (N,) gradient arena with the same layout (scratch, overwritten each step).
-    layers  sequence of (I, O, w_offset, b_offset, activation).
+    layers  sequence of (I, O, w_offset, b_offset, activation[, post]); ``post``:
+            ("batch_norm", gamma_offset, beta_offset, moving_mean_offset,
+            moving_variance_offset, momentum, epsilon) and/or ("dropout", rate),
+            in order, as in _reference.MLP.
     loss    "softmax_xent", "sigmoid_bxent", "mse", "mae".
     metrics sequence of names from METRICS.
     optimizer, slots, hyper  as in _reference.MLP.
@@ -975,7 +1220,7 @@ class MLP:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
         if not self.layers:
             raise ValueError("MLP: argument `layers` must hold at least one layer; received [].")
-        final = self.layers[len(self.layers) - 1][4] if len(self.layers[len(self.layers) - 1]) == 5 else None
+        final = self.layers[len(self.layers) - 1][4] if len(self.layers[len(self.layers) - 1]) in (5, 6) else None
         fused = {"softmax_xent": "softmax", "sigmoid_bxent": "sigmoid"}
         if self.loss in fused and final not in (fused[self.loss], "linear"):
             raise ValueError(f"loss {self.loss!r} needs a final activation of {fused[self.loss]!r} or "
@@ -991,9 +1236,10 @@ class MLP:
         used = np.zeros(n, np.int8)
         prev_o = None
         for l, spec in enumerate(self.layers):
-            if len(spec) != 5:
-                raise ValueError(f"MLP: layer {l} must be (I, O, w_offset, b_offset, activation); received {spec!r}.")
-            i, o, w_off, b_off, act = spec
+            if len(spec) not in (5, 6):
+                raise ValueError(f"MLP: layer {l} must be (I, O, w_offset, b_offset, activation[, post]); "
+                                 f"received {spec!r}.")
+            i, o, w_off, b_off, act = spec[:5]
             for name, value, low in (("I", i, 1), ("O", o, 1), ("w_offset", w_off, 0), ("b_offset", b_off, -1)):
                 _int_arg(f"MLP layer {l}", name, value, low)
             act_code(act)
@@ -1005,6 +1251,9 @@ class MLP:
             used[w_off:w_off + i * o] += 1
             if b_off >= 0:
                 used[b_off:b_off + o] += 1
+            if len(spec) == 6:
+                for off in self._check_post(l, spec, n):
+                    used[off:off + o] += 1
         if (used > 1).any():
             raise ValueError("MLP: layers overlap in the parameter arena; each kernel and bias needs its own range.")
         needs = {"sgd": (False,), "rmsprop": (True, False, False), "adam": (True, True, False),
@@ -1023,6 +1272,44 @@ class MLP:
             if key not in self.hyper:
                 raise ValueError(f"MLP: optimizer {self.optimizer!r} needs hyper[{key!r}]; received keys "
                                  f"{sorted(self.hyper)}.")
+
+    def _check_post(self, l, spec, n):
+        """Check layer l's post ops; return the arena offsets of their (O,) weights."""
+        post, o = spec[5], spec[1]
+        if not isinstance(post, (tuple, list)) or len(post) > MAX_POST:
+            raise ValueError(f"MLP: layer {l}'s post ops must be a sequence of at most {MAX_POST} ops; "
+                             f"received {post!r}.")
+        if post and (l == len(self.layers) - 1 or spec[4] == "softmax"):
+            raise ValueError(f"MLP: layer {l} cannot take post ops {tuple(post)!r}: they follow a hidden layer "
+                             "with an elementwise activation only.")
+        offsets, kinds = [], []
+        for op in post:
+            kind = op[0] if isinstance(op, (tuple, list)) and op else None
+            if kind not in POST_OPS or kind in kinds:
+                raise ValueError(f"MLP: layer {l} has an unknown or repeated post op in {tuple(post)!r}; expected "
+                                 f"at most one of each of {POST_OPS}.")
+            kinds.append(kind)
+            owner = f"MLP layer {l} {kind}"
+            if kind == "batch_norm":
+                if len(op) != 7:
+                    raise ValueError(f"{owner}: expected ('batch_norm', gamma_offset, beta_offset, "
+                                     f"moving_mean_offset, moving_variance_offset, momentum, epsilon); "
+                                     f"received {op!r}.")
+                for name, value, low in zip(("gamma_offset", "beta_offset", "moving_mean_offset",
+                                             "moving_variance_offset"), op[1:5], (-1, -1, 0, 0)):
+                    _int_arg(owner, name, value, low)
+                    if value >= 0:
+                        if value + o > n:
+                            raise ValueError(f"MLP: layer {l} ({op!r}) does not fit in a parameter arena of "
+                                             f"{n} elements.")
+                        offsets.append(value)
+                _real_arg(owner, "momentum", op[5], 0.0, 1.0)
+                _real_arg(owner, "epsilon", op[6], 0.0, np.inf)
+            else:
+                if len(op) != 2:
+                    raise ValueError(f"{owner}: expected ('dropout', rate); received {op!r}.")
+                _real_arg(owner, "rate", op[1], 0.0, 1.0)
+        return offsets
 
     def _labels(self, owner, y, S):
         """(ids, Y) for S rows: int class ids (S,) or float32 (S, K)."""
@@ -1089,13 +1376,16 @@ class MLP:
             self._core.set_hyper(lr, float(h["rho"]), 0.0, float(h["epsilon"]), False, 0.0, 0.0)
 
     # ---------------------------------------------------------------- the engine
-    def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate):
+    def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, uniforms=None):
         """Run ``n_batches`` optimizer steps; return (loss_sum, metric_sums (M,) float64, n_samples).
 
         X (S, I) float; y (S,) intp class ids or (S, K) float; order (S,) intp:
         batch b holds rows order[b*batch_size : (b+1)*batch_size] (the last
         batch may be short).  ``iterations`` is the optimizer's step count
         before the first of these steps (Adam's t = iterations + 1).
+        ``uniforms``: one float32 array (R, O) per dropout op (in layer order),
+        uniform in [0, 1), R the rows of these batches: step k's rows are
+        [k*batch_size, k*batch_size + n_k) (None when there is no dropout).
         """
         owner = "MLP.train_steps"
         X = self._inputs(owner, X)
@@ -1115,6 +1405,7 @@ class MLP:
         if n_batches and start + (n_batches - 1) * bs >= order.shape[0]:
             raise ValueError(f"{owner}: batches {first_batch}..{first_batch + n_batches - 1} of {bs} rows need "
                              f"more than the {order.shape[0]} rows of `order`.")
+        uniforms = _check_uniforms(owner, self.layers, uniforms, max(0, stop - start))
         self._set_hyper(learning_rate)
         if n_batches == 0:
             return 0.0, np.zeros(len(self.metrics)), 0
@@ -1130,7 +1421,7 @@ class MLP:
         if problem == 3:
             raise ValueError(f"{owner}: argument `y` must be finite; received {describe(y)} containing NaN or inf "
                              f"(row {order[where]}).")
-        return self._core.train(X, ids, Y, order, first_batch, n_batches, iterations)
+        return self._core.train(X, ids, Y, order, first_batch, n_batches, iterations, uniforms)
 
     def evaluate(self, X, y, batch_size):
         """(loss_sum, metric_sums (M,) float64) over all rows of X, without updating anything."""

@@ -56,13 +56,17 @@ class Dropout(Layer):
                              f"input shape {shape_str(shape)} (each entry 1, None or the input's size).")
         return filled
 
+    def _generator(self):
+        """Where this step's uniforms come from: the layer's own stream (``seed``), else the global one.
+        The fused engine draws from the same generator, in the same order (Trainer._engine_uniforms)."""
+        return self._rng if self._rng is not None else global_rng()
+
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             self._mask = None
             return inputs
         shape = self._mask_shape(inputs.shape)
-        rng = self._rng if self._rng is not None else global_rng()
-        u = rng.random(shape, dtype=inputs.dtype)
+        u = self._generator().random(shape, dtype=inputs.dtype)
         if shape != inputs.shape:
             u = np.broadcast_to(u, inputs.shape)
         outputs, self._mask = K.dropout_forward(inputs, u, self.rate)

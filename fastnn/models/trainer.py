@@ -3,16 +3,23 @@
 Two ways to run a training step, with the same maths:
 
 * the fused engine (``fastnn._kernels.MLP``), used whenever the model is a
-  stack of Flatten/Dense/Activation layers with a built-in loss and metrics:
-  it runs many whole steps (gather, forward, loss, backward, optimizer update)
-  in one compiled call, so a step costs microseconds of overhead, not the
-  tens of microseconds of a Python loop (KERAS_SEMANTICS §3.2, §3.14);
+  stack of Flatten/Dense/Activation layers, where a hidden Dense (with its
+  activation) may be followed by a BatchNormalization and/or a Dropout, with a
+  built-in loss and metrics (see ``_engine_plan``): it runs many whole steps
+  (gather, forward, loss, backward, optimizer update) in one compiled call, so
+  a step costs microseconds of overhead, not the tens of microseconds of a
+  Python loop (KERAS_SEMANTICS §3.2, §3.14). For Dropout the trainer draws the
+  uniform numbers the layers would draw, from the same generators in the same
+  order (``_engine_uniforms``), so a seeded run gives the same weights on
+  either path;
 * the layer-by-layer path (``Layer.call``/``Layer.backward``), used for
   everything else and as the engine's reference in the tests.
 
 The layer-by-layer path also runs whatever the engine does not: per-sample
-weights (``sample_weight``/``class_weight``), weight regularizers and
-stateful metrics such as ``Precision``/``AUC``.
+weights (``sample_weight``/``class_weight``), weight regularizers, stateful
+metrics such as ``Precision``/``AUC``, frozen layers, Dropout with a
+``noise_shape``, and evaluate/predict (they run in large chunks, where the
+layers' own kernels are already efficient).
 
 Data checks happen once, at the start of ``fit``/``evaluate``/``predict``,
 and name the fix (KERAS_SEMANTICS §3.7).
@@ -36,7 +43,9 @@ from fastnn import metrics as metrics_module
 from fastnn import optimizers as optimizers_module
 from fastnn.callbacks.callback_list import CallbackList
 from fastnn.layers.activation import Activation
+from fastnn.layers.batch_normalization import BatchNormalization
 from fastnn.layers.dense import Dense
+from fastnn.layers.dropout import Dropout
 from fastnn.layers.flatten import Flatten
 from fastnn.utils.rng_utils import global_rng
 from fastnn.utils.sparse_utils import CSRRows, describe_sparse, is_sparse, maybe_sparsify, to_csr
@@ -47,6 +56,9 @@ from fastnn.utils.validation import check_kwargs, describe, shape_str
 _INFERENCE_ROWS = 4096
 # Progress-bar refreshes per epoch when the engine runs steps in chunks.
 _CHUNKS_PER_EPOCH = 50
+# Dropout's uniforms drawn for one engine call, at most (float32 numbers): 1 MB stays in cache
+# between drawing and use, where a whole epoch's (MNIST: 24 MB) would go through DRAM twice.
+_UNIFORMS_PER_CALL = 1 << 18
 
 
 def _resolve_verbose(verbose):
@@ -195,6 +207,7 @@ class Trainer:
         self._compiled_metrics = []
         self._engine = None
         self._engine_key = None
+        self._engine_dropouts = []
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
@@ -319,6 +332,19 @@ class Trainer:
 
     def _engine_specs(self):
         """Layer specs for ``K.MLP``, or None when the model needs the layer-by-layer path."""
+        plan = self._engine_plan()
+        return None if plan is None else plan[0]
+
+    def _engine_plan(self):
+        """(layer specs for ``K.MLP``, the Dropout layers it runs in order), or None when the model
+        needs the layer-by-layer path.
+
+        A Dense layer (trainable) may be followed by an ``Activation`` (when its own is linear) and
+        then by a BatchNormalization (trainable; a frozen one normalizes with its moving statistics
+        in training, which the engine does not do) and/or a Dropout (``noise_shape=None``), in the
+        order they appear, except after the last Dense or a softmax. Dropout(0) is the identity and
+        draws nothing: it is left out.
+        """
         if self._params is None or self._params.dtype != np.float32 or not self.trainable:
             return None
         if self._regularized_weights():
@@ -328,23 +354,34 @@ class Trainer:
             return None  # cross-entropy on probabilities (clipped): not in the engine
         if mode == "logits" and self._layers[-1].activation_name != "linear":
             return None
-        specs = []
+        specs, dropouts = [], []
         seen_dense = False
         for layer in self._layers:
+            post = specs[-1][5] if specs else None
             if isinstance(layer, Flatten) and not seen_dense and layer.data_format != "channels_first":
                 continue
             if isinstance(layer, Dense) and layer.trainable:
                 seen_dense = True
                 b_off = self.weight_offset(layer.bias) if layer.use_bias else -1
                 specs.append([layer.kernel.shape[0], layer.units, self.weight_offset(layer.kernel), b_off,
-                              layer.activation_name])
-            elif isinstance(layer, Activation) and specs and specs[-1][4] == "linear":
+                              layer.activation_name, []])
+            elif isinstance(layer, Activation) and specs and specs[-1][4] == "linear" and not post:
                 specs[-1][4] = layer.activation_name
+            elif isinstance(layer, BatchNormalization) and specs and layer.trainable \
+                    and all(op[0] != "batch_norm" for op in post):
+                offsets = [-1 if w is None else self.weight_offset(w)
+                           for w in (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance)]
+                post.append(("batch_norm", *offsets, layer.momentum, layer.epsilon))
+            elif isinstance(layer, Dropout) and specs and layer.noise_shape is None \
+                    and all(op[0] != "dropout" for op in post):
+                if layer.rate > 0:
+                    post.append(("dropout", layer.rate))
+                    dropouts.append((layer, specs[-1][1]))
             else:
                 return None
-        if not specs:
+        if not specs or specs[-1][5] or any(s[5] and s[4] == "softmax" for s in specs):
             return None
-        return [tuple(s) for s in specs]
+        return [tuple(s[:5]) + ((tuple(s[5]),) if s[5] else ()) for s in specs], dropouts
 
     def _invalidate_engine(self):
         self._engine = None
@@ -353,9 +390,10 @@ class Trainer:
     def _get_engine(self, batch_size):
         if not getattr(self, "_engine_enabled", True):
             return None
-        specs = self._engine_specs()
-        if specs is None:
+        plan = self._engine_plan()
+        if plan is None:
             return None
+        specs, self._engine_dropouts = plan
         kernel = self.loss.logits_kernel if self.loss.fused_activation else self.loss.kernel
         metric_kernels = tuple(m.kernel for m in self._compiled_metrics)
         if None in metric_kernels:
@@ -369,6 +407,38 @@ class Trainer:
                                  opt.hyper(), batch_size)
             self._engine_key = key
         return self._engine
+
+    def _engine_steps(self, engine, x, y, order, first, todo, batch_size):
+        """``todo`` engine steps from batch ``first``: (loss sum, metric sums, samples). With Dropout,
+        in calls of at most _UNIFORMS_PER_CALL uniforms, drawn first (_engine_uniforms)."""
+        width = batch_size * sum(units for _, units in self._engine_dropouts)
+        per_call = max(1, _UNIFORMS_PER_CALL // width) if width else todo
+        loss_sum, metric_sums, seen = 0.0, 0.0, 0
+        for start in range(first, first + todo, per_call):
+            steps = min(per_call, first + todo - start)
+            uniforms = self._engine_uniforms(start, steps, batch_size, order.shape[0]) if width else None
+            l_sum, m_sums, n_seen = engine.train_steps(x, y, order, start, steps, self.optimizer.iterations,
+                                                       self.optimizer.learning_rate, uniforms)
+            self.optimizer.iterations += steps
+            loss_sum, metric_sums, seen = loss_sum + l_sum, metric_sums + m_sums, seen + n_seen
+        return loss_sum, metric_sums, seen
+
+    def _engine_uniforms(self, first, steps, batch_size, n):
+        """One float32 (rows, units) array per Dropout the engine runs, holding exactly the numbers the
+        layer-by-layer path would draw for these steps: per step, ``rng.random((rows, units))`` from
+        each Dropout's generator in layer order. A generator used by one Dropout only is drawn from
+        once for all the steps (NumPy's stream is the same however it is cut: tests/test_trainer.py
+        checks it); generators shared by several (the global one) are drawn per step, interleaved."""
+        rows = min((first + steps) * batch_size, n) - first * batch_size
+        generators = [layer._generator() for layer, _ in self._engine_dropouts]
+        if len({id(g) for g in generators}) == len(generators):
+            return [g.random((rows, units), dtype=np.float32)
+                    for g, (_, units) in zip(generators, self._engine_dropouts)]
+        uniforms = [np.empty((rows, units), np.float32) for _, units in self._engine_dropouts]
+        for r0 in range(0, rows, batch_size):
+            for g, u in zip(generators, uniforms):
+                g.random(dtype=np.float32, out=u[r0:r0 + batch_size])
+        return uniforms
 
     # ------------------------------------------------------------------ layer-by-layer path
     def _forward(self, x, training=False, logits=False):
@@ -552,10 +622,8 @@ class Trainer:
                 if per_batch:
                     callbacks.on_train_batch_begin(batch)
                 if engine is not None:
-                    l_sum, m_sums, n_seen = engine.train_steps(x_engine, y_train, order, batch, todo,
-                                                               self.optimizer.iterations,
-                                                               self.optimizer.learning_rate)
-                    self.optimizer.iterations += todo
+                    l_sum, m_sums, n_seen = self._engine_steps(engine, x_engine, y_train, order, batch, todo,
+                                                               batch_size)
                     for metric, m_sum in zip(self._compiled_metrics, m_sums):
                         metric.add_sums(m_sum, n_seen)
                 else:

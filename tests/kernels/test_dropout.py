@@ -32,6 +32,24 @@ def test_backward_matches_reference(rate, shape, dtype, n_threads, layout, rng):
     assert_twin(out, R.dropout_backward(dY, mask, rate), dtype)
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.2, 1 / 3, 0.5, 0.7, 0.999, 1.0])
+def test_float32_threshold_is_the_float64_comparison(rate):
+    """float32 compares U with the least float >= 1 - rate (it vectorizes): the mask must still be
+    exactly U < 1 - rate in float64, for the floats next to that threshold too."""
+    keep = np.float32(1.0 - rate)
+    U = np.array([np.nextafter(keep, np.float32(-1)), keep, np.nextafter(keep, np.float32(2)), 0.0, 0.5,
+                  np.nextafter(np.float32(1), np.float32(0))], dtype=np.float32)
+    U = U[(U >= 0) & (U < 1)]
+    out, mask = C.dropout_forward(np.ones_like(U), U, rate)
+    np.testing.assert_array_equal(mask, U.astype(np.float64) < 1.0 - rate)
+    np.testing.assert_array_equal(out, R.dropout_forward(np.ones_like(U), U, rate)[0])
+    # and backward/forward zeros are +0.0, as NumPy's where(mask, x, 0), even for negative or inf x
+    X = np.array([-1.0, -np.inf, np.nan, 2.0], np.float32)
+    dropped, _ = C.dropout_forward(X, np.full(4, 1 - 1e-7, np.float32), rate if rate > 0 else 0.5)
+    assert not np.signbit(dropped).any() and not np.isnan(dropped).any()
+    assert not np.signbit(C.dropout_backward(X, np.zeros(4, np.uint8), rate)).any()
+
+
 def test_hand_values(dtype):
     X = np.array([[1.0, -2.0, 3.0, 4.0]], dtype=dtype)
     U = np.array([[0.1, 0.9, 0.74999, 0.75]], dtype=dtype)

@@ -217,3 +217,219 @@ def test_bad_input():
     with pytest.raises(ValueError, match="needs a final activation of 'softmax'"):
         C.MLP(params, np.zeros_like(params), [layers[0], layers[1][:4] + ("relu",)], "softmax_xent", [], "sgd",
               [], {}, 32)
+
+
+# --------------------------------------------------------------------------- BatchNormalization / Dropout ops
+def build_post(sizes, acts, posts, seed=0, momentum=0.9, epsilon=1e-3, rate=0.3):
+    """Layer specs whose hidden layers carry post ops: per layer a tuple of "bn" (gamma and beta),
+    "bn-scale" (gamma only: center=False), "bn-center" (beta only), "bn-none", or "dropout"."""
+    rng = np.random.default_rng(seed)
+    layers, off, moving_var = [], 0, []
+    for (i, o), act, names in zip(zip(sizes[:-1], sizes[1:]), acts, posts):
+        w_off, b_off = off, off + i * o
+        off += i * o + o
+        post = []
+        for name in names:
+            if name == "dropout":
+                post.append(("dropout", rate))
+                continue
+            offsets = []
+            for present in ("scale" in name or name == "bn", "center" in name or name == "bn", True, True):
+                offsets.append(off if present else -1)
+                off += o if present else 0
+            moving_var.append((offsets[3], o))
+            post.append(("batch_norm", *offsets, momentum, epsilon))
+        layers.append((i, o, w_off, b_off, act) + ((tuple(post),) if post else ()))
+    params = (rng.standard_normal(off) * 0.2).astype(np.float32)
+    for start, o in moving_var:
+        params[start:start + o] = rng.uniform(0.5, 2.0, o)  # a positive moving variance
+    return params, layers
+
+
+def uniforms_for(layers, rows, seed=9):
+    rng = np.random.default_rng(seed)
+    return [rng.random((rows, spec[1]), dtype=np.float32) for spec in layers
+            for op in (spec[5] if len(spec) > 5 else ()) if op[0] == "dropout"]
+
+
+POST_CASES = {
+    "bn-dropout": [("bn", "dropout"), ()],
+    "dropout-bn": [("dropout", "bn"), ()],
+    "bn": [("bn",), ()],
+    "dropout": [("dropout",), ()],
+    "bn-no-center": [("bn-scale", "dropout"), ()],
+    "bn-no-scale": [("bn-center",), ()],
+    "bn-neither": [("bn-none", "dropout"), ()],
+}
+
+
+@pytest.mark.parametrize("case", list(POST_CASES))
+@pytest.mark.parametrize("n_threads", (1, 2))
+@pytest.mark.parametrize("density", (0.0, 1.0), ids=("dense-path", "sparse-path"))
+def test_post_ops_ten_steps_match_reference(case, n_threads, density):
+    previous = C._sparse_max_density(density), C._engine_parallel_work(0)  # a team of 2 where possible
+    try:
+        params, layers = build_post([100, 128, 6], ["relu", "softmax"], POST_CASES[case], seed=2)
+        # batches of 32 (with 2 threads, each owns half the hidden units); the last has 22 rows
+        X, y, order = data(310, 100, 6, "softmax_xent", seed=3)
+        # The bias before a BatchNormalization has a gradient of ~0 (the normalization removes the
+        # batch mean): rounding noise of 1e-9 that Adam with epsilon=1e-7 turns into full-size steps,
+        # different in each twin. A larger epsilon keeps the noise from being amplified.
+        hyper = dict(OPTIMIZERS[5][1], epsilon=1e-3)
+        mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam", hyper, 2,
+                           32, n_threads)
+        U = uniforms_for(layers, 310)
+        rc = mc.train_steps(X, y, order, 0, 10, 0, 1e-2, U)
+        rr = mr.train_steps(X, y, order, 0, 10, 0, 1e-2, U)
+        assert_same_training(rc, rr, mc, mr)
+        for batch_size in (29, 200):  # (few chunks: a team's barriers are slow on a busy machine)
+            ec, er = mc.evaluate(X, y, batch_size), mr.evaluate(X, y, batch_size)
+            np.testing.assert_allclose(ec[0], er[0], rtol=1e-5)
+            np.testing.assert_allclose(ec[1], er[1], rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(mc.predict(X, batch_size), mr.predict(X, batch_size), rtol=1e-5,
+                                       atol=1e-6)
+    finally:
+        C._sparse_max_density(previous[0])
+        C._engine_parallel_work(previous[1])
+
+
+@pytest.mark.parametrize("n_threads", (1, 2))
+def test_post_ops_in_deep_stacks_with_gaps_and_float_labels(n_threads):
+    """Ops after several hidden layers (both orders), teams of 2 on the wide layers, arena gaps, mse."""
+    previous = C._engine_parallel_work(0)
+    try:
+        params, layers = build_post([60, 160, 96, 5], ["tanh", "relu", "linear"],
+                                    [("dropout", "bn"), ("bn-scale", "dropout"), ()], seed=4, momentum=0.5)
+        gap = np.zeros(7, np.float32)  # unused floats at the end of the arena are updated as gaps
+        params = np.concatenate([params, gap + 0.5])
+        X, y, order = data(150, 60, 5, "mse", seed=5, density=0.9)
+        for opt, hyper, n_slots, lr in (OPTIMIZERS[1] + (0.05,), OPTIMIZERS[4] + (1e-3,),
+                                        OPTIMIZERS[7] + (1.0,)):
+            mc, mr = make_pair(params, layers, "mse", ["mae"], opt, hyper, n_slots, 32, n_threads)
+            U = uniforms_for(layers, 128, seed=11)
+            rc = mc.train_steps(X, y, order, 0, 4, 0, lr, U)
+            rr = mr.train_steps(X, y, order, 0, 4, 0, lr, U)
+            assert_same_training(rc, rr, mc, mr)
+            np.testing.assert_allclose(mc.predict(X, 64), mr.predict(X, 64), rtol=1e-5, atol=2e-6)
+    finally:
+        C._engine_parallel_work(previous)
+
+
+def test_moving_statistics_follow_keras_and_are_not_trained():
+    """moving = moving * momentum + batch * (1 - momentum) with the batch's biased variance, whatever the
+    optimizer does; their optimizer slots stay zero."""
+    params, layers = build_post([20, 8, 3], ["relu", "softmax"], [("bn",), ()], seed=1, momentum=0.8)
+    X, y, order = data(16, 20, 3, "softmax_xent", seed=2, density=0.9)
+    m, _ = make_pair(params, layers, "softmax_xent", [], "adam", OPTIMIZERS[5][1], 2, 16)
+    i, o, w_off, b_off, _, ((_, g_off, be_off, mm_off, mv_off, momentum, eps),) = layers[0]
+    before = m.params.copy()
+    hidden = np.maximum(X[order] @ before[w_off:w_off + i * o].reshape(i, o) + before[b_off:b_off + o], 0)
+    m.train_steps(X, y, order, 0, 1, 0, 0.1)
+    h64 = hidden.astype(np.float64)
+    for off, batch_stat in ((mm_off, h64.mean(0)), (mv_off, h64.var(0))):
+        np.testing.assert_allclose(m.params[off:off + o], before[off:off + o] * 0.8 + batch_stat * 0.2,
+                                   rtol=1e-5, atol=1e-6)
+    for slot in m.slots[:2]:
+        assert not slot[mm_off:mm_off + 2 * o].any()
+    assert not np.array_equal(m.params[g_off:g_off + 2 * o], before[g_off:g_off + 2 * o])  # gamma, beta train
+
+
+def test_dropout_uses_the_given_uniforms():
+    """U >= 1 - rate drops a unit for that row: dropping every unit leaves the first layer and the
+    normalization untouched (no gradient reaches them); keeping every unit scales it by 1 / (1 - rate)."""
+    params, layers = build_post([20, 8, 3], ["relu", "softmax"], [("bn", "dropout"), ()], seed=1, rate=0.25)
+    X, y, order = data(16, 20, 3, "softmax_xent", seed=2, density=0.9)
+    first = slice(0, layers[0][3] + 8 + 16)  # kernel, bias, gamma, beta of the hidden layer
+    for model in make_pair(params, layers, "softmax_xent", [], "sgd", {}, 0, 8):
+        model.train_steps(X, y, order, 0, 2, 0, 0.5, [np.full((16, 8), 0.75, np.float32)])
+        np.testing.assert_array_equal(model.params[first], params[first])
+        assert not np.array_equal(model.params, params)  # the last layer still learns (its bias)
+    params, layers = build_post([20, 8, 3], ["relu", "softmax"], [("dropout",), ()], seed=1, rate=0.25)
+    plain = [spec[:5] for spec in layers]
+    scaled = params.copy()
+    scaled[plain[1][2]:plain[1][3]] /= np.float32(0.75)  # what the last layer sees of kept units
+    for module in (C, R):
+        m = module.MLP(params.copy(), np.zeros_like(params), layers, "softmax_xent", [], "sgd", [], {}, 16)
+        loss = m.train_steps(X, y, order, 0, 1, 0, 0.0, [np.zeros((16, 8), np.float32)])[0]
+        ref = module.MLP(scaled, np.zeros_like(params), plain, "softmax_xent", [], "sgd", [], {}, 16)
+        np.testing.assert_allclose(loss, ref.evaluate(X, y, 16)[0], rtol=1e-5)
+        np.testing.assert_array_equal(m.predict(X, 16), module.MLP(params, np.zeros_like(params), plain,
+                                                                     "softmax_xent", [], "sgd", [], {},
+                                                                     16).predict(X, 16))  # inference: none
+
+
+def test_post_ops_calls_resume_where_they_stopped():
+    """Chunks of train_steps, each with its rows' uniforms, equal one call."""
+    params, layers = build_post([100, 48, 6], ["relu", "softmax"], [("bn", "dropout"), ()], seed=3)
+    X, y, order = data(95, 100, 6, "softmax_xent", seed=4)
+    U = uniforms_for(layers, 95)
+    a, _ = make_pair(params, layers, "softmax_xent", [], "adam", OPTIMIZERS[5][1], 2, 10)
+    b, _ = make_pair(params, layers, "softmax_xent", [], "adam", OPTIMIZERS[5][1], 2, 10)
+    la = a.train_steps(X, y, order, 0, 10, 0, 1e-3, U)[0]
+    lb = 0.0
+    for first, n in ((0, 3), (3, 6), (9, 1)):
+        rows = slice(first * 10, min((first + n) * 10, 95))
+        lb += b.train_steps(X, y, order, first, n, first, 1e-3, [u[rows] for u in U])[0]
+    np.testing.assert_allclose(la, lb, rtol=1e-12)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_post_ops_reproducible_and_thread_count_independent():
+    """The ops work per unit, so the split of units between threads changes nothing (sparse path)."""
+    previous = C._sparse_max_density(1.0), C._engine_parallel_work(0)
+    try:
+        params, layers = build_post([784, 128, 10], ["relu", "softmax"], [("bn", "dropout"), ()], seed=6)
+        X, y, order = data(200, 784, 10, "softmax_xent", seed=7, density=0.2)
+        U = uniforms_for(layers, 6 * 32)
+        runs = []
+        for n_threads in (1, 2, 2):
+            m, _ = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
+                             OPTIMIZERS[5][1], 2, 32, n_threads)
+            runs.append((m.train_steps(X, y, order, 0, 6, 0, 1e-3, U), m.params.copy(), m.predict(X, 64)))
+        for res, p, pred in runs[1:]:
+            assert res[0] == runs[0][0][0]
+            np.testing.assert_array_equal(p, runs[0][1])
+            np.testing.assert_array_equal(pred, runs[0][2])
+    finally:
+        C._sparse_max_density(previous[0])
+        C._engine_parallel_work(previous[1])
+
+
+def test_post_ops_bad_input():
+    params, layers = build_post([30, 8, 3], ["relu", "softmax"], [("bn", "dropout"), ()], seed=1)
+    X, y, order = data(20, 30, 3, "softmax_xent")
+    m, r = make_pair(params, layers, "softmax_xent", [], "sgd", {}, 0, 8)
+    for model in (m, r):
+        with pytest.raises(ValueError, match="`uniforms` must hold one array per dropout op \\(1\\); "
+                                             "received 0"):
+            model.train_steps(X, y, order, 0, 2, 0, 0.1)
+        with pytest.raises(ValueError, match="`uniforms\\[0\\]` must be a float32 array of shape "
+                                             "\\(16, 8\\)"):
+            model.train_steps(X, y, order, 0, 2, 0, 0.1, [np.zeros((20, 8), np.float32)])
+        with pytest.raises(ValueError, match="`uniforms\\[0\\]` must be a float32 array of shape \\(4, 8\\)"):
+            model.train_steps(X, y, order, 2, 1, 0, 0.1, [np.zeros((4, 8), np.float64)])
+    hidden, last = layers
+    bn, drop = hidden[5]
+
+    def make(specs, n=params.size):
+        p = np.zeros(n, np.float32)
+        return C.MLP(p, np.zeros_like(p), specs, "softmax_xent", [], "sgd", [], {}, 8)
+
+    with pytest.raises(ValueError, match="layer 1 cannot take post ops"):
+        make([hidden, last + ((drop,),)])
+    with pytest.raises(ValueError, match="layer 0 cannot take post ops"):
+        make([hidden[:4] + ("softmax", (bn,)), last])
+    with pytest.raises(ValueError, match="unknown or repeated post op"):
+        make([hidden[:5] + ((drop, drop),), last])
+    with pytest.raises(ValueError, match="unknown or repeated post op"):
+        make([hidden[:5] + ((("layer_norm", 0.1),),), last])
+    with pytest.raises(ValueError, match="argument `rate` must be a number in \\[0.0, 1.0\\]; received 1.5"):
+        make([hidden[:5] + ((("dropout", 1.5),),), last])
+    with pytest.raises(ValueError, match="argument `momentum` must be a number in \\[0.0, 1.0\\]"):
+        make([hidden[:5] + ((bn[:5] + (-0.1, 1e-3),),), last])
+    with pytest.raises(ValueError, match="layers overlap in the parameter arena"):
+        make([hidden[:5] + ((bn[:3] + (hidden[3],) + bn[4:],),), last])
+    with pytest.raises(ValueError, match="does not fit in a parameter arena"):
+        make([hidden[:5] + ((bn[:4] + (params.size - 3,) + bn[5:],),), last])
+    with pytest.raises(ValueError, match="expected \\('dropout', rate\\)"):
+        make([hidden[:5] + ((("dropout",),),), last])
