@@ -92,6 +92,7 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cython.parallel cimport parallel, threadid
 
 from fastnn.utils.validation import describe, shape_str
+from fastnn._kernels._reference import _check_uniforms  # the same checks and messages as the twin
 
 from fastnn._kernels._typedefs cimport intp_t
 from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, blas_threads_end,
@@ -870,23 +871,6 @@ def _real_arg(owner, name, value, low, high):
         raise ValueError(f"{owner}: argument `{name}` must be a number in [{low}, {high}]; received "
                          f"{describe(value)}.")
     return float(value)
-
-
-def _check_uniforms(owner, layers, uniforms, rows):
-    """``uniforms`` as a list of float32 (rows, O) C-contiguous arrays, one per dropout op of ``layers``."""
-    shapes = [(rows, spec[1]) for spec in layers for op in (spec[5] if len(spec) > 5 else ())
-              if op[0] == "dropout"]
-    given = [] if uniforms is None else list(uniforms)
-    if len(given) != len(shapes):
-        raise ValueError(f"{owner}: argument `uniforms` must hold one array per dropout op ({len(shapes)}); "
-                         f"received {len(given)}.")
-    out = []
-    for k, (u, shape) in enumerate(zip(given, shapes)):
-        if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != shape:
-            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} "
-                             f"(one uniform number per row of these batches and unit); received {describe(u)}.")
-        out.append(np.ascontiguousarray(u))
-    return out
 
 
 def _int_arg(owner, name, value, minimum=0):
