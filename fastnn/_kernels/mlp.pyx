@@ -183,6 +183,25 @@ def _engine_parallel_work(value=None):
 # time_mlp_train_epoch): the bitmask kernels beat sgemm up to about 40%.
 cdef double SPARSE_MAX_DENSITY = 0.3
 
+# How the first layer's work is shared by a team: by units (columns, "cols") or by
+# batch rows in the forward and input features in the gradient + update ("rows").
+# Columns keep each thread's kernel columns, gradients and optimizer slots in its
+# own core's cache; but when a kernel row is not a whole number of 64-byte lines
+# (O = 100 units: 400 bytes) the column boundary shares a line on most rows, and
+# the two cores fought over ~800 lines per step (a split step of a 784-100 layer
+# took 4x longer than one thread alone). "auto": rows exactly then.
+cdef int FIRST_LAYER_SPLIT = 0  # 0 auto, 1 columns, 2 rows
+
+
+def _first_layer_split(value=None):
+    """Get (and with `value` set) the first layer's split: 'auto', 'cols' or 'rows' (benchmarks, tests)."""
+    global FIRST_LAYER_SPLIT
+    names = ("auto", "cols", "rows")
+    old = names[FIRST_LAYER_SPLIT]
+    if value is not None:
+        FIRST_LAYER_SPLIT = names.index(value)
+    return old
+
 
 def _sparse_max_density(value=None):
     """Get (and with a value, set) the density threshold of the sparse-input path; for tests and benchmarks."""
@@ -273,6 +292,7 @@ cdef struct Engine:
     Py_ssize_t nw      # ceil(batch_size / 64)
     Py_ssize_t nwi     # ceil(I0 / 64)
     bint sparse_ok
+    bint split_rows    # first layer split by batch rows (forward) and input features (gradient + update)
     Py_ssize_t* gaps    # (2 * n_gaps,) [start, stop) of arena ranges outside every layer
     Py_ssize_t n_gaps
     # call arguments
@@ -373,6 +393,17 @@ cdef inline bint _cols(Layer* ly, int t_eff, int tid, Py_ssize_t* c0, Py_ssize_t
     return c1[0] > c0[0]
 
 
+cdef inline bint _split16(Py_ssize_t n, int t_eff, int tid, Py_ssize_t* r0, Py_ssize_t* r1) noexcept nogil:
+    """This thread's share [r0, r1) of n rows (or input features) for the "rows" split of the
+    first layer: boundaries at multiples of 16, so a boundary row of any float32 (., O) array
+    starts a 64-byte line in an aligned arena. False if it has none."""
+    if tid >= t_eff:
+        return False
+    r0[0] = split_gemm(n, t_eff, tid)
+    r1[0] = split_gemm(n, t_eff, tid + 1)
+    return r1[0] > r0[0]
+
+
 cdef inline bint _use_sparse(Engine* e, Py_ssize_t n) noexcept nogil:
     """Decided by every thread from the same masks, so all agree without a barrier."""
     cdef Py_ssize_t nnz
@@ -440,7 +471,17 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
                          int t_eff, int tid) noexcept nogil:
     """This thread's units of layer l: Y[:, c0:c1] = act(inp @ W[:, c0:c1] + b) (elementwise act)."""
     cdef Layer* ly = &e.layers[l]
-    cdef Py_ssize_t c0, c1, r, O = ly.n_out
+    cdef Py_ssize_t c0, c1, r, r0, r1, O = ly.n_out, I = ly.n_in
+    if l == 0 and e.split_rows:
+        if not _split16(n, t_eff, tid, &r0, &r1):
+            return
+        if sparse:
+            fastnn_sparse_forward(Y + r0 * O, O, inp + r0 * I, I, ly.W, O, ly.b, e.rowbits + r0 * e.nwi, e.nwi,
+                                  r1 - r0, 0, O)
+            bias_act_block(Y + r0 * O, O, <float*>NULL, 0, r1 - r0, 0, O, act)
+        else:
+            dense_forward_cols(Y + r0 * O, inp + r0 * I, ly.W, ly.b, r1 - r0, I, O, 0, O, act)
+        return
     if not _cols(ly, t_eff, tid, &c0, &c1):
         return
     if l == 0 and sparse:
@@ -612,7 +653,8 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
 
 
 cdef void _first_layer_grad_and_update(Engine* e, Layer* ly, const float* x, Py_ssize_t n, bint sparse,
-                                       double* acc, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+                                       double* acc, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t i_lo,
+                                       Py_ssize_t i_hi, bint with_bias) noexcept nogil:
     """The first layer's weight gradient AND optimizer update for this thread's units, a block
     of input rows at a time: each gradient block is still in L1 when the update reads it.
 
@@ -622,9 +664,9 @@ cdef void _first_layer_grad_and_update(Engine* e, Layer* ly, const float* x, Py_
     """
     cdef Py_ssize_t f0, f1, i, I = ly.n_in, O = ly.n_out, w_off = ly.W - e.params, blk
     blk = FUSED_ROWS_SPARSE if sparse else FUSED_ROWS_DENSE
-    f0 = 0
-    while f0 < I:
-        f1 = min(f0 + blk, I)
+    f0 = i_lo
+    while f0 < i_hi:
+        f1 = min(f0 + blk, i_hi)
         if sparse:
             fastnn_sparse_weight_grad(ly.dW, O, x, I, ly.G, O, e.mask, e.nw, f0, f1, c0, c1)
         else:
@@ -636,7 +678,7 @@ cdef void _first_layer_grad_and_update(Engine* e, Layer* ly, const float* x, Py_
             for i in range(f0, f1):
                 _update_range(e, w_off + i * O + c0, w_off + i * O + c1, e.alpha)
         f0 = f1
-    if ly.db != NULL:
+    if ly.db != NULL and with_bias:
         bias_grad_cols(ly.db, acc + c0, ly.G, O, n, c0, c1, False)
         _update_range(e, (ly.b - e.params) + c0, (ly.b - e.params) + c1, e.alpha)
 
@@ -662,9 +704,14 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
         O = ly.n_out
         inp = x if l == 0 else _layer_out(&e.layers[l - 1], True)
         t_eff = _team(ly, n, T)
-        if _cols(ly, t_eff, tid, &c0, &c1):
+        if l == 0 and e.split_rows:  # this thread's input features, all units; bias by thread 0
+            if _split16(I, t_eff, tid, &i0, &i1):
+                _first_layer_grad_and_update(e, ly, x, n, sparse, acc, 0, O, i0, i1, tid == 0)
+            elif tid == 0:
+                _first_layer_grad_and_update(e, ly, x, n, sparse, acc, 0, O, 0, 0, True)
+        elif _cols(ly, t_eff, tid, &c0, &c1):
             if l == 0 and e.mode == MODE_TRAIN:
-                _first_layer_grad_and_update(e, ly, x, n, sparse, acc, c0, c1)
+                _first_layer_grad_and_update(e, ly, x, n, sparse, acc, c0, c1, 0, I, True)
             else:
                 dense_weight_grad_cols(ly.dW, acc, ly.db, ly.G, inp, n, I, O, c0, c1, 0)
         if l == 0:
@@ -685,7 +732,7 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
             _rows_of(n, tid, T, &r0, &r1)
             softmax_backward_rows(below.G, below.G, below.A, r0, r1, I)
             _sync(T)
-        elif l - 1 > 0:
+        elif l - 1 > 0 or e.split_rows:  # (split_rows: layer 0's gradient reads all of G_0's units)
             _sync(T)
     _sync(T)
 
@@ -768,6 +815,9 @@ cdef void _train(Engine* e, int tid, int T) noexcept nogil:
         if tid == 0:  # read after the barrier; the last reads of the previous value were 3+ barriers ago
             e.u_row = s * e.batch_size
         _sync(T)
+        if s + 1 < e.n_batches:  # the next batch's rows: in flight during the whole step
+            next_start = start + e.batch_size
+            _prefetch_rows(e, next_start, min(e.batch_size, e.n_order - next_start), tid, T)
         t0 = _tick(e, tid, 0, t0)
         sparse = _forward_and_loss(e, e.xb, n, <float*>NULL, e.fused,
                                    e.ids_b if e.ids != NULL else <intp_t*>NULL,
@@ -776,10 +826,6 @@ cdef void _train(Engine* e, int tid, int T) noexcept nogil:
         e.alpha = _alpha(e, e.iterations + s + 1)
         _backward(e, e.xb, n, sparse, tid, T)
         t0 = _tick(e, tid, 3, t0)
-        if s + 1 < e.n_batches:
-            next_start = start + e.batch_size
-            _prefetch_rows(e, next_start, min(e.batch_size, e.n_order - next_start), tid, T)
-        t0 = _tick(e, tid, 2, t0)
         _update(e, e.iterations + s + 1, n, tid, T)
         t0 = _tick(e, tid, 4, t0)
     _sync(T)  # the caller reads the parameters
@@ -1041,10 +1087,14 @@ cdef class _Core:
         per-thread scratch for the team."""
         cdef Engine* e = &self.e
         cdef Py_ssize_t work = e.N, l
+        cdef Layer* ly
         for l in range(e.L):
             work += rows * e.layers[l].n_in * e.layers[l].n_out
         cdef int nt = effective_n_threads(self.n_threads)
         nt = 1 if work < ENGINE_PARALLEL_WORK else nt
+        ly = &e.layers[0]
+        e.split_rows = ly.n_post == 0 and (FIRST_LAYER_SPLIT == 2 or (
+            FIRST_LAYER_SPLIT == 0 and (ly.n_out * sizeof(float)) % 64 != 0))
         if self.acc.shape[0] < nt * e.acc_stride:
             self.acc = np.zeros(nt * e.acc_stride)
             e.acc = <double*><size_t>self.acc.ctypes.data
@@ -1054,8 +1104,8 @@ cdef class _Core:
         """Turn the phase timer on (and reset it); returns the seconds so far per phase of
         threads 0 and 1 (phase times include barrier waits, also reported as "wait")."""
         global _profiled
-        names = ("gather", "forward", "prefetch", "backward", "update")
-        times = {f"t{t}.{name}": self.e.phase_time[t * 8 + k] for t in range(2) for k, name in enumerate(names)}
+        names = {0: "gather", 1: "forward", 3: "backward", 4: "update"}  # gather includes the next prefetch
+        times = {f"t{t}.{name}": self.e.phase_time[t * 8 + k] for t in range(2) for k, name in names.items()}
         for t in range(2):
             times[f"t{t}.wait"] = self.e.wait_time[t]
         self.e.profile = enable

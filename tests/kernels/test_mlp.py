@@ -433,3 +433,33 @@ def test_post_ops_bad_input():
         make([hidden[:5] + ((bn[:4] + (params.size - 3,) + bn[5:],),), last])
     with pytest.raises(ValueError, match="expected \\('dropout', rate\\)"):
         make([hidden[:5] + ((("dropout",),),), last])
+
+
+@pytest.mark.parametrize("units", (100, 128, 7))
+@pytest.mark.parametrize("density", (0.0, 1.0))  # dense GEMMs / bitmask kernels
+@pytest.mark.parametrize("opt,hyper,n_slots", [OPTIMIZERS[0], OPTIMIZERS[5]], ids=["sgd", "adam"])
+def test_first_layer_splits_match_reference_and_each_other_bitwise(units, density, opt, hyper, n_slots):
+    # "cols": each thread owns units; "rows": batch rows in the forward, input features in the
+    # gradient + update (auto for 100 units: a 400-byte kernel row is not whole cache lines). Every
+    # element is summed in the same order either way, so all runs are bitwise equal.
+    previous = C._sparse_max_density(density), C._engine_parallel_work(0), C._first_layer_split()
+    try:
+        params, layers = build([300, units, 10], ["relu", "softmax"], seed=3)
+        X, y, order = data(330, 300, 10, "softmax_xent", seed=4, density=0.3)  # last batch: 10 rows
+        runs = []
+        for split, n_threads in (("cols", 1), ("cols", 2), ("rows", 2), ("auto", 2)):
+            C._first_layer_split(split)
+            mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], opt, hyper,
+                               n_slots, 32, n_threads)
+            rc, rr = run_pair(mc, mr, X, y, order, 11, LR[opt])
+            assert_same_training(rc, rr, mc, mr)
+            ev = mc.evaluate(X, y, 64)
+            runs.append((rc[0], mc.params.copy(), ev))
+        for loss, p, ev in runs[1:]:
+            assert loss == runs[0][0]
+            np.testing.assert_array_equal(p, runs[0][1])
+            assert ev == runs[0][2]
+    finally:
+        C._sparse_max_density(previous[0])
+        C._engine_parallel_work(previous[1])
+        C._first_layer_split(previous[2])
