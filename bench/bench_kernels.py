@@ -85,7 +85,7 @@ def bench(name, params, compiled, reference, dtype=np.float32, compare=True, ste
 def kernels():
     for dtype in (np.float32, np.float64):
         dn = np.dtype(dtype).name
-        for (B, I, O) in ((32, 784, 128), (128, 784, 512), (32, 128, 10)):
+        for (B, I, O) in ((32, 784, 128), (32, 784, 100), (128, 784, 512), (32, 128, 10)):
             X = RNG.random((B, I)).astype(dtype)
             W = (RNG.standard_normal((I, O)) * 0.05).astype(dtype)
             b = RNG.standard_normal(O).astype(dtype)
