@@ -14,8 +14,7 @@ Dimension legend
 
 Threads
     A call runs on one thread unless a step has at least ENGINE_PARALLEL_WORK
-    multiply-adds (measured: the MNIST MLP's memory-bound steps are faster on
-    one thread here; mnist-wide's are 1.7x faster on two). With a team, there is
+    multiply-adds (the toy regression and other tiny models stay on one). With a team, there is
     ONE OpenMP parallel region for the whole call (no fork/join per phase): the
     phases of a step are separated by barriers, and in every phase each thread
     writes memory no other thread writes (STYLE.md habit 10):
@@ -30,12 +29,15 @@ Threads
                          columns it computed and will read next step, so they stay
                          in its core's cache (the first layer's update is fused
                          with its gradient, a block of rows at a time)
+    The first layer, the bulk of the work, is shared as FIRST_LAYER_SPLIT says:
+    on calls of many steps each thread copies its units' kernel columns and
+    optimizer slots into a contiguous column block and back at the end (_blocks_copy).
     A layer below GEMM_WORK_THRESHOLD multiply-adds runs on thread 0 alone.
-    With a team, BLAS (scipy's OpenBLAS sgemm, called directly through
-    cython_blas) is pinned to one thread for the call. GEMM splits are chosen
-    by index (split_gemm), so a run is bitwise reproducible for a given thread
-    count; on the sparse-input path, with a small last layer (MNIST), it is also
-    bitwise the same for 1 and 2 threads.
+    float32 GEMMs are csrc/fastnn_gemm.h, whose sums run in a fixed order
+    whatever the split; the sparse-input kernels likewise. So a run is bitwise
+    the same on 1 and 2 threads (tests/kernels/test_mlp.py). With a team, BLAS
+    (scipy's OpenBLAS, still used for float64 and B^T products) is pinned to
+    one thread for the call.
 
 BatchNormalization and Dropout (post ops)
     Both work per unit (a column of the (B, O) outputs): BatchNormalization's
@@ -159,13 +161,14 @@ cdef enum:
 
 # A call runs on one thread below this many multiply-adds per step (sum of
 # rows * I * O over the layers, plus the parameters). Measured on this
-# project's 2-vCPU machine (bench/bench_kernels.py time_mlp_train_epoch): the
-# MNIST MLP (3.3M) ran 154 us/step on 1 thread and 160-200 us/step on 2 (its
-# phases are memory-bound and the team's barriers cost more than they save),
-# mnist-wide (51M) 1724 us/step on 1 thread and 1030 us/step on 2. A team whose
-# threads share a core with another busy process loses far more at its barriers
-# (MNIST MLP: 735-4250 us/step on 2 threads with a compile running alongside).
-cdef Py_ssize_t ENGINE_PARALLEL_WORK = 8000000
+# project's 2-vCPU machine, idle: the MNIST MLP (3.3M) runs ~155 us/step on 1
+# thread and 97-104 us/step on 2 with column blocks (it took 160-200 on 2 when
+# the threads' columns were interleaved in every kernel row); Fashion-MNIST's
+# 784-100 MLP (2.5M) 188 and 125-128 us/step. A team whose threads share a
+# core with another busy process loses far more at its barriers (MNIST MLP:
+# 735-4250 us/step on 2 threads with a compile running alongside): on a busy
+# machine, fastnn.config.set_num_threads(1).
+cdef Py_ssize_t ENGINE_PARALLEL_WORK = 1000000
 
 
 def _engine_parallel_work(value=None):
@@ -190,13 +193,24 @@ cdef double SPARSE_MAX_DENSITY = 0.3
 # (O = 100 units: 400 bytes) the column boundary shares a line on most rows, and
 # the two cores fought over ~800 lines per step (a split step of a 784-100 layer
 # took 4x longer than one thread alone). "auto": rows exactly then.
-cdef int FIRST_LAYER_SPLIT = 0  # 0 auto, 1 columns, 2 rows
+cdef int FIRST_LAYER_SPLIT = 0  # 0 auto, 1 columns, 2 rows, 3 column blocks
+
+# Column blocks ("blocks", what "auto" picks whenever the first layer is shared and a call
+# runs at least BLOCKED_MIN_STEPS steps): each thread copies its units' kernel columns and
+# optimizer slots into a contiguous block at the start of the call and back at the end,
+# so its forward, gradient and update stream one contiguous region that only its core
+# touches. With the columns interleaved row by row ("cols"), the hardware prefetchers
+# of each core ran into the other core's half of every row: a 2-thread gradient + SGD
+# update of a 784x128 layer took 76 us against 87 us on one thread, and 44 us with
+# contiguous halves (C harness, this machine). The arithmetic is the same in all splits.
+cdef Py_ssize_t BLOCKED_MIN_STEPS = 16
 
 
 def _first_layer_split(value=None):
-    """Get (and with `value` set) the first layer's split: 'auto', 'cols' or 'rows' (benchmarks, tests)."""
+    """Get (and with `value` set) the first layer's split: 'auto', 'cols', 'rows' or 'blocks' (benchmarks,
+    tests; see FIRST_LAYER_SPLIT)."""
     global FIRST_LAYER_SPLIT
-    names = ("auto", "cols", "rows")
+    names = ("auto", "cols", "rows", "blocks")
     old = names[FIRST_LAYER_SPLIT]
     if value is not None:
         FIRST_LAYER_SPLIT = names.index(value)
@@ -293,6 +307,12 @@ cdef struct Engine:
     Py_ssize_t nwi     # ceil(I0 / 64)
     bint sparse_ok
     bint split_rows    # first layer split by batch rows (forward) and input features (gradient + update)
+    bint blocked       # this call keeps the first layer in per-thread column blocks (see _blocks_in)
+    float* bw          # (I0 * O0) the first layer's kernel, slots and gradient as column blocks:
+    float* bg          #   thread t's units [c0, c1) at offset I0 * c0, an (I0, c1 - c0) row-major block
+    float* bs0
+    float* bs1
+    float* bs2
     Py_ssize_t* gaps    # (2 * n_gaps,) [start, stop) of arena ranges outside every layer
     Py_ssize_t n_gaps
     # call arguments
@@ -472,6 +492,17 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
     """This thread's units of layer l: Y[:, c0:c1] = act(inp @ W[:, c0:c1] + b) (elementwise act)."""
     cdef Layer* ly = &e.layers[l]
     cdef Py_ssize_t c0, c1, r, r0, r1, O = ly.n_out, I = ly.n_in
+    if l == 0 and e.blocked:  # this thread's block: (I, c1 - c0) at bw + I * c0
+        if not _cols(ly, t_eff, tid, &c0, &c1):
+            return
+        if sparse:
+            fastnn_sparse_forward(Y + c0, O, inp, I, e.bw + I * c0, c1 - c0, <float*>NULL, e.rowbits, e.nwi, n,
+                                  0, c1 - c0)
+        else:
+            gemm_rm(False, False, <int>n, <int>(c1 - c0), <int>I, <float>1, inp, <int>I, e.bw + I * c0,
+                    <int>(c1 - c0), <float>0, Y + c0, <int>O)
+        bias_act_block(Y, O, ly.b, 0, n, c0, c1, act)
+        return
     if l == 0 and e.split_rows:
         if not _split16(n, t_eff, tid, &r0, &r1):
             return
@@ -683,6 +714,78 @@ cdef void _first_layer_grad_and_update(Engine* e, Layer* ly, const float* x, Py_
         _update_range(e, (ly.b - e.params) + c0, (ly.b - e.params) + c1, e.alpha)
 
 
+cdef inline void _update_block(Engine* e, float* w, float* g, float* s0, float* s1, float* s2, Py_ssize_t k,
+                               double alpha) noexcept nogil:
+    """The optimizer's update of k contiguous elements given by their own pointers (column blocks)."""
+    if k <= 0:
+        return
+    if e.opt == OPT_SGD:
+        sgd_range(w, g, s0, 0, k, e.lr, e.h_a, e.flag1)
+    elif e.opt == OPT_RMSPROP:
+        rmsprop_range(w, g, s0, s1, s2, 0, k, e.lr, e.h_a, e.h_b, e.h_c, e.flag1)
+    elif e.opt == OPT_ADAM:
+        adam_range(w, g, s0, s1, s2, 0, k, alpha, e.beta_1, e.beta_2, e.h_c, e.flag1)
+    else:
+        adadelta_range(w, g, s0, s1, 0, k, e.lr, e.h_a, e.h_c)
+
+
+cdef inline float* _at(float* p, Py_ssize_t off) noexcept nogil:
+    return p + off if p != NULL else NULL
+
+
+cdef void _first_layer_grad_and_update_blocked(Engine* e, Layer* ly, const float* x, Py_ssize_t n,
+                                               bint sparse, double* acc, Py_ssize_t c0,
+                                               Py_ssize_t c1) noexcept nogil:
+    """_first_layer_grad_and_update on this thread's column block (see _blocks_in)."""
+    cdef Py_ssize_t f0, f1, I = ly.n_in, O = ly.n_out, w = c1 - c0, blk, base = ly.n_in * c0, off
+    blk = FUSED_ROWS_SPARSE if sparse else FUSED_ROWS_DENSE
+    f0 = 0
+    while f0 < I:
+        f1 = min(f0 + blk, I)
+        off = base + f0 * w
+        if sparse:
+            fastnn_sparse_weight_grad(e.bg + base, w, x, I, ly.G + c0, O, e.mask, e.nw, f0, f1, 0, w)
+        else:
+            gemm_rm(True, False, <int>(f1 - f0), <int>w, <int>n, <float>1, x + f0, <int>I,
+                    ly.G + c0, <int>O, <float>0, e.bg + off, <int>w)
+        _update_block(e, e.bw + off, e.bg + off, _at(e.bs0, off), _at(e.bs1, off), _at(e.bs2, off),
+                      (f1 - f0) * w, e.alpha)
+        f0 = f1
+    if ly.db != NULL:
+        bias_grad_cols(ly.db, acc + c0, ly.G, O, n, c0, c1, False)
+        _update_range(e, (ly.b - e.params) + c0, (ly.b - e.params) + c1, e.alpha)
+
+
+cdef void _blocks_copy(Engine* e, int tid, int T, bint into_blocks) noexcept nogil:
+    """Copy this thread's units of the first layer's kernel and optimizer slots into its column
+    block (into_blocks) or back into the arena; each thread touches only its own units."""
+    cdef Layer* ly = &e.layers[0]
+    cdef Py_ssize_t c0, c1, i, w, I = ly.n_in, O = ly.n_out, w_off = ly.W - e.params, base
+    cdef float* arena[4]
+    cdef float* block[4]
+    cdef int k
+    if not _cols(ly, _team(ly, e.batch_size, T), tid, &c0, &c1):
+        return
+    w = c1 - c0
+    base = I * c0
+    arena[0] = ly.W
+    block[0] = e.bw
+    arena[1] = _at(e.s0, w_off)
+    block[1] = e.bs0
+    arena[2] = _at(e.s1, w_off)
+    block[2] = e.bs1
+    arena[3] = _at(e.s2, w_off)
+    block[3] = e.bs2
+    for k in range(4):
+        if arena[k] == NULL or block[k] == NULL:
+            continue
+        for i in range(I):
+            if into_blocks:
+                memcpy(block[k] + base + i * w, arena[k] + i * O + c0, w * sizeof(float))
+            else:
+                memcpy(arena[k] + i * O + c0, block[k] + base + i * w, w * sizeof(float))
+
+
 cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int tid, int T) noexcept nogil:
     """Gradients of every layer into the gradient arena (overwritten, not accumulated).
 
@@ -704,7 +807,10 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
         O = ly.n_out
         inp = x if l == 0 else _layer_out(&e.layers[l - 1], True)
         t_eff = _team(ly, n, T)
-        if l == 0 and e.split_rows:  # this thread's input features, all units; bias by thread 0
+        if l == 0 and e.blocked:
+            if _cols(ly, t_eff, tid, &c0, &c1):
+                _first_layer_grad_and_update_blocked(e, ly, x, n, sparse, acc, c0, c1)
+        elif l == 0 and e.split_rows:  # this thread's input features, all units; bias by thread 0
             if _split16(I, t_eff, tid, &i0, &i1):
                 _first_layer_grad_and_update(e, ly, x, n, sparse, acc, 0, O, i0, i1, tid == 0)
             elif tid == 0:
@@ -806,6 +912,8 @@ cdef void _train(Engine* e, int tid, int T) noexcept nogil:
     cdef Py_ssize_t s, start, n, next_start
     cdef bint sparse
     cdef double t0 = _tick(e, tid, 0, 0)
+    if e.blocked:  # nobody reads another thread's block: no barrier needed after the copy
+        _blocks_copy(e, tid, T, True)
     for s in range(e.n_batches):
         start = (e.first_batch + s) * e.batch_size
         n = e.n_order - start
@@ -828,6 +936,8 @@ cdef void _train(Engine* e, int tid, int T) noexcept nogil:
         t0 = _tick(e, tid, 3, t0)
         _update(e, e.iterations + s + 1, n, tid, T)
         t0 = _tick(e, tid, 4, t0)
+    if e.blocked:
+        _blocks_copy(e, tid, T, False)
     _sync(T)  # the caller reads the parameters
 
 
@@ -1031,6 +1141,22 @@ cdef class _Core:
         e.s1 = <float*>_addr(slots[1])
         e.s2 = <float*>_addr(slots[2])
         self.keep += list(slots)
+        # the first layer's column blocks (_blocks_copy): kernel, gradient scratch and one per slot,
+        # in one buffer and 1088 bytes apart modulo 4 KB: a 784x128 block is exactly 98 pages, and
+        # arrays at the same offset in their page made the update's loads wait on unrelated stores
+        # ("4K aliasing"; 2-thread MNIST steps varied 99-164 us from one process to the next)
+        ly = &e.layers[0]
+        stride = (ly.n_in * ly.n_out + 15) // 16 * 16 + 272
+        pool = _aligned(5 * stride, np.float32)
+        self.keep.append(pool)
+        blocks = [pool[k * stride:(k + 1) * stride] for k in range(2)] + [
+            pool[(k + 2) * stride:(k + 3) * stride] if slot is not None else None for k, slot in enumerate(slots[:3])]
+        e.bw = <float*>_addr(blocks[0])
+        e.bg = <float*>_addr(blocks[1])
+        e.bs0 = <float*>_addr(blocks[2])
+        e.bs1 = <float*>_addr(blocks[3])
+        e.bs2 = <float*>_addr(blocks[4])
+        e.blocked = False
         self.u_addrs = np.zeros(max(1, n_dropout), np.intp)
         e.U = <const float**><size_t>self.u_addrs.ctypes.data
         self.n_dropout = n_dropout
@@ -1100,6 +1226,10 @@ cdef class _Core:
             e.acc = <double*><size_t>self.acc.ctypes.data
         return nt
 
+    def layout(self):
+        """How the last call shared the first layer: 'blocks', 'rows' or 'cols' (tests, benchmarks)."""
+        return "blocks" if self.e.blocked else ("rows" if self.e.split_rows else "cols")
+
     def profile(self, bint enable):
         """Turn the phase timer on (and reset it); returns the seconds so far per phase of
         threads 0 and 1 (phase times include barrier waits, also reported as "wait")."""
@@ -1157,6 +1287,12 @@ cdef class _Core:
         for k, u in enumerate(uniforms):  # the caller keeps them alive during the call
             self.u_addrs[k] = u.ctypes.data
         cdef int nt = self._threads(min(e.batch_size, order.shape[0]))
+        cdef Layer* ly = &e.layers[0]
+        # column blocks when every batch of the call shares the first layer between all nt threads
+        # (its smallest, last batch too), the model has a second layer, and the copies pay off
+        cdef Py_ssize_t last = min(e.batch_size, order.shape[0] - (first_batch + n_batches - 1) * e.batch_size)
+        e.blocked = (nt > 1 and e.L > 1 and last * ly.n_in * ly.n_out >= GEMM_WORK_THRESHOLD
+                     and (FIRST_LAYER_SPLIT == 3 or (FIRST_LAYER_SPLIT == 0 and n_batches >= BLOCKED_MIN_STEPS)))
         for gap in self.gaps:
             self.keep[1][gap] = 0
         e.mode = MODE_TRAIN
@@ -1184,6 +1320,7 @@ cdef class _Core:
     def infer(self, int mode, X, ids, Y, Py_ssize_t chunk, out):
         cdef Engine* e = &self.e
         cdef int nt = self._threads(min(chunk, X.shape[0]))
+        e.blocked = False  # the kernel is in the arena between calls
         e.mode = mode
         e.X = <const float*><size_t>X.ctypes.data
         e.ldx = self.I0

@@ -440,18 +440,21 @@ def test_post_ops_bad_input():
 @pytest.mark.parametrize("opt,hyper,n_slots", [OPTIMIZERS[0], OPTIMIZERS[5]], ids=["sgd", "adam"])
 def test_first_layer_splits_match_reference_and_each_other_bitwise(units, density, opt, hyper, n_slots):
     # "cols": each thread owns units; "rows": batch rows in the forward, input features in the
-    # gradient + update (auto for 100 units: a 400-byte kernel row is not whole cache lines). Every
-    # element is summed in the same order either way, so all runs are bitwise equal.
+    # gradient + update; "blocks": units, with the kernel and slots copied into per-thread column
+    # blocks for the call and back. Every element is summed in the same order in all of them, so
+    # all runs are bitwise equal (and the arena holds the trained kernel and slots after a call).
     previous = C._sparse_max_density(density), C._engine_parallel_work(0), C._first_layer_split()
     try:
         params, layers = build([300, units, 10], ["relu", "softmax"], seed=3)
         X, y, order = data(330, 300, 10, "softmax_xent", seed=4, density=0.3)  # last batch: 10 rows
         runs = []
-        for split, n_threads in (("cols", 1), ("cols", 2), ("rows", 2), ("auto", 2)):
+        for split, n_threads in (("cols", 1), ("cols", 2), ("rows", 2), ("blocks", 2), ("auto", 2)):
             C._first_layer_split(split)
             mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], opt, hyper,
                                n_slots, 32, n_threads)
             rc, rr = run_pair(mc, mr, X, y, order, 11, LR[opt])
+            if split != "auto" and units != 7:
+                assert mc._core.layout() == split
             assert_same_training(rc, rr, mc, mr)
             ev = mc.evaluate(X, y, 64)
             runs.append((rc[0], mc.params.copy(), ev))
@@ -459,6 +462,33 @@ def test_first_layer_splits_match_reference_and_each_other_bitwise(units, densit
             assert loss == runs[0][0]
             np.testing.assert_array_equal(p, runs[0][1])
             assert ev == runs[0][2]
+    finally:
+        C._sparse_max_density(previous[0])
+        C._engine_parallel_work(previous[1])
+        C._first_layer_split(previous[2])
+
+
+@pytest.mark.parametrize("density", (0.0, 1.0))
+def test_auto_column_blocks_on_long_calls_equal_one_thread_bitwise(density):
+    # a call of >= 16 steps with the first layer shared runs on column blocks ("auto"); the kernel and
+    # the Adam slots are copied back into the arena, and a second call resumes from them
+    previous = C._sparse_max_density(density), C._engine_parallel_work(0), C._first_layer_split("auto")
+    try:
+        params, layers = build([200, 96, 10], ["relu", "softmax"], seed=5)
+        X, y, order = data(32 * 20 + 17, 200, 10, "softmax_xent", seed=6, density=0.3)
+        runs = []
+        for n_threads in (1, 2):
+            mc, _ = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
+                              OPTIMIZERS[5][1], 2, 32, n_threads)
+            first = mc.train_steps(X, y, order, 0, 18, 0, 1e-3)
+            assert mc._core.layout() == ("blocks" if n_threads == 2 else "cols")
+            second = mc.train_steps(X, y, order, 18, 3, 18, 1e-3)
+            assert mc._core.layout() == "cols"  # 3 steps: not worth the copies
+            runs.append((first[0], second[0], mc.params.copy(), [s.copy() for s in mc.slots if s is not None]))
+        assert runs[0][:2] == runs[1][:2]
+        np.testing.assert_array_equal(runs[0][2], runs[1][2])
+        for a, b in zip(runs[0][3], runs[1][3]):
+            np.testing.assert_array_equal(a, b)
     finally:
         C._sparse_max_density(previous[0])
         C._engine_parallel_work(previous[1])
