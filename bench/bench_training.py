@@ -34,6 +34,7 @@ bench/common.py (shared timer/env capture) did not exist when this was
 written, so the few helpers needed live here.
 """
 import argparse
+import glob
 import json
 import os
 import platform
@@ -676,11 +677,15 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="fastnn-bench-") as data_dir:
         datasets = sorted({WORKLOADS[w]["dataset"] for w in workloads} - {"toy"})
         base_env = dict(os.environ)
-        if not _fastnn_on_path() and os.path.isdir(os.path.join(os.path.dirname(HERE), "fastnn")):
-            # Not installed: use the source tree this script lives in (needs an in-place build).
-            root = os.path.dirname(HERE)
+        root = os.path.dirname(HERE)
+        built = glob.glob(os.path.join(root, "fastnn", "_kernels", "*.so")) + glob.glob(
+            os.path.join(root, "fastnn", "_kernels", "*.pyd"))
+        if built or (not _fastnn_on_path() and os.path.isdir(os.path.join(root, "fastnn"))):
+            # The source tree this script lives in when it has an in-place build (else an installed
+            # fastnn would be measured instead of the code beside this script), or when nothing is installed.
             base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, base_env.get("PYTHONPATH")]))
-            print(f"# fastnn is not installed: using the source tree {root}", file=sys.stderr)
+            print(f"# measuring the source tree {root}" + ("" if built else " (not built: NumPy fallback)"),
+                  file=sys.stderr)
         if datasets:
             t0 = time.perf_counter()
             record(_run_subprocess(["--_prepare", data_dir] + datasets, base_env, "data"))
