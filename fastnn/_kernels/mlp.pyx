@@ -13,8 +13,9 @@ Dimension legend
     N  parameters in the arena M  metrics
 
 Threads
-    A call runs on one thread unless a step has at least ENGINE_PARALLEL_WORK
-    multiply-adds (the toy regression and other tiny models stay on one). With a team, there is
+    A call's team has one thread per ENGINE_PARALLEL_WORK multiply-adds of a step,
+    up to the thread setting (the toy regression and other tiny models run on
+    one; the MNIST MLP on two). With a team, there is
     ONE OpenMP parallel region for the whole call (no fork/join per phase): the
     phases of a step are separated by barriers, and in every phase each thread
     writes memory no other thread writes (STYLE.md habit 10):
@@ -84,6 +85,7 @@ float32 only: the arena, X and float labels must be float32 (TypeError /
 ValueError otherwise).
 """
 import numbers
+import time
 
 import numpy as np
 
@@ -105,7 +107,7 @@ from fastnn._kernels._loops cimport (gemm_rm, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTM
                                      act_backward_block, act_backward_rows, act_code, act_rows, adadelta_range,
                                      adam_range, bias_act_block, bias_grad_cols, bn_coefficients,
                                      bn_grad_coefficients, bn_grad_sums_cols, bn_input_grad_block, bn_normalize_block,
-                                     bn_stats_cols, bn_update_moving_cols, dense_forward_cols, dense_input_grad_cols,
+                                     bn_stats_cols, bn_update_moving_cols, dense_forward_cols,
                                      dense_weight_grad_cols, dropout_backward_range, dropout_forward_range,
                                      dropout_scale, loss_rows, metric_code, metric_row, rmsprop_range, sgd_range,
                                      small_input_grad_cols, softmax_backward_rows, softmax_rows, split_gemm)
@@ -159,21 +161,23 @@ cdef enum:
     # the first layer takes the bitmask path only with at least this many inputs
     SPARSE_MIN_INPUTS = 64
 
-# A call runs on one thread below this many multiply-adds per step (sum of
-# rows * I * O over the layers, plus the parameters). Measured on this
+# A team has at most one thread per this many multiply-adds per step (sum of
+# rows * I * O over the layers, plus the parameters): one thread below it. Measured on this
 # project's 2-vCPU machine, idle: the MNIST MLP (3.3M) runs ~155 us/step on 1
 # thread and 97-104 us/step on 2 with column blocks (it took 160-200 on 2 when
 # the threads' columns were interleaved in every kernel row); Fashion-MNIST's
 # 784-100 MLP (2.5M) 188 and 125-128 us/step. A team whose threads share a
 # core with another busy process loses far more at its barriers (MNIST MLP:
 # 735-4250 us/step on 2 threads with a compile running alongside): on a busy
-# machine, fastnn.config.set_num_threads(1).
-cdef Py_ssize_t ENGINE_PARALLEL_WORK = 1000000
+# machine, fastnn.config.set_num_threads(1). On a machine with many cores, the
+# MNIST MLP still gets 2 threads, not one per core (untested there: a team's
+# barriers grow with its size, and each thread's share would be 16 units).
+cdef Py_ssize_t ENGINE_PARALLEL_WORK = 1200000
 
 
 def _engine_parallel_work(value=None):
-    """Get (and with a value, set) the per-step work below which a call runs on one thread; for
-    benchmarks that re-measure the threshold."""
+    """Get (and with a value, set) the per-step work each thread of a team needs (0: every call uses
+    all threads); for benchmarks that re-measure the threshold, and tests."""
     global ENGINE_PARALLEL_WORK
     old = ENGINE_PARALLEL_WORK
     if value is not None:
@@ -204,6 +208,17 @@ cdef int FIRST_LAYER_SPLIT = 0  # 0 auto, 1 columns, 2 rows, 3 column blocks
 # update of a 784x128 layer took 76 us against 87 us on one thread, and 44 us with
 # contiguous halves (C harness, this machine). The arithmetic is the same in all splits.
 cdef Py_ssize_t BLOCKED_MIN_STEPS = 16
+
+# A call of at least 2 * ADAPT_STEPS steps on a team runs in pieces of ADAPT_STEPS steps,
+# each timed (MLP._train_adaptive): one piece of PROBE_STEPS on one thread calibrates it,
+# then the team runs unless one thread was faster or the team's last piece took more than
+# CONTENDED times its best (another process holds a core: every barrier then waits for a
+# descheduled thread, 2-90x slower steps were measured here). While on one thread, the
+# team is tried again after 4, 8, ... 64 pieces. The engine's results do not depend on
+# its thread count (tests/kernels/test_mlp.py), so this changes speed only.
+ADAPT_STEPS = 128
+PROBE_STEPS = 16
+CONTENDED = 1.5
 
 
 def _first_layer_split(value=None):
@@ -260,7 +275,7 @@ cdef struct Layer:
     int act         # the layer's activation
     float* A        # (B, O) outputs (pre-activation for a fused last layer)
     float* G        # (B, O) gradient at the pre-activation
-    float* WT       # (O, I) scratch for small_input_grad_cols when O <= SMALL_UNITS, else NULL
+    float* WT       # (O, I) scratch: W^T for the input gradient (every layer but the first)
     int n_post      # ops after the activation (BatchNormalization, Dropout), in model order
     PostOp post[MAX_POST]
     float* H        # (B, O) the layer's output in training: the last op's out, or A
@@ -714,6 +729,15 @@ cdef void _first_layer_grad_and_update(Engine* e, Layer* ly, const float* x, Py_
         _update_range(e, (ly.b - e.params) + c0, (ly.b - e.params) + c1, e.alpha)
 
 
+cdef inline void transpose_cols(float* WT, const float* W, Py_ssize_t I, Py_ssize_t O, Py_ssize_t i0,
+                                Py_ssize_t i1) noexcept nogil:
+    """WT (O, I)[:, i0:i1] = W (I, O)[i0:i1, :]^T."""
+    cdef Py_ssize_t i, k
+    for i in range(i0, i1):
+        for k in range(O):
+            WT[k * I + i] = W[i * O + k]
+
+
 cdef inline void _update_block(Engine* e, float* w, float* g, float* s0, float* s1, float* s2, Py_ssize_t k,
                                double alpha) noexcept nogil:
     """The optimizer's update of k contiguous elements given by their own pointers (column blocks)."""
@@ -825,10 +849,12 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
         below = &e.layers[l - 1]
         t_below = _team(below, n, T)
         if _cols(below, t_below, tid, &i0, &i1):
-            if ly.WT != NULL:
+            if O <= SMALL_UNITS:
                 small_input_grad_cols(below.G, ly.WT, ly.G, ly.W, n, I, O, i0, i1)
-            else:
-                dense_input_grad_cols(below.G, ly.G, ly.W, n, I, O, i0, i1)
+            else:  # W^T's columns [i0, i1), then csrc/fastnn_gemm.h: the same sums whatever the split
+                transpose_cols(ly.WT, ly.W, I, O, i0, i1)
+                gemm_rm(False, False, <int>n, <int>(i1 - i0), <int>O, <float>1, ly.G, <int>O, ly.WT + i0, <int>I,
+                        <float>0, below.G + i0, <int>I)
             if below.n_post:  # the same units: no barrier (see _post_backward)
                 _post_backward(below, n, i0, i1)
             if below.act != ACT_SOFTMAX and below.act != ACT_LINEAR:
@@ -1045,6 +1071,8 @@ cdef class _Core:
     cdef object acc         # (threads * acc_stride,) float64, grown to the team size
     cdef object u_addrs     # (n_dropout,) intp: the addresses Engine.U points to, set per call
     cdef int n_dropout
+    cdef public int force_threads  # > 0: at most this many threads (MLP._train_adaptive)
+    cdef public bint continue_sums # train() adds to the previous call's loss/metric sums (its pieces)
 
     def __cinit__(self):
         self.e.layers = NULL
@@ -1092,7 +1120,7 @@ cdef class _Core:
             ly.A = <float*><size_t>A.ctypes.data
             ly.G = <float*><size_t>G.ctypes.data
             ly.WT = NULL
-            if O <= SMALL_UNITS and l > 0:
+            if l > 0:
                 WT = _aligned(I * O, np.float32)
                 self.keep.append(WT)
                 ly.WT = <float*><size_t>WT.ctypes.data
@@ -1217,7 +1245,10 @@ cdef class _Core:
         for l in range(e.L):
             work += rows * e.layers[l].n_in * e.layers[l].n_out
         cdef int nt = effective_n_threads(self.n_threads)
-        nt = 1 if work < ENGINE_PARALLEL_WORK else nt
+        if ENGINE_PARALLEL_WORK > 0:  # at least that much work per thread of the team
+            nt = <int>max(1, min(nt, work // ENGINE_PARALLEL_WORK))
+        if self.force_threads > 0:
+            nt = min(nt, self.force_threads)
         ly = &e.layers[0]
         e.split_rows = ly.n_post == 0 and (FIRST_LAYER_SPLIT == 2 or (
             FIRST_LAYER_SPLIT == 0 and (ly.n_out * sizeof(float)) % 64 != 0))
@@ -1225,6 +1256,10 @@ cdef class _Core:
             self.acc = np.zeros(nt * e.acc_stride)
             e.acc = <double*><size_t>self.acc.ctypes.data
         return nt
+
+    def team(self, Py_ssize_t rows):
+        """The threads a call on batches of `rows` rows would use."""
+        return self._threads(rows)
 
     def layout(self):
         """How the last call shared the first layer: 'blocks', 'rows' or 'cols' (tests, benchmarks)."""
@@ -1305,10 +1340,11 @@ cdef class _Core:
         e.first_batch = first_batch
         e.n_batches = n_batches
         e.iterations = iterations
-        e.loss_sum = 0
-        e.seen = 0
-        for m in range(e.n_metrics):
-            e.metric_sums[m] = 0
+        if not self.continue_sums:
+            e.loss_sum = 0
+            e.seen = 0
+            for m in range(e.n_metrics):
+                e.metric_sums[m] = 0
         cdef bint pin_blas = effective_n_threads(self.n_threads) > 1
         with nogil:
             _run(e, nt, pin_blas)
@@ -1376,6 +1412,8 @@ class MLP:
         self.slots = tuple(slots)
         self.hyper = dict(hyper)
         self.batch_size = int(batch_size) if isinstance(batch_size, numbers.Integral) else batch_size
+        # _train_adaptive's measurements: best s/step on the team and on one thread, the team's last
+        self._adapt = {"team": None, "one": None, "last": None, "on_one": False, "wait": 0, "patience": 4}
         self.n_threads = n_threads
         self._check()
         padded = tuple(self.slots) + (None,) * (3 - len(self.slots))
@@ -1592,7 +1630,53 @@ class MLP:
         if problem == 3:
             raise ValueError(f"{owner}: argument `y` must be finite; received {describe(y)} containing NaN or inf "
                              f"(row {order[where]}).")
-        return self._core.train(X, ids, Y, order, first_batch, n_batches, iterations, uniforms)
+        return self._train_adaptive(X, ids, Y, order, first_batch, n_batches, iterations, uniforms)
+
+    def _train_adaptive(self, X, ids, Y, order, first_batch, n_batches, iterations, uniforms):
+        """Run the steps; a long call on a team runs in pieces of ADAPT_STEPS, each on the team or on
+        one thread, whichever is measured faster now (see ADAPT_STEPS). Results are the same bits."""
+        core = self._core
+        core.force_threads = 0
+        team = core.team(min(self.batch_size, order.shape[0]))
+        if team == 1 or n_batches < 2 * ADAPT_STEPS:
+            return core.train(X, ids, Y, order, first_batch, n_batches, iterations, uniforms)
+        a = self._adapt
+        bs = self.batch_size
+        done = 0
+        try:
+            while done < n_batches:
+                # piece sizes never depend on timings (the loss sums are added piece by piece)
+                if a["one"] is None and a["team"] is not None:
+                    nt, k = 1, PROBE_STEPS                       # calibrate one thread, once
+                elif a["on_one"] and a["wait"] <= 0:
+                    nt, k = team, ADAPT_STEPS                    # is the team fast again?
+                else:
+                    nt, k = (1 if a["on_one"] else team), ADAPT_STEPS
+                    a["wait"] -= 1
+                k = min(k, n_batches - done)
+                rows = slice(done * bs, min((done + k) * bs, order.shape[0] - first_batch * bs))
+                core.force_threads = nt
+                core.continue_sums = done > 0  # one running sum, in step order, as a single call has
+                t0 = time.perf_counter()
+                result = core.train(X, ids, Y, order, first_batch + done, k, iterations + done,
+                                    [u[rows] for u in uniforms])
+                rate = (time.perf_counter() - t0) / k
+                done += k
+                if nt == 1:
+                    a["one"] = rate if a["one"] is None else min(a["one"], rate)
+                else:
+                    a["team"] = rate if a["team"] is None else min(a["team"], rate)
+                    a["last"] = rate
+                if a["one"] is not None and a["team"] is not None:
+                    was = a["on_one"]
+                    a["on_one"] = a["team"] > a["one"] or a["last"] > CONTENDED * a["team"]
+                    if a["on_one"] and nt != 1:  # wait longer before each new probe while it stays slow
+                        a["patience"] = 4 if not was else min(64, 2 * a["patience"])
+                        a["wait"] = a["patience"]
+        finally:
+            core.force_threads = 0
+            core.continue_sums = False
+        return result
 
     def evaluate(self, X, y, batch_size):
         """(loss_sum, metric_sums (M,) float64) over all rows of X, without updating anything."""

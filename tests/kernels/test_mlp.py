@@ -493,3 +493,52 @@ def test_auto_column_blocks_on_long_calls_equal_one_thread_bitwise(density):
         C._sparse_max_density(previous[0])
         C._engine_parallel_work(previous[1])
         C._first_layer_split(previous[2])
+
+
+@pytest.mark.parametrize("density", (0.0, 1.0))
+def test_deep_stacks_are_bitwise_the_same_on_one_and_two_threads(density):
+    # hidden layers wider than 16 units take their input gradient through W^T and the fixed-order GEMM
+    # (not a split BLAS call), so a team of 2 computes every bit as one thread does: the engine may
+    # pick its team size call by call without changing a seeded run
+    previous = C._sparse_max_density(density), C._engine_parallel_work(0)
+    try:
+        params, layers = build([300, 64, 48, 10], ["relu", "tanh", "softmax"], seed=8)
+        X, y, order = data(32 * 20 + 3, 300, 10, "softmax_xent", seed=9, density=0.3)
+        runs = []
+        for n_threads in (1, 2):
+            mc, _ = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
+                              OPTIMIZERS[5][1], 2, 32, n_threads)
+            res = mc.train_steps(X, y, order, 0, 21, 0, 1e-3)
+            runs.append((res[0], mc.params.copy(), mc.evaluate(X, y, 64)))
+        assert runs[0][0] == runs[1][0] and runs[0][2] == runs[1][2]
+        np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    finally:
+        C._sparse_max_density(previous[0])
+        C._engine_parallel_work(previous[1])
+
+
+def test_long_calls_in_timed_pieces_give_the_same_bits_as_one_call():
+    # a call of >= 2 * ADAPT_STEPS steps on a team runs in pieces, each on the team or on one thread;
+    # parameters, slots, the loss sum and the metric sums are bitwise those of one thread in one call,
+    # including with Dropout (its uniforms are sliced per piece)
+    previous = C._engine_parallel_work(0)
+    try:
+        params, layers = build([100, 40, 10], ["relu", "softmax"], seed=10)
+        layers[0] = layers[0] + ((("dropout", 0.25),),)
+        steps = 2 * C.ADAPT_STEPS + 37
+        X, y, order = data(16 * steps, 100, 10, "softmax_xent", seed=11, density=0.5)
+        U = [np.random.default_rng(12).random((16 * steps, 40), dtype=np.float32)]
+        runs = []
+        for n_threads in (1, 2, 2):
+            mc, _ = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
+                              OPTIMIZERS[5][1], 2, 16, n_threads)
+            res = mc.train_steps(X, y, order, 0, steps, 0, 1e-3, U)
+            runs.append((res[0], res[1].tolist(), res[2], mc.params.copy(), [s.copy() for s in mc.slots[:2]]))
+        for run in runs[1:]:
+            assert run[:3] == runs[0][:3]
+            np.testing.assert_array_equal(run[3], runs[0][3])
+            for a, b in zip(run[4], runs[0][4]):
+                np.testing.assert_array_equal(a, b)
+        assert runs[0][2] == 16 * steps
+    finally:
+        C._engine_parallel_work(previous)
