@@ -1,5 +1,6 @@
 /* Transposed CSR mini-batch: the first-layer weight gradient of a bag-of-words
- * input without a read-modify-write scatter (open issue 3, IMDB tutorial speed).
+ * input without a read-modify-write scatter over the whole dW (open issue 3,
+ * IMDB tutorial speed).
  *
  * Dimension legend
  *   I    columns of the CSR matrix X = rows of the first layer's kernel W (I, O)
@@ -8,24 +9,29 @@
  *
  * A batch of CSR rows is row-major; dW = X_b^T G needs it feature-major. The
  * scatter dW[ind[k]] += data[k] G[r] (csrc/fastnn_kernels.h section 6) reads and
- * writes a 64-byte dW row per stored value, over a 640 KB dW that does not fit
- * in L1. Instead each thread transposes its own rows [r0, r1) of the batch with
- * a counting sort into its own region (counted in fastnn_csr_batch_forward, filled
- * by fastnn_csr_batch_fill): for every
- * feature f, the (batch row, value) pairs of its stored values, rows ascending.
- * The feature's owner then sums value * G[row] over region 0, 1, ... in turn
- * (rows ascending overall, whatever the number of regions) in registers and
- * writes dW[f] once (fastnn_csr_batch_grad_rows), where the optimizer update
- * reads it next while it is in L1. The summation order of every dW element is
- * the batch's row order, so dW is bitwise independent of the thread count.
+ * writes a 64-byte dW row per stored value all over a 640 KB dW (IMDB) that
+ * does not fit in L1. Instead each thread transposes its own batch rows
+ * [r0, r1) with a counting sort into its own region: counted while the
+ * forward reads each row (fastnn_csr_batch_forward), filled right after
+ * (fastnn_csr_batch_fill). The sort key is the BUCKET of a feature
+ * (feature / 64), not the feature: the fill then writes ~I/64 sequential
+ * streams instead of one scattered position per value. A bucket's owner then
+ * accumulates its 64 dW rows (4 KB for 16 units: L1) from region 0, 1, ... in
+ * turn (fastnn_csr_batch_grad_bucket), and the caller runs the optimizer update
+ * of those rows while they are in L1. Every dW element sums its terms in the
+ * batch's row order (region t holds rows after region t - 1's), so dW is
+ * bitwise independent of the thread count (and summed in csr_dense_backward's
+ * order).
  *
- * Region layout after the transpose of rows [r0, r1) (n = their stored values):
- * (region t's ends are ends + t * lde in fastnn_csr_batch_grad_rows)
- *   end[f]              (I,) int32: end of feature f's pairs; its start is
- *                       end[f - 1] (0 for f = 0)
- *   pair[0:n]           (batch row id, value) pairs, grouped by feature
+ * Region layout after the fill of rows [r0, r1) (n = their stored values):
+ *   end[b]              (ceil(I / 64),) int32: end of bucket b's values; its start
+ *                       is end[b - 1] (0 for b = 0); region t's ends are
+ *                       ends + t * lde in fastnn_csr_batch_grad_bucket
+ *   pair[0:n]           (row * 64 + feature % 64, value) pairs, grouped by bucket,
+ *                       batch rows ascending within a bucket
  * The caller passes the region's storage (it holds the stored values of rows
- * [r0, r1) exactly). Indices must have been checked to lie in [0, I).
+ * [r0, r1) exactly). Indices must have been checked to lie in [0, I), and
+ * B * 64 must fit in an int32.
  */
 #ifndef FASTNN_CSR_BATCH_H
 #define FASTNN_CSR_BATCH_H
@@ -35,7 +41,15 @@
 /* One stored value of the transposed batch: its batch row and value, packed so
  * that the fill's random write is one 8-byte store (two separate arrays cost
  * two cache misses per value: fill ~190 -> ~100 us for an IMDB batch). */
-typedef struct { int32_t row; float val; } fastnn_csr_pair;
+typedef struct { int32_t code; float val; } fastnn_csr_pair;  /* code = row * 64 + feature % 64 */
+
+/* Features per bucket: the transposed batch is grouped by bucket (feature / 64),
+ * not by feature. The fill then writes ~I/64 sequential streams (157 for IMDB,
+ * 10 KB of open cache lines: L1) instead of scattering into one position per
+ * feature (~190 us of cache misses per IMDB batch), and the gradient of a
+ * bucket's 64 kernel rows (4 KB for 16 units) is accumulated in L1. */
+#define FASTNN_CSR_BUCKET_SHIFT 6
+#define FASTNN_CSR_BUCKET (1 << FASTNN_CSR_BUCKET_SHIFT)
 
 /* A batch's rows sit at random places in the CSR arrays (a shuffled data set),
  * so every row starts with cache misses: the indices and values of the row
@@ -51,22 +65,25 @@ typedef struct { int32_t row; float val; } fastnn_csr_pair;
             __builtin_prefetch((DATA) + q_, 0, 3);                                                  \
         }                                                                                           \
     } while (0)
+#define FASTNN_CSR_PREFETCH_PTR(P) __builtin_prefetch((P), 0, 3)
 #else
 #define FASTNN_CSR_PREFETCH_ROW(IND, DATA, K0, K1) do { } while (0)
+#define FASTNN_CSR_PREFETCH_PTR(P) do { } while (0)
 #endif
 
 /* Forward of batch rows [r0, r1): Y[r, 0:O] = sum_k data[k] W[ind[k], 0:O] over
  * the CSR row s_r (fastnn_csr_dot: the same sums as csr_dense_forward), with
  * s_r = rows[r], or row0 + r when rows is NULL. No bias, no activation.
- * With count != NULL (training), also counts the stored values of each feature
- * in these rows into count (I,) (zeroed here) while the row is in L1: the first
+ * With count != NULL (training), also counts the stored values of each bucket
+ * in these rows into count (ceil(I / 64),) (zeroed here) while the row is in L1: the first
  * pass of the counting sort (fastnn_csr_batch_fill does the rest). */
 #define FASTNN_DEFINE_CSR_BATCH(IDX, SI)                                                            \
 static void fastnn_csr_batch_forward_##SI(float *Y, const float *W, ptrdiff_t O,                     \
         const IDX *indptr, const IDX *ind, const float *data, const intptr_t *rows, ptrdiff_t row0,  \
         ptrdiff_t r0, ptrdiff_t r1, int32_t *count, ptrdiff_t I) {                                  \
     ptrdiff_t r, k;                                                                                 \
-    if (count != NULL) memset(count, 0, (size_t)I * sizeof(int32_t));                               \
+    if (count != NULL)  /* one counter per bucket of FASTNN_CSR_BUCKET features */                   \
+        memset(count, 0, (size_t)((I + FASTNN_CSR_BUCKET - 1) >> FASTNN_CSR_BUCKET_SHIFT) * sizeof(int32_t)); \
     for (r = r0; r < r1; r++) {                                                                     \
         const ptrdiff_t s = rows != NULL ? (ptrdiff_t)rows[r] : row0 + r;                           \
         const ptrdiff_t k0 = (ptrdiff_t)indptr[s], k1 = (ptrdiff_t)indptr[s + 1];                   \
@@ -74,10 +91,12 @@ static void fastnn_csr_batch_forward_##SI(float *Y, const float *W, ptrdiff_t O,
             const ptrdiff_t sa = rows != NULL ? (ptrdiff_t)rows[r + FASTNN_CSR_AHEAD]               \
                                               : row0 + r + FASTNN_CSR_AHEAD;                        \
             FASTNN_CSR_PREFETCH_ROW(ind, data, (ptrdiff_t)indptr[sa], (ptrdiff_t)indptr[sa + 1]);   \
+            if (rows != NULL && r + 2 * FASTNN_CSR_AHEAD < r1)  /* its indptr, a miss of its own */ \
+                FASTNN_CSR_PREFETCH_PTR(indptr + rows[r + 2 * FASTNN_CSR_AHEAD]);                   \
         }                                                                                           \
         fastnn_csr_dot_##SI(Y + r * O, ind, data, k0, k1, W, O);                                    \
         if (count != NULL)                                                                          \
-            for (k = k0; k < k1; k++) count[ind[k]]++;                                              \
+            for (k = k0; k < k1; k++) count[ind[k] >> FASTNN_CSR_BUCKET_SHIFT]++;                   \
     }                                                                                               \
 }                                                                                                   \
 /* The rest of the counting sort of batch rows [r0, r1) into one region:           \
@@ -89,7 +108,8 @@ static void fastnn_csr_batch_fill_##SI(int32_t *restrict end, fastnn_csr_pair *r
         ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t I) {                                                  \
     ptrdiff_t r, k, f;                                                                              \
     int32_t run = 0, c;                                                                             \
-    for (f = 0; f < I; f++) { c = end[f]; end[f] = run; run += c; }  /* end[f] = start of f */       \
+    const ptrdiff_t nb = (I + FASTNN_CSR_BUCKET - 1) >> FASTNN_CSR_BUCKET_SHIFT;                    \
+    for (f = 0; f < nb; f++) { c = end[f]; end[f] = run; run += c; }  /* end[b] = start of b */      \
     for (r = r0; r < r1; r++) {                                                                     \
         const ptrdiff_t s = rows != NULL ? (ptrdiff_t)rows[r] : row0 + r;                           \
         const ptrdiff_t k1 = (ptrdiff_t)indptr[s + 1];                                              \
@@ -97,10 +117,13 @@ static void fastnn_csr_batch_fill_##SI(int32_t *restrict end, fastnn_csr_pair *r
             const ptrdiff_t sa = rows != NULL ? (ptrdiff_t)rows[r + FASTNN_CSR_AHEAD]               \
                                               : row0 + r + FASTNN_CSR_AHEAD;                        \
             FASTNN_CSR_PREFETCH_ROW(ind, data, (ptrdiff_t)indptr[sa], (ptrdiff_t)indptr[sa + 1]);   \
+            if (rows != NULL && r + 2 * FASTNN_CSR_AHEAD < r1)  /* its indptr, a miss of its own */ \
+                FASTNN_CSR_PREFETCH_PTR(indptr + rows[r + 2 * FASTNN_CSR_AHEAD]);                   \
         }                                                                                           \
         for (k = (ptrdiff_t)indptr[s]; k < k1; k++) {                                               \
-            const int32_t p = end[ind[k]]++;    /* after the fill: end[f] = start of f + 1 */       \
-            pair[p].row = (int32_t)r;                                                               \
+            const ptrdiff_t i = (ptrdiff_t)ind[k];                                                  \
+            const int32_t p = end[i >> FASTNN_CSR_BUCKET_SHIFT]++;  /* then end[b] = start of b+1 */\
+            pair[p].code = (int32_t)((r << FASTNN_CSR_BUCKET_SHIFT) | (i & (FASTNN_CSR_BUCKET - 1)));\
             pair[p].val = data[k];                                                                  \
         }                                                                                           \
     }                                                                                               \
@@ -108,73 +131,41 @@ static void fastnn_csr_batch_fill_##SI(int32_t *restrict end, fastnn_csr_pair *r
 FASTNN_DEFINE_CSR_BATCH(int32_t, i32)
 FASTNN_DEFINE_CSR_BATCH(int64_t, i64)
 
-/* dW[f, 0:O] = sum over regions t = 0..T-1, then over feature f's pairs (r, v)
- * of region t in order, of v * G[r, 0:O] (each element from 0), for f in
- * [f0, f1). Features without a pair get a zero row. Accumulators: up to 32
- * columns (4 vectors of 8 floats) per pass over a feature's pairs, the last
- * vector overlapping its neighbour when O % 8 != 0 (it recomputes identical
- * values); O < 8 runs the scalar loop. */
-#if FASTNN_HAVE_VECTOR_EXT
-#define FASTNN_CSR_GRAD_CHUNK(K)                                                                    \
-    {                                                                                               \
-        fastnn_v8sf acc[K];                                                                         \
-        ptrdiff_t off[K];                                                                           \
-        int j;                                                                                      \
-        for (j = 0; j < K; j++) {                                                                   \
-            off[j] = 8 * j < width - 8 ? 8 * j : width - 8;                                         \
-            acc[j] = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                                         \
-        }                                                                                           \
-        for (t = 0; t < T; t++) {                                                                   \
-            const int32_t *restrict e = ends + t * lde;                                             \
-            const fastnn_csr_pair *restrict pr = pairs[t];                                          \
-            const ptrdiff_t p1 = e[f];                                                              \
-            for (p = f ? e[f - 1] : 0; p < p1; p++) {                                               \
-                const float v = pr[p].val;                                                          \
-                const fastnn_v8sf vv = {v, v, v, v, v, v, v, v};                                    \
-                const float *g = G + (ptrdiff_t)pr[p].row * ldg + c;                                \
-                for (j = 0; j < K; j++) acc[j] += vv * fastnn_load8(g + off[j]);                    \
-            }                                                                                       \
-        }                                                                                           \
-        for (j = 0; j < K; j++) fastnn_store8(d + c + off[j], acc[j]);                              \
-    }
-#endif
-
-FASTNN_ALWAYS_INLINE void fastnn_csr_batch_grad_rows_body(float *restrict dW, ptrdiff_t O,
+/* dW[f, 0:O] = sum over regions t = 0..T-1, then over the stored values
+ * (r, v) of feature f in region t in order (batch rows ascending), of
+ * v * G[r, 0:O], each element from 0, for the features f of bucket b (rows
+ * [64 b, min(64 b + 64, I)) of dW, zeroed here: features without a value get a
+ * zero row). The bucket's dW rows stay in L1 (4 KB for O = 16) for the
+ * read-modify-writes and for the optimizer update the caller runs next. */
+FASTNN_ALWAYS_INLINE void fastnn_csr_batch_grad_bucket_body(float *restrict dW, ptrdiff_t O,
         const float *restrict G, ptrdiff_t ldg, const int32_t *ends, ptrdiff_t lde,
-        const fastnn_csr_pair *const *pairs, int T, ptrdiff_t f0, ptrdiff_t f1) {
-    ptrdiff_t f, p, c;
+        const fastnn_csr_pair *const *pairs, int T, ptrdiff_t b, ptrdiff_t I) {
+    const ptrdiff_t f0 = b << FASTNN_CSR_BUCKET_SHIFT;
+    const ptrdiff_t f1 = f0 + FASTNN_CSR_BUCKET < I ? f0 + FASTNN_CSR_BUCKET : I;
+    const ptrdiff_t O8 = FASTNN_HAVE_VECTOR_EXT ? O / 8 * 8 : 0;
+    float *restrict blk = dW + f0 * O;
+    ptrdiff_t p, c;
     int t;
-    for (f = f0; f < f1; f++) {
-        float *restrict d = dW + f * O;
-        if (O < 8 || !FASTNN_HAVE_VECTOR_EXT) {
-            for (c = 0; c < O; c++) d[c] = 0.0f;
-            for (t = 0; t < T; t++) {
-                const int32_t *e = ends + t * lde;
-                for (p = f ? e[f - 1] : 0; p < e[f]; p++) {
-                    const float v = pairs[t][p].val, *g = G + (ptrdiff_t)pairs[t][p].row * ldg;
-                    for (c = 0; c < O; c++) d[c] += v * g[c];
-                }
-            }
-            continue;
-        }
+    memset(blk, 0, (size_t)((f1 - f0) * O) * sizeof(float));
+    for (t = 0; t < T; t++) {
+        const int32_t *e = ends + t * lde;
+        const fastnn_csr_pair *restrict pr = pairs[t];
+        const ptrdiff_t p1 = e[b];
+        for (p = b ? e[b - 1] : 0; p < p1; p++) {
+            const int32_t code = pr[p].code;
+            const float v = pr[p].val;
+            float *restrict d = blk + (ptrdiff_t)(code & (FASTNN_CSR_BUCKET - 1)) * O;
+            const float *restrict g = G + (ptrdiff_t)(code >> FASTNN_CSR_BUCKET_SHIFT) * ldg;
 #if FASTNN_HAVE_VECTOR_EXT
-        c = 0;
-        while (c < O) {
-            ptrdiff_t width = O - c < 32 ? O - c : 32;
-            if (width < 8) { c = O - 8; width = 8; }
-            switch ((width + 7) / 8) {
-                case 1: FASTNN_CSR_GRAD_CHUNK(1) break;
-                case 2: FASTNN_CSR_GRAD_CHUNK(2) break;
-                case 3: FASTNN_CSR_GRAD_CHUNK(3) break;
-                default: FASTNN_CSR_GRAD_CHUNK(4) break;
-            }
-            c += width;
-        }
+            const fastnn_v8sf vv = {v, v, v, v, v, v, v, v};
+            for (c = 0; c < O8; c += 8) fastnn_store8(d + c, fastnn_load8(d + c) + vv * fastnn_load8(g + c));
 #endif
+            for (c = O8; c < O; c++) d[c] += v * g[c];
+        }
     }
 }
-FASTNN_DISPATCH_AVX2(fastnn_csr_batch_grad_rows, (float *dW, ptrdiff_t O, const float *G, ptrdiff_t ldg,
-    const int32_t *ends, ptrdiff_t lde, const fastnn_csr_pair *const *pairs, int T, ptrdiff_t f0, ptrdiff_t f1),
-    (dW, O, G, ldg, ends, lde, pairs, T, f0, f1))
+FASTNN_DISPATCH_AVX2(fastnn_csr_batch_grad_bucket, (float *dW, ptrdiff_t O, const float *G, ptrdiff_t ldg,
+    const int32_t *ends, ptrdiff_t lde, const fastnn_csr_pair *const *pairs, int T, ptrdiff_t b, ptrdiff_t I),
+    (dW, O, G, ldg, ends, lde, pairs, T, b, I))
 
 #endif /* FASTNN_CSR_BATCH_H */

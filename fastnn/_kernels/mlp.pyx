@@ -72,6 +72,21 @@ Sparse inputs
     batch's non-zeros (csrc/fastnn_kernels.h, register-blocked AVX2/FMA with a
     run-time CPU check); otherwise both are sgemm calls.
 
+CSR inputs (scipy.sparse.csr_matrix X, the IMDB bag-of-words tutorial)
+    X is read where it is (indptr/indices/data, int32 or int64 indices as scipy
+    gives them; no densifying, no gather). The first layer's forward is split
+    over the batch's ROWS (16 units are one thread's share of a unit split):
+    each row is summed in CSR order (fastnn_csr_dot, as csr_dense_forward).
+    In training each thread also counting-sorts its rows by feature bucket
+    (csrc/fastnn_csr_batch.h); after a barrier the weight gradient and the
+    optimizer update of the first layer are split over feature buckets: each
+    bucket's 64 kernel rows are accumulated in L1 (terms in batch-row order,
+    so results do not depend on the thread count) and updated right away.
+    Rows of the kernel with no value in the batch get the zero-gradient update,
+    as in Keras (its RMSprop/Adam decay every slot every step). The rest of
+    the step is the dense engine's. The structure check (indptr, column range,
+    finite values) reads every stored value, so it runs once per matrix.
+
 Denormals
     Each thread runs with flush-to-zero / denormals-are-zero set (and restored):
     optimizer slots of never-active inputs decay into denormals, which cost a
@@ -127,8 +142,9 @@ cdef extern from "fastnn_kernels.h" nogil:
 
 cdef extern from "fastnn_csr_batch.h" nogil:
     ctypedef struct fastnn_csr_pair:
-        int32_t row
+        int32_t code
         float val
+    enum: FASTNN_CSR_BUCKET
     void fastnn_csr_batch_forward_i32(float* Y, const float* W, Py_ssize_t O, const int32_t* indptr,
                                       const int32_t* ind, const float* data, const intp_t* rows, Py_ssize_t row0,
                                       Py_ssize_t r0, Py_ssize_t r1, int32_t* count, Py_ssize_t I)
@@ -141,9 +157,9 @@ cdef extern from "fastnn_csr_batch.h" nogil:
     void fastnn_csr_batch_fill_i64(int32_t* end, fastnn_csr_pair* pair, const int64_t* indptr,
                                    const int64_t* ind, const float* data, const intp_t* rows,
                                    Py_ssize_t row0, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t I)
-    void fastnn_csr_batch_grad_rows(float* dW, Py_ssize_t O, const float* G, Py_ssize_t ldg,
-                                    const int32_t* ends, Py_ssize_t lde, const fastnn_csr_pair* const* pairs,
-                                    int T, Py_ssize_t f0, Py_ssize_t f1)
+    void fastnn_csr_batch_grad_bucket(float* dW, Py_ssize_t O, const float* G, Py_ssize_t ldg,
+                                      const int32_t* ends, Py_ssize_t lde, const fastnn_csr_pair* const* pairs,
+                                      int T, Py_ssize_t b, Py_ssize_t I)
 
 LOSSES = ("softmax_xent", "sigmoid_bxent", "mse", "mae")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta")
@@ -177,9 +193,6 @@ cdef enum:
     FUSED_ROWS_DENSE = 128
     # the first layer takes the bitmask path only with at least this many inputs
     SPARSE_MIN_INPUTS = 64
-    # first-layer rows per gradient block in the fused gradient + update of CSR input (IMDB:
-    # 64 rows x 16 units = 4 KB of dW, still in L1 when the update reads it)
-    FUSED_ROWS_CSR = 64
 
 # A call runs on one thread below this many multiply-adds per step (sum of
 # rows * I * O over the layers, plus the parameters). Measured on this
@@ -478,17 +491,21 @@ cdef inline Py_ssize_t _csr_ptr(Engine* e, Py_ssize_t s) noexcept nogil:
     return (<const int32_t*>e.indptr)[s]
 
 
+cdef inline Py_ssize_t _n_buckets(Py_ssize_t I) noexcept nogil:
+    return (I + FASTNN_CSR_BUCKET - 1) // FASTNN_CSR_BUCKET
+
+
 cdef void _csr_forward(Engine* e, float* Y, Py_ssize_t n, int act, bint transpose, int tid, int T) noexcept nogil:
     """This thread's rows [r0, r1) of the batch through the first layer: Y[r] = act(X[s_r] @ W + b), the
     stored values summed in CSR order from 0, then the bias (fastnn_csr_dot, as csr_dense_forward), so
     each row is computed by one thread in a fixed order. Split over ROWS, not units: the IMDB layer
     has 16 units, one thread's share of a unit split. With `transpose` (training), the same rows are
-    then counting-sorted by feature into this thread's region (csrc/fastnn_csr_batch.h); region t
-    starts at the stored values of the batch rows before its first row, so the regions tile the
-    buffer in row order."""
+    counted by feature bucket as they are read, then sorted into this thread's region
+    (csrc/fastnn_csr_batch.h); region t starts at the stored values of the batch rows before its
+    first row, so the regions tile the buffer in row order."""
     cdef Layer* ly = &e.layers[0]
     cdef Py_ssize_t r, r0, r1, s, O = ly.n_out, I = ly.n_in, base = 0
-    cdef int32_t* count = e.t_end + tid * I if transpose else NULL
+    cdef int32_t* count = e.t_end + tid * _n_buckets(I) if transpose else NULL
     _rows_of(n, tid, T, &r0, &r1)
     if e.csr64:
         fastnn_csr_batch_forward_i64(Y, ly.W, O, <const int64_t*>e.indptr, <const int64_t*>e.indices, e.data,
@@ -512,22 +529,19 @@ cdef void _csr_forward(Engine* e, float* Y, Py_ssize_t n, int act, bint transpos
 
 
 cdef void _csr_grad_and_update(Engine* e, Layer* ly, Py_ssize_t n, double* acc, int tid, int T) noexcept nogil:
-    """The first layer's weight gradient and optimizer update for CSR input, split over FEATURES (rows of
-    W): dW[f] = sum of value * G[row] over feature f's entries in the transposed batch (all regions, rows
-    ascending: the same for any thread count), written once, FUSED_ROWS_CSR rows at a time, each block
-    updated right away while in L1. Rows of W without an entry in the batch get a zero gradient and
-    are updated all the same (Keras' RMSprop/Adam decay their slots every step: no lazy updates).
+    """The first layer's weight gradient and optimizer update for CSR input, split over feature BUCKETS
+    (64 rows of W each): dW[f] = sum of value * G[row] over feature f's values in the transposed batch
+    (all regions, rows ascending: the same for any thread count), accumulated in L1 and updated right
+    away, a bucket at a time. Rows of W without a value in the batch get a zero gradient and are
+    updated all the same (Keras' RMSprop/Adam decay their slots every step: no lazy updates).
     The caller has synchronised: G (B, O) is read whole."""
-    cdef Py_ssize_t f0, f1, b0, b1, I = ly.n_in, O = ly.n_out, w_off = ly.W - e.params
-    f0 = I * tid // T
-    f1 = I * (tid + 1) // T
-    b0 = f0
-    while b0 < f1:
-        b1 = min(b0 + FUSED_ROWS_CSR, f1)
-        fastnn_csr_batch_grad_rows(ly.dW, O, ly.G, O, e.t_end, I, <const fastnn_csr_pair* const*>e.t_pairs,
-                                   T, b0, b1)
-        _update_range(e, w_off + b0 * O, w_off + b1 * O, e.alpha)
-        b0 = b1
+    cdef Py_ssize_t b, f0, f1, I = ly.n_in, O = ly.n_out, w_off = ly.W - e.params, nb = _n_buckets(I)
+    for b in range(nb * tid // T, nb * (tid + 1) // T):
+        fastnn_csr_batch_grad_bucket(ly.dW, O, ly.G, O, e.t_end, nb, <const fastnn_csr_pair* const*>e.t_pairs,
+                                     T, b, I)
+        f0 = b * FASTNN_CSR_BUCKET
+        f1 = min(f0 + FASTNN_CSR_BUCKET, I)
+        _update_range(e, w_off + f0 * O, w_off + f1 * O, e.alpha)
     if ly.db != NULL and tid == T - 1:  # the last thread's features are the rarest (fewest entries)
         bias_grad_cols(ly.db, acc, ly.G, O, n, 0, O, False)
         _update_range(e, ly.b - e.params, (ly.b - e.params) + O, e.alpha)
@@ -1167,6 +1181,9 @@ cdef class _Core:
         e.data = <const float*><size_t>X.data.ctypes.data
         if nnz_cap < 0:
             return 0
+        if e.batch_size >= 2 ** 25:  # a transposed value's code is row * 64 + feature % 64 in an int32
+            raise ValueError(f"MLP.train_steps: CSR input supports batches of at most 2**25 - 1 rows; "
+                             f"batch_size is {e.batch_size}.")
         bufs = self.csr_bufs
         if bufs is None or bufs[0].shape[0] < nt * self.I0 or bufs[2].shape[0] < max(nnz_cap, 1):
             old_cap = bufs[2].shape[0] if bufs is not None else 0
@@ -1518,7 +1535,8 @@ class MLP:
                              f"indptr/indices of one dtype; received indptr {describe(indptr)}, indices "
                              f"{describe(indices)}, data {describe(data)}.")
         nnz = indices.shape[0]
-        if indptr[0] < 0 or indptr[indptr.shape[0] - 1] > nnz or (indptr.shape[0] > 1 and (np.diff(indptr) < 0).any()):
+        last = indptr[indptr.shape[0] - 1]
+        if indptr[0] < 0 or last > nnz or (indptr.shape[0] > 1 and (np.diff(indptr) < 0).any()):
             raise ValueError(f"{owner}: argument `X` has a malformed `indptr`: it must be non-decreasing with "
                              f"values in [0, {nnz}] (nnz).")
         if nnz and (indices.min() < 0 or indices.max() >= i0):
