@@ -75,15 +75,17 @@ typedef struct { int32_t code; float val; } fastnn_csr_pair;  /* code = row * 64
  * the CSR row s_r (fastnn_csr_dot: the same sums as csr_dense_forward), with
  * s_r = rows[r], or row0 + r when rows is NULL. No bias, no activation.
  * With count != NULL (training), also counts the stored values of each bucket
- * in these rows into count (ceil(I / 64),) (zeroed here) while the row is in L1: the first
+ * in these rows into count (ceil(I / 64),) (count has room for twice that: scratch) while the row is in L1: the first
  * pass of the counting sort (fastnn_csr_batch_fill does the rest). */
 #define FASTNN_DEFINE_CSR_BATCH(IDX, SI)                                                            \
 static void fastnn_csr_batch_forward_##SI(float *Y, const float *W, ptrdiff_t O,                     \
         const IDX *indptr, const IDX *ind, const float *data, const intptr_t *rows, ptrdiff_t row0,  \
         ptrdiff_t r0, ptrdiff_t r1, int32_t *count, ptrdiff_t I) {                                  \
     ptrdiff_t r, k;                                                                                 \
-    if (count != NULL)  /* one counter per bucket of FASTNN_CSR_BUCKET features */                   \
-        memset(count, 0, (size_t)((I + FASTNN_CSR_BUCKET - 1) >> FASTNN_CSR_BUCKET_SHIFT) * sizeof(int32_t)); \
+    const ptrdiff_t nb = (I + FASTNN_CSR_BUCKET - 1) >> FASTNN_CSR_BUCKET_SHIFT;                    \
+    int32_t *count2 = count != NULL ? count + nb : NULL;                                            \
+    if (count != NULL)  /* one counter per bucket of FASTNN_CSR_BUCKET features, twice */            \
+        memset(count, 0, (size_t)(2 * nb) * sizeof(int32_t));                                       \
     for (r = r0; r < r1; r++) {                                                                     \
         const ptrdiff_t s = rows != NULL ? (ptrdiff_t)rows[r] : row0 + r;                           \
         const ptrdiff_t k0 = (ptrdiff_t)indptr[s], k1 = (ptrdiff_t)indptr[s + 1];                   \
@@ -95,8 +97,15 @@ static void fastnn_csr_batch_forward_##SI(float *Y, const float *W, ptrdiff_t O,
                 FASTNN_CSR_PREFETCH_PTR(indptr + rows[r + 2 * FASTNN_CSR_AHEAD]);                   \
         }                                                                                           \
         fastnn_csr_dot_##SI(Y + r * O, ind, data, k0, k1, W, O);                                    \
-        if (count != NULL)                                                                          \
-            for (k = k0; k < k1; k++) count[ind[k] >> FASTNN_CSR_BUCKET_SHIFT]++;                   \
+        if (count != NULL) {                                                                        \
+            /* two counter sets (even / odd k): the hot buckets (IMDB's start and OOV tokens are in  \
+             * every row) otherwise make one long chain of increments through memory */             \
+            for (k = k0; k + 1 < k1; k += 2) {  /* positions k - k0 even / odd */                   \
+                count[ind[k] >> FASTNN_CSR_BUCKET_SHIFT]++;                                         \
+                count2[ind[k + 1] >> FASTNN_CSR_BUCKET_SHIFT]++;                                    \
+            }                                                                                       \
+            if (k < k1) count[ind[k] >> FASTNN_CSR_BUCKET_SHIFT]++;                                 \
+        }                                                                                           \
     }                                                                                               \
 }                                                                                                   \
 /* The rest of the counting sort of batch rows [r0, r1) into one region:           \
@@ -109,7 +118,8 @@ static void fastnn_csr_batch_fill_##SI(int32_t *restrict end, fastnn_csr_pair *r
     ptrdiff_t r, k, f;                                                                              \
     int32_t run = 0, c;                                                                             \
     const ptrdiff_t nb = (I + FASTNN_CSR_BUCKET - 1) >> FASTNN_CSR_BUCKET_SHIFT;                    \
-    for (f = 0; f < nb; f++) { c = end[f]; end[f] = run; run += c; }  /* end[b] = start of b */      \
+    int32_t *restrict end2 = end + nb;                                                              \
+    for (f = 0; f < 2 * nb; f++) { c = end[f]; end[f] = run; run += c; }  /* end[j] = start of j */  \
     for (r = r0; r < r1; r++) {                                                                     \
         const ptrdiff_t s = rows != NULL ? (ptrdiff_t)rows[r] : row0 + r;                           \
         const ptrdiff_t k1 = (ptrdiff_t)indptr[s + 1];                                              \
@@ -120,10 +130,13 @@ static void fastnn_csr_batch_fill_##SI(int32_t *restrict end, fastnn_csr_pair *r
             if (rows != NULL && r + 2 * FASTNN_CSR_AHEAD < r1)  /* its indptr, a miss of its own */ \
                 FASTNN_CSR_PREFETCH_PTR(indptr + rows[r + 2 * FASTNN_CSR_AHEAD]);                   \
         }                                                                                           \
-        for (k = (ptrdiff_t)indptr[s]; k < k1; k++) {                                               \
+        const ptrdiff_t k0 = (ptrdiff_t)indptr[s], rc = r << FASTNN_CSR_BUCKET_SHIFT;               \
+        for (k = k0; k < k1; k++) {                                                                 \
+            /* even and odd positions k - k0 of a row in two lists: two chains of counter updates */ \
             const ptrdiff_t i = (ptrdiff_t)ind[k];                                                  \
-            const int32_t p = end[i >> FASTNN_CSR_BUCKET_SHIFT]++;  /* then end[b] = start of b+1 */\
-            pair[p].code = (int32_t)((r << FASTNN_CSR_BUCKET_SHIFT) | (i & (FASTNN_CSR_BUCKET - 1)));\
+            int32_t *restrict e = (k - k0) & 1 ? end2 : end;                                        \
+            const int32_t p = e[i >> FASTNN_CSR_BUCKET_SHIFT]++;  /* then end[j] = start of j+1 */  \
+            pair[p].code = (int32_t)(rc | (i & (FASTNN_CSR_BUCKET - 1)));                           \
             pair[p].val = data[k];                                                                  \
         }                                                                                           \
     }                                                                                               \
@@ -147,11 +160,14 @@ FASTNN_ALWAYS_INLINE void fastnn_csr_batch_grad_bucket_body(float *restrict dW, 
     ptrdiff_t p, c;
     int t;
     memset(blk, 0, (size_t)((f1 - f0) * O) * sizeof(float));
+    int half;
+    for (half = 0; half < 2; half++)  /* values at even positions of their rows, then odd ones */
     for (t = 0; t < T; t++) {
         const int32_t *e = ends + t * lde;
         const fastnn_csr_pair *restrict pr = pairs[t];
-        const ptrdiff_t p1 = e[b];
-        for (p = b ? e[b - 1] : 0; p < p1; p++) {
+        const ptrdiff_t j = half * ((I + FASTNN_CSR_BUCKET - 1) >> FASTNN_CSR_BUCKET_SHIFT) + b;
+        const ptrdiff_t p1 = e[j];
+        for (p = j ? e[j - 1] : 0; p < p1; p++) {
             const int32_t code = pr[p].code;
             const float v = pr[p].val;
             float *restrict d = blk + (ptrdiff_t)(code & (FASTNN_CSR_BUCKET - 1)) * O;

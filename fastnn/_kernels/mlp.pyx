@@ -340,7 +340,7 @@ cdef struct Engine:
     const float* data   # (nnz,)
     const intp_t* b_rows  # train: the step's rows (order + start); NULL at inference
     Py_ssize_t b_row0     # inference: the chunk's first row
-    int32_t* t_end      # (T, I) per-thread region of the transposed batch: ends per feature
+    int32_t* t_end      # (T, 2 * buckets) per-thread region of the transposed batch: ends per bucket
     fastnn_csr_pair** t_pairs     # (T,) region starts in t_pairbuf (set by each thread per step)
     fastnn_csr_pair* t_pairbuf    # (nnz_cap,) (batch row, value) of the transposed batch, by region
     # results (written by thread 0)
@@ -505,7 +505,7 @@ cdef void _csr_forward(Engine* e, float* Y, Py_ssize_t n, int act, bint transpos
     first row, so the regions tile the buffer in row order."""
     cdef Layer* ly = &e.layers[0]
     cdef Py_ssize_t r, r0, r1, s, O = ly.n_out, I = ly.n_in, base = 0
-    cdef int32_t* count = e.t_end + tid * _n_buckets(I) if transpose else NULL
+    cdef int32_t* count = e.t_end + tid * 2 * _n_buckets(I) if transpose else NULL  # 2: scratch counters
     _rows_of(n, tid, T, &r0, &r1)
     if e.csr64:
         fastnn_csr_batch_forward_i64(Y, ly.W, O, <const int64_t*>e.indptr, <const int64_t*>e.indices, e.data,
@@ -537,7 +537,7 @@ cdef void _csr_grad_and_update(Engine* e, Layer* ly, Py_ssize_t n, double* acc, 
     The caller has synchronised: G (B, O) is read whole."""
     cdef Py_ssize_t b, f0, f1, I = ly.n_in, O = ly.n_out, w_off = ly.W - e.params, nb = _n_buckets(I)
     for b in range(nb * tid // T, nb * (tid + 1) // T):
-        fastnn_csr_batch_grad_bucket(ly.dW, O, ly.G, O, e.t_end, nb, <const fastnn_csr_pair* const*>e.t_pairs,
+        fastnn_csr_batch_grad_bucket(ly.dW, O, ly.G, O, e.t_end, 2 * nb, <const fastnn_csr_pair* const*>e.t_pairs,
                                      T, b, I)
         f0 = b * FASTNN_CSR_BUCKET
         f1 = min(f0 + FASTNN_CSR_BUCKET, I)
@@ -1013,7 +1013,7 @@ cdef class _Core:
     cdef object acc         # (threads * acc_stride,) float64, grown to the team size
     cdef object u_addrs     # (n_dropout,) intp: the addresses Engine.U points to, set per call
     cdef int n_dropout
-    cdef object csr_bufs    # CSR input: [t_end (T*I,) int32, t_pairs pointers (T,) intp,
+    cdef object csr_bufs    # CSR input: [t_end (T * 2 * buckets,) int32, t_pairs pointers (T,) intp,
                             # pairs (cap,) of (int32 row, float32 value)], grown as needed
 
     def __cinit__(self):
@@ -1185,10 +1185,11 @@ cdef class _Core:
             raise ValueError(f"MLP.train_steps: CSR input supports batches of at most 2**25 - 1 rows; "
                              f"batch_size is {e.batch_size}.")
         bufs = self.csr_bufs
-        if bufs is None or bufs[0].shape[0] < nt * self.I0 or bufs[2].shape[0] < max(nnz_cap, 1):
+        ends = 2 * _n_buckets(self.I0)  # per thread: bucket ends and the forward's second counters
+        if bufs is None or bufs[0].shape[0] < nt * ends or bufs[1].shape[0] < nt or bufs[2].shape[0] < max(nnz_cap, 1):
             old_cap = bufs[2].shape[0] if bufs is not None else 0
             cap = max(nnz_cap, old_cap, 1)
-            bufs = [_aligned(max(nt, 2) * self.I0, np.int32), np.zeros(max(nt, 2), np.intp),
+            bufs = [_aligned(max(nt, 2) * ends, np.int32), np.zeros(max(nt, 2), np.intp),
                     _aligned(cap, np.int64)]  # int64: one 8-byte fastnn_csr_pair per stored value
             self.csr_bufs = bufs
         e.t_end = <int32_t*><size_t>bufs[0].ctypes.data
