@@ -18,17 +18,20 @@
  * streams instead of one scattered position per value. A bucket's owner then
  * accumulates its 64 dW rows (4 KB for 16 units: L1) from region 0, 1, ... in
  * turn (fastnn_csr_batch_grad_bucket), and the caller runs the optimizer update
- * of those rows while they are in L1. Every dW element sums its terms in the
- * batch's row order (region t holds rows after region t - 1's), so dW is
- * bitwise independent of the thread count (and summed in csr_dense_backward's
- * order).
+ * of those rows while they are in L1. Each bucket is kept as two lists, the
+ * values at even and at odd positions of their rows (two independent chains of
+ * counter updates: IMDB's start and OOV tokens are in every row). Every dW
+ * element sums its terms over the even list's rows, then the odd list's, rows
+ * ascending in each (region t holds rows after region t - 1's), so dW is
+ * bitwise independent of the thread count.
  *
  * Region layout after the fill of rows [r0, r1) (n = their stored values):
- *   end[b]              (ceil(I / 64),) int32: end of bucket b's values; its start
- *                       is end[b - 1] (0 for b = 0); region t's ends are
- *                       ends + t * lde in fastnn_csr_batch_grad_bucket
- *   pair[0:n]           (row * 64 + feature % 64, value) pairs, grouped by bucket,
- *                       batch rows ascending within a bucket
+ *   end[j]              (2 nb,) int32, nb = ceil(I / 64): end of list j's values
+ *                       (j = b: bucket b's even positions, j = nb + b: its odd
+ *                       ones); its start is end[j - 1] (0 for j = 0); region
+ *                       t's ends are ends + t * lde in fastnn_csr_batch_grad_bucket
+ *   pair[0:n]           (row * 64 + feature % 64, value) pairs, grouped by list,
+ *                       batch rows ascending within a list
  * The caller passes the region's storage (it holds the stored values of rows
  * [r0, r1) exactly). Indices must have been checked to lie in [0, I), and
  * B * 64 must fit in an int32.
@@ -74,9 +77,10 @@ typedef struct { int32_t code; float val; } fastnn_csr_pair;  /* code = row * 64
 /* Forward of batch rows [r0, r1): Y[r, 0:O] = sum_k data[k] W[ind[k], 0:O] over
  * the CSR row s_r (fastnn_csr_dot: the same sums as csr_dense_forward), with
  * s_r = rows[r], or row0 + r when rows is NULL. No bias, no activation.
- * With count != NULL (training), also counts the stored values of each bucket
- * in these rows into count (ceil(I / 64),) (count has room for twice that: scratch) while the row is in L1: the first
- * pass of the counting sort (fastnn_csr_batch_fill does the rest). */
+ * With count != NULL (training), also counts the values of each bucket in these
+ * rows while the row is in L1, at even positions of the row into count[0:nb]
+ * and at odd ones into count[nb:2 nb] (zeroed here): the first pass of the
+ * counting sort (fastnn_csr_batch_fill does the rest). */
 #define FASTNN_DEFINE_CSR_BATCH(IDX, SI)                                                            \
 static void fastnn_csr_batch_forward_##SI(float *Y, const float *W, ptrdiff_t O,                     \
         const IDX *indptr, const IDX *ind, const float *data, const intptr_t *rows, ptrdiff_t row0,  \
@@ -109,8 +113,8 @@ static void fastnn_csr_batch_forward_##SI(float *Y, const float *W, ptrdiff_t O,
     }                                                                                               \
 }                                                                                                   \
 /* The rest of the counting sort of batch rows [r0, r1) into one region:           \
- * end (I,) holds the counts on entry (fastnn_csr_batch_forward) and the ends of    \
- * the features' pairs on return; pair receives (batch row, value) per value. */    \
+ * end (2 nb,) holds the counts on entry (fastnn_csr_batch_forward), the ends of  \
+ * the lists on return; pair receives (row * 64 + feature % 64, value) per value. */\
 static void fastnn_csr_batch_fill_##SI(int32_t *restrict end, fastnn_csr_pair *restrict pair,       \
         const IDX *restrict indptr, const IDX *restrict ind,                   \
         const float *restrict data, const intptr_t *restrict rows, ptrdiff_t row0,                  \

@@ -80,8 +80,9 @@ CSR inputs (scipy.sparse.csr_matrix X, the IMDB bag-of-words tutorial)
     In training each thread also counting-sorts its rows by feature bucket
     (csrc/fastnn_csr_batch.h); after a barrier the weight gradient and the
     optimizer update of the first layer are split over feature buckets: each
-    bucket's 64 kernel rows are accumulated in L1 (terms in batch-row order,
-    so results do not depend on the thread count) and updated right away.
+    bucket's 64 kernel rows are accumulated in L1 (terms in a fixed order of
+    the batch's rows, so results do not depend on the thread count) and
+    updated right away; buckets are shared out by their number of values.
     Rows of the kernel with no value in the batch get the zero-gradient update,
     as in Keras (its RMSprop/Adam decay every slot every step). The rest of
     the step is the dense engine's. The structure check (indptr, column range,
@@ -491,6 +492,10 @@ cdef inline Py_ssize_t _csr_ptr(Engine* e, Py_ssize_t s) noexcept nogil:
     return (<const int32_t*>e.indptr)[s]
 
 
+cdef enum:
+    CSR_UPDATE_COST = 3
+
+
 cdef inline Py_ssize_t _n_buckets(Py_ssize_t I) noexcept nogil:
     return (I + FASTNN_CSR_BUCKET - 1) // FASTNN_CSR_BUCKET
 
@@ -528,15 +533,40 @@ cdef void _csr_forward(Engine* e, float* Y, Py_ssize_t n, int act, bint transpos
                                   <const int32_t*>e.indices, e.data, e.b_rows, 0, r0, r1, I)
 
 
+cdef inline Py_ssize_t _bucket_cost(Engine* e, Py_ssize_t b, Py_ssize_t nb, int T) noexcept nogil:
+    """Work of bucket b in the gradient + update: its stored values in all regions, plus
+    CSR_UPDATE_COST per kernel row (the optimizer update of 16 floats costs about three values)."""
+    cdef Py_ssize_t n = CSR_UPDATE_COST * FASTNN_CSR_BUCKET
+    cdef const int32_t* ends
+    cdef int t
+    for t in range(T):
+        ends = e.t_end + t * 2 * nb
+        n += ends[b] - (ends[b - 1] if b else 0) + ends[nb + b] - ends[nb + b - 1]
+    return n
+
+
 cdef void _csr_grad_and_update(Engine* e, Layer* ly, Py_ssize_t n, double* acc, int tid, int T) noexcept nogil:
     """The first layer's weight gradient and optimizer update for CSR input, split over feature BUCKETS
     (64 rows of W each): dW[f] = sum of value * G[row] over feature f's values in the transposed batch
-    (all regions, rows ascending: the same for any thread count), accumulated in L1 and updated right
-    away, a bucket at a time. Rows of W without a value in the batch get a zero gradient and are
+    (the rows where f is at an even position, then at an odd one, rows ascending in each over all
+    regions: the same for any thread count), accumulated in L1 and updated right away, a bucket at a
+    time. Rows of W without a value in the batch get a zero gradient and are
     updated all the same (Keras' RMSprop/Adam decay their slots every step: no lazy updates).
     The caller has synchronised: G (B, O) is read whole."""
     cdef Py_ssize_t b, f0, f1, I = ly.n_in, O = ly.n_out, w_off = ly.W - e.params, nb = _n_buckets(I)
-    for b in range(nb * tid // T, nb * (tid + 1) // T):
+    cdef Py_ssize_t total = 0, cum = 0, cost
+    cdef int t
+    # Buckets go to threads by cost, not by index: IMDB's word ids are frequency ranks, so the
+    # first buckets hold most of the values (an index split left thread 1 waiting ~75% of the
+    # phase). Every thread computes the same split from the same counts: no barrier.
+    for b in range(nb):
+        total += _bucket_cost(e, b, nb, T)
+    for b in range(nb):
+        cost = _bucket_cost(e, b, nb, T)
+        t = <int>(((cum + cost // 2) * T) // total)
+        cum += cost
+        if t != tid:
+            continue
         fastnn_csr_batch_grad_bucket(ly.dW, O, ly.G, O, e.t_end, 2 * nb, <const fastnn_csr_pair* const*>e.t_pairs,
                                      T, b, I)
         f0 = b * FASTNN_CSR_BUCKET
