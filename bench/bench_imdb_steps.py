@@ -54,7 +54,8 @@ def main():
         off += i * o + o
     params = (rng.standard_normal(off) * 0.05).astype(np.float32)
     model = C.MLP(params, np.zeros_like(params), layers, "sigmoid_bxent", ("binary_accuracy",), "rmsprop",
-                  [np.zeros_like(params), None, None], {"rho": 0.9, "epsilon": 1e-7}, 512, n_threads=args.threads)
+                  [np.zeros_like(params), None, None], {"rho": 0.9, "epsilon": 1e-7}, 512,
+                  n_threads=args.threads)
     order = rng.permutation(X.shape[0]).astype(np.intp)
     steps, nt = 48, args.threads
     W, b = params[:160000].reshape(10000, 16), params[160000:160016]
@@ -76,8 +77,9 @@ def main():
         model.evaluate(Xt, yt, 512)
 
     print(f"# imdb steps, {nt} thread(s), load {os.getloadavg()}")
-    for name, fn, per in (("engine step", engine, steps), ("layer kernels (first layer + rmsprop)", layer_kernels,
-                                                          steps), ("evaluate 25k", evaluate, 1)):
+    cases = (("engine step", engine, steps), ("layer kernels (first layer + rmsprop)", layer_kernels, steps),
+             ("evaluate 25k", evaluate, 1))
+    for name, fn, per in cases:
         fn()
         wall = cpu = float("inf")
         for _ in range(args.repeats):
