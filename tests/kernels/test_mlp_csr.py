@@ -169,3 +169,34 @@ def test_bad_csr_input():
     with pytest.raises(ValueError, match=r"`order` holds row ids that must be in \[0, 64\)"):
         m.train_steps(X, y, order + 1, 0, 2, 0, 0.1)
     np.testing.assert_array_equal(m.params, before)
+
+
+SHAPES = {
+    "softmax-5-units": ([300, 5, 3], ["relu", "softmax"], "softmax_xent", False),   # O < 8: scalar loops
+    "37-units": ([300, 37, 1], ["tanh", "sigmoid"], "sigmoid_bxent", False),        # O % 8 != 0
+    "single-layer": ([300, 1], ["sigmoid"], "sigmoid_bxent", False),                # first layer = last
+    "mse": ([300, 16, 1], ["relu", "linear"], "mse", False),
+    "batch-norm-after-first": ([300, 16, 8, 1], ["relu", "relu", "sigmoid"], "sigmoid_bxent", True),
+}
+
+
+@pytest.mark.parametrize("n_threads", (1, 2))
+@pytest.mark.parametrize("case", list(SHAPES))
+def test_other_shapes_losses_and_post_ops(case, n_threads):
+    sizes, acts, loss, batch_norm = SHAPES[case]
+    params, layers = build(sizes, acts, seed=2)
+    if batch_norm:  # gamma, beta, moving mean, moving variance after the arena
+        n, o = params.shape[0], sizes[1]
+        ones, zeros = np.ones(o, np.float32), np.zeros(o, np.float32)
+        params = np.concatenate([params, ones, zeros, zeros, ones])
+        layers[0] = layers[0] + ((("batch_norm", n, n + o, n + 2 * o, n + 3 * o, 0.99, 1e-3),),)
+    X, y, order = csr_data(150, 300, binary=False)
+    if loss == "softmax_xent":
+        y = np.random.default_rng(0).integers(0, 3, 150)
+    elif loss == "mse":
+        y = np.random.default_rng(0).standard_normal((150, 1)).astype(np.float32)
+    mc, mr = make_pair(params, layers, loss, [], "adam", OPTIMIZERS[5][1], 2, 32, n_threads)
+    rc = mc.train_steps(X, y, order, 0, 5, 0, 1e-2)
+    rr = mr.train_steps(X, y, order, 0, 5, 0, 1e-2)
+    assert_same_training(rc, rr, mc, mr)
+    np.testing.assert_allclose(mc.evaluate(X, y, 40)[0], mr.evaluate(X, y, 40)[0], rtol=1e-5)
