@@ -992,3 +992,23 @@ def test_rank1_inputs_are_expanded_like_keras_hello_world():
     model.compile(optimizer="sgd", loss="mean_squared_error")
     model.fit(xs, ys, epochs=500, verbose=0)
     assert abs(float(model.predict(np.array([5.0]), verbose=0)[0, 0]) - 9.0) < 0.05
+
+
+@pytest.mark.parametrize("index_dtype", (np.int32, np.int64), ids=("int32", "int64"))
+def test_engine_and_layer_path_agree_on_csr_input(index_dtype):
+    """The IMDB tutorial's shape of problem: scipy CSR multi-hot input runs in the engine (training
+    and validation) and matches the layer-by-layer path."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(5)
+    x = sp.random(120, 300, density=0.05, format="csr", dtype=np.float32, random_state=3)
+    x.data[:] = 1.0
+    x.indptr, x.indices = x.indptr.astype(index_dtype), x.indices.astype(index_dtype)
+    y = (rng.random(120) > 0.5).astype(np.float32)
+
+    def factory():
+        return Sequential([Dense(16, activation="relu", input_shape=(300,)), Dense(16, activation="relu"),
+                           Dense(1, activation="sigmoid")])
+
+    _assert_paths_agree(_train_pair(factory, "binary_crossentropy", y, ["accuracy"], lambda: optimizers.RMSprop(),
+                                    epochs=4, batch_size=32, x=x))

@@ -623,6 +623,11 @@ def _check_uniforms(owner, layers, uniforms, rows):
     return out
 
 
+def _is_csr(x):
+    """X given to MLP as a scipy.sparse CSR matrix (its first layer then runs csr_dense_forward/backward)."""
+    return type(x).__module__.startswith("scipy.sparse")
+
+
 class MLP:
     """Runs whole training steps of a stack of dense layers (gather, forward,
     loss, backward, optimizer update) without returning to the caller.
@@ -720,7 +725,10 @@ class MLP:
             act = spec[4]
             if l == last and fuse_loss:
                 act = "linear"
-            h = activated = dense_forward(outs[-1], kernel, bias, act)
+            if l == 0 and _is_csr(x):  # a scipy.sparse CSR batch: the sparse x dense kernel
+                h = activated = csr_dense_forward(x.indptr, x.indices, x.data, kernel, bias, act)
+            else:
+                h = activated = dense_forward(outs[-1], kernel, bias, act)
             saved = []
             for op in self._post(spec):
                 if op[0] == "batch_norm":
@@ -762,7 +770,8 @@ class MLP:
     def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, uniforms=None):
         """Run ``n_batches`` optimizer steps; return (loss_sum, metric_sums (M,) float64, n_samples).
 
-        X (S, I) float; y (S,) intp class ids or (S, K) float; order (S,) intp:
+        X (S, I) float, or a float32 scipy.sparse CSR matrix (S, I); y (S,) intp class ids or (S, K) float;
+        order (S,) intp:
         batch b holds rows order[b*batch_size : (b+1)*batch_size] (the last
         batch may be short).  ``iterations`` is the optimizer's step count
         before the first of these steps (Adam's t = iterations + 1).
@@ -780,7 +789,7 @@ class MLP:
         for step in range(n_batches):
             b = first_batch + step
             rows = order[b * bs:(b + 1) * bs]
-            x = gather_rows(X, rows)
+            x = X[rows] if _is_csr(X) else gather_rows(X, rows)
             yb = gather_rows(y, rows)
             n = rows.shape[0]
             outs, caches = self._forward(x, self._fused(), True,
@@ -808,7 +817,10 @@ class MLP:
                         dY = dropout_backward(dY, entry[1], op[1])
                 if not (l == last and self._fused()):
                     dY = activation_backward(dY, activated, spec[4])
-                dY = dense_backward(dY, outs[l], kernel, dkernel, dbias, compute_dX=l > 0)
+                if l == 0 and _is_csr(x):
+                    csr_dense_backward(x.indptr, x.indices, x.data, dY, dkernel, dbias)
+                else:
+                    dY = dense_backward(dY, outs[l], kernel, dkernel, dbias, compute_dX=l > 0)
             saved_stats = [self.params[s].copy() for s in self._frozen]
             self._update(learning_rate, iterations + step + 1)
             for s, value in zip(self._frozen, saved_stats):

@@ -75,6 +75,22 @@ Sparse inputs
     batch's non-zeros (csrc/fastnn_kernels.h, register-blocked AVX2/FMA with a
     run-time CPU check); otherwise both are sgemm calls.
 
+CSR inputs (scipy.sparse.csr_matrix X, the IMDB bag-of-words tutorial)
+    X is read where it is (indptr/indices/data, int32 or int64 indices as scipy
+    gives them; no densifying, no gather). The first layer's forward is split
+    over the batch's ROWS (16 units are one thread's share of a unit split):
+    each row is summed in CSR order (fastnn_csr_dot, as csr_dense_forward).
+    In training each thread also counting-sorts its rows by feature bucket
+    (csrc/fastnn_csr_batch.h); after a barrier the weight gradient and the
+    optimizer update of the first layer are split over feature buckets: each
+    bucket's 64 kernel rows are accumulated in L1 (terms in a fixed order of
+    the batch's rows, so results do not depend on the thread count) and
+    updated right away; buckets are shared out by their number of values.
+    Rows of the kernel with no value in the batch get the zero-gradient update,
+    as in Keras (its RMSprop/Adam decay every slot every step). The rest of
+    the step is the dense engine's. The structure check (indptr, column range,
+    finite values) reads every stored value, so it runs once per matrix.
+
 Denormals
     Each thread runs with flush-to-zero / denormals-are-zero set (and restored):
     optimizer slots of never-active inputs decay into denormals, which cost a
@@ -86,11 +102,12 @@ ValueError otherwise).
 """
 import numbers
 import time
+import weakref
 
 import numpy as np
 
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cython.parallel cimport parallel, threadid
@@ -127,6 +144,27 @@ cdef extern from "fastnn_kernels.h" nogil:
     void fastnn_prefetch(const void* p, size_t nbytes)
     unsigned int fastnn_denormals_flush()
     void fastnn_denormals_restore(unsigned int old)
+
+cdef extern from "fastnn_csr_batch.h" nogil:
+    ctypedef struct fastnn_csr_pair:
+        int32_t code
+        float val
+    enum: FASTNN_CSR_BUCKET
+    void fastnn_csr_batch_forward_i32(float* Y, const float* W, Py_ssize_t O, const int32_t* indptr,
+                                      const int32_t* ind, const float* data, const intp_t* rows, Py_ssize_t row0,
+                                      Py_ssize_t r0, Py_ssize_t r1, int32_t* count, Py_ssize_t I)
+    void fastnn_csr_batch_forward_i64(float* Y, const float* W, Py_ssize_t O, const int64_t* indptr,
+                                      const int64_t* ind, const float* data, const intp_t* rows, Py_ssize_t row0,
+                                      Py_ssize_t r0, Py_ssize_t r1, int32_t* count, Py_ssize_t I)
+    void fastnn_csr_batch_fill_i32(int32_t* end, fastnn_csr_pair* pair, const int32_t* indptr,
+                                   const int32_t* ind, const float* data, const intp_t* rows,
+                                   Py_ssize_t row0, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t I)
+    void fastnn_csr_batch_fill_i64(int32_t* end, fastnn_csr_pair* pair, const int64_t* indptr,
+                                   const int64_t* ind, const float* data, const intp_t* rows,
+                                   Py_ssize_t row0, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t I)
+    void fastnn_csr_batch_grad_bucket(float* dW, Py_ssize_t O, const float* G, Py_ssize_t ldg,
+                                      const int32_t* ends, Py_ssize_t lde, const fastnn_csr_pair* const* pairs,
+                                      int T, Py_ssize_t b, Py_ssize_t I)
 
 LOSSES = ("softmax_xent", "sigmoid_bxent", "mse", "mae")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta")
@@ -350,6 +388,17 @@ cdef struct Engine:
     bint profile
     double phase_time[16]   # [thread (0 or 1)][phase]: busy time, barrier waits excluded
     double wait_time[2]     # per thread: time spent in barriers
+    # CSR input (scipy.sparse.csr_matrix X; see "CSR inputs" in the module docstring)
+    bint csr
+    bint csr64          # int64 indptr/indices (else int32)
+    const void* indptr  # (S+1,)
+    const void* indices # (nnz,)
+    const float* data   # (nnz,)
+    const intp_t* b_rows  # train: the step's rows (order + start); NULL at inference
+    Py_ssize_t b_row0     # inference: the chunk's first row
+    int32_t* t_end      # (T, 2 * buckets) per-thread region of the transposed batch: ends per bucket
+    fastnn_csr_pair** t_pairs     # (T,) region starts in t_pairbuf (set by each thread per step)
+    fastnn_csr_pair* t_pairbuf    # (nnz_cap,) (batch row, value) of the transposed batch, by region
     # results (written by thread 0)
     double loss_sum
     double metric_sums[MAX_METRICS]
@@ -442,7 +491,7 @@ cdef inline bint _split16(Py_ssize_t n, int t_eff, int tid, Py_ssize_t* r0, Py_s
 cdef inline bint _use_sparse(Engine* e, Py_ssize_t n) noexcept nogil:
     """Decided by every thread from the same masks, so all agree without a barrier."""
     cdef Py_ssize_t nnz
-    if not e.sparse_ok:
+    if not e.sparse_ok or e.csr:
         return False
     nnz = fastnn_popcount_masks(e.mask, e.layers[0].n_in * e.nw)
     return nnz <= SPARSE_MAX_DENSITY * n * e.layers[0].n_in
@@ -462,7 +511,7 @@ cdef inline void _feature_words(Engine* e, int tid, int T, Py_ssize_t* w0, Py_ss
 cdef void _masks(Engine* e, const float* x, Py_ssize_t n, int tid, int T) noexcept nogil:
     """Bitmaps of the non-zeros of this thread's input features (inference: no gather)."""
     cdef Py_ssize_t w0, w1, i0, i1, I0 = e.layers[0].n_in
-    if e.sparse_ok:
+    if e.sparse_ok and not e.csr:
         _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
         fastnn_row_bitmaps(e.rowbits, e.nwi, x, I0, n, I0, w0, w1)
         fastnn_feature_masks(e.mask, e.nw, e.rowbits, e.nwi, n, I0, w0, w1)
@@ -474,7 +523,7 @@ cdef void _gather(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int T) noe
     one barrier after it."""
     cdef Py_ssize_t w0, w1, i0, i1, r, src, I0 = e.layers[0].n_in, K = e.layers[e.L - 1].n_out
     _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
-    if i1 > i0:
+    if i1 > i0 and not e.csr:  # CSR input: the forward reads the rows where they are
         for r in range(n):
             src = e.order[start + r]
             memcpy(e.xb + r * I0 + i0, e.X + src * e.ldx + i0, (i1 - i0) * sizeof(float))
@@ -494,12 +543,104 @@ cdef void _prefetch_rows(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int
     """Ask for the next batch's rows (this thread's features) before the update runs:
     the rows are random lines of a large X, and the gather otherwise waits on DRAM."""
     cdef Py_ssize_t w0, w1, i0, i1, r
-    if n <= 0:
+    if n <= 0 or e.csr:
         return
     _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
     if i1 > i0:
         for r in range(n):
             fastnn_prefetch(e.X + e.order[start + r] * e.ldx + i0, (i1 - i0) * sizeof(float))
+
+
+# --------------------------------------------------------------------------- CSR input
+cdef inline Py_ssize_t _csr_ptr(Engine* e, Py_ssize_t s) noexcept nogil:
+    if e.csr64:
+        return (<const int64_t*>e.indptr)[s]
+    return (<const int32_t*>e.indptr)[s]
+
+
+cdef enum:
+    CSR_UPDATE_COST = 3
+
+
+cdef inline Py_ssize_t _n_buckets(Py_ssize_t I) noexcept nogil:
+    return (I + FASTNN_CSR_BUCKET - 1) // FASTNN_CSR_BUCKET
+
+
+cdef void _csr_forward(Engine* e, float* Y, Py_ssize_t n, int act, bint transpose, int tid, int T) noexcept nogil:
+    """This thread's rows [r0, r1) of the batch through the first layer: Y[r] = act(X[s_r] @ W + b), the
+    stored values summed in CSR order from 0, then the bias (fastnn_csr_dot, as csr_dense_forward), so
+    each row is computed by one thread in a fixed order. Split over ROWS, not units: the IMDB layer
+    has 16 units, one thread's share of a unit split. With `transpose` (training), the same rows are
+    counted by feature bucket as they are read, then sorted into this thread's region
+    (csrc/fastnn_csr_batch.h); region t starts at the stored values of the batch rows before its
+    first row, so the regions tile the buffer in row order."""
+    cdef Layer* ly = &e.layers[0]
+    cdef Py_ssize_t r, r0, r1, s, O = ly.n_out, I = ly.n_in, base = 0
+    cdef int32_t* count = e.t_end + tid * 2 * _n_buckets(I) if transpose else NULL  # 2: scratch counters
+    _rows_of(n, tid, T, &r0, &r1)
+    if e.csr64:
+        fastnn_csr_batch_forward_i64(Y, ly.W, O, <const int64_t*>e.indptr, <const int64_t*>e.indices, e.data,
+                                     e.b_rows, e.b_row0, r0, r1, count, I)
+    else:
+        fastnn_csr_batch_forward_i32(Y, ly.W, O, <const int32_t*>e.indptr, <const int32_t*>e.indices, e.data,
+                                     e.b_rows, e.b_row0, r0, r1, count, I)
+    bias_act_block(Y, O, ly.b, r0, r1, 0, O, act)
+    if not transpose:
+        return
+    for r in range(r0):
+        s = e.b_rows[r]
+        base += _csr_ptr(e, s + 1) - _csr_ptr(e, s)
+    e.t_pairs[tid] = e.t_pairbuf + base
+    if e.csr64:
+        fastnn_csr_batch_fill_i64(count, e.t_pairs[tid], <const int64_t*>e.indptr,
+                                  <const int64_t*>e.indices, e.data, e.b_rows, 0, r0, r1, I)
+    else:
+        fastnn_csr_batch_fill_i32(count, e.t_pairs[tid], <const int32_t*>e.indptr,
+                                  <const int32_t*>e.indices, e.data, e.b_rows, 0, r0, r1, I)
+
+
+cdef inline Py_ssize_t _bucket_cost(Engine* e, Py_ssize_t b, Py_ssize_t nb, int T) noexcept nogil:
+    """Work of bucket b in the gradient + update: its stored values in all regions, plus
+    CSR_UPDATE_COST per kernel row (the optimizer update of 16 floats costs about three values)."""
+    cdef Py_ssize_t n = CSR_UPDATE_COST * FASTNN_CSR_BUCKET
+    cdef const int32_t* ends
+    cdef int t
+    for t in range(T):
+        ends = e.t_end + t * 2 * nb
+        n += ends[b] - (ends[b - 1] if b else 0) + ends[nb + b] - ends[nb + b - 1]
+    return n
+
+
+cdef void _csr_grad_and_update(Engine* e, Layer* ly, Py_ssize_t n, double* acc, int tid, int T) noexcept nogil:
+    """The first layer's weight gradient and optimizer update for CSR input, split over feature BUCKETS
+    (64 rows of W each): dW[f] = sum of value * G[row] over feature f's values in the transposed batch
+    (the rows where f is at an even position, then at an odd one, rows ascending in each over all
+    regions: the same for any thread count), accumulated in L1 and updated right away, a bucket at a
+    time. Rows of W without a value in the batch get a zero gradient and are
+    updated all the same (Keras' RMSprop/Adam decay their slots every step: no lazy updates).
+    The caller has synchronised: G (B, O) is read whole."""
+    cdef Py_ssize_t b, f0, f1, I = ly.n_in, O = ly.n_out, w_off = ly.W - e.params, nb = _n_buckets(I)
+    cdef Py_ssize_t total = 0, cum = 0, cost
+    cdef int t
+    # Buckets go to threads by cost, not by index: IMDB's word ids are frequency ranks, so the
+    # first buckets hold most of the values (an index split left thread 1 waiting ~75% of the
+    # phase). Every thread computes the same split from the same counts: no barrier.
+    for b in range(nb):
+        total += _bucket_cost(e, b, nb, T)
+    for b in range(nb):
+        cost = _bucket_cost(e, b, nb, T)
+        t = <int>(((cum + cost // 2) * T) // total)
+        cum += cost
+        if t != tid:
+            continue
+        fastnn_csr_batch_grad_bucket(ly.dW, O, ly.G, O, e.t_end, 2 * nb, <const fastnn_csr_pair* const*>e.t_pairs,
+                                     T, b, I)
+        f0 = b * FASTNN_CSR_BUCKET
+        f1 = min(f0 + FASTNN_CSR_BUCKET, I)
+        _update_range(e, w_off + f0 * O, w_off + f1 * O, e.alpha)
+    if ly.db != NULL and tid == T - 1:  # the last thread's features are the rarest (fewest entries)
+        bias_grad_cols(ly.db, acc, ly.G, O, n, 0, O, False)
+        _update_range(e, ly.b - e.params, (ly.b - e.params) + O, e.alpha)
 
 
 cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_t n, int act, bint sparse,
@@ -673,7 +814,12 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
         if l == e.L - 1 and fuse:
             act = ACT_LINEAR
         t_eff = _team(ly, n, T)
-        _layer_forward(e, l, inp, out, n, ACT_LINEAR if act == ACT_SOFTMAX else act, sparse, t_eff, tid)
+        if l == 0 and e.csr:
+            _csr_forward(e, out, n, ACT_LINEAR if act == ACT_SOFTMAX else act, train, tid, T)
+            if ly.n_post or l == e.L - 1:
+                _sync(T)  # split over rows: the post ops / loss below read other threads' rows
+        else:
+            _layer_forward(e, l, inp, out, n, ACT_LINEAR if act == ACT_SOFTMAX else act, sparse, t_eff, tid)
         if ly.n_post:  # never on the last layer nor after a softmax (MLP._check)
             _post_forward(e, ly, n, train, t_eff, tid)
         solo = l == e.L - 1 and t_eff == 1 and act != ACT_SOFTMAX
@@ -831,6 +977,10 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
         O = ly.n_out
         inp = x if l == 0 else _layer_out(&e.layers[l - 1], True)
         t_eff = _team(ly, n, T)
+        if l == 0 and e.csr and e.mode == MODE_TRAIN:
+            _sync(T)  # G of the first layer was written by its units' owners; it is read whole
+            _csr_grad_and_update(e, ly, n, acc, tid, T)
+            break
         if l == 0 and e.blocked:
             if _cols(ly, t_eff, tid, &c0, &c1):
                 _first_layer_grad_and_update_blocked(e, ly, x, n, sparse, acc, c0, c1)
@@ -948,6 +1098,7 @@ cdef void _train(Engine* e, int tid, int T) noexcept nogil:
         _gather(e, start, n, tid, T)
         if tid == 0:  # read after the barrier; the last reads of the previous value were 3+ barriers ago
             e.u_row = s * e.batch_size
+            e.b_rows = e.order + start
         _sync(T)
         if s + 1 < e.n_batches:  # the next batch's rows: in flight during the whole step
             next_start = start + e.batch_size
@@ -977,8 +1128,11 @@ cdef void _infer(Engine* e, int tid, int T) noexcept nogil:
         n = e.n_rows - start
         if n > e.chunk:
             n = e.chunk
-        x = e.X + start * e.ldx
+        x = e.X + start * e.ldx if not e.csr else NULL
         _masks(e, x, n, tid, T)
+        if tid == 0:  # read after the barrier; the previous chunk's reads are behind its barriers
+            e.b_rows = NULL
+            e.b_row0 = start
         _sync(T)
         if e.mode == MODE_PREDICT:
             _forward_and_loss(e, x, n, e.out + start * K, False, NULL, NULL, False, False, tid, T)
@@ -1073,6 +1227,8 @@ cdef class _Core:
     cdef int n_dropout
     cdef public int force_threads  # > 0: at most this many threads (MLP._train_adaptive)
     cdef public bint continue_sums # train() adds to the previous call's loss/metric sums (its pieces)
+    cdef object csr_bufs    # CSR input: [t_end (T * 2 * buckets,) int32, t_pairs pointers (T,) intp,
+                            # pairs (cap,) of (int32 row, float32 value)], grown as needed
 
     def __cinit__(self):
         self.e.layers = NULL
@@ -1236,6 +1392,41 @@ cdef class _Core:
         ly.H = cur
         return n_dropout
 
+    cdef int _set_x(self, X, int nt, Py_ssize_t nnz_cap) except -1:
+        """Point the engine at X: a dense (S, I) float32 array, or a CSR matrix (checked by MLP._inputs)
+        with room for a transposed batch of nnz_cap stored values on nt threads (training)."""
+        cdef Engine* e = &self.e
+        e.csr = not isinstance(X, np.ndarray)
+        e.b_rows = NULL
+        e.b_row0 = 0
+        if not e.csr:
+            e.X = <const float*><size_t>X.ctypes.data
+            e.ldx = self.I0
+            return 0
+        e.X = NULL
+        e.ldx = 0
+        e.csr64 = X.indices.dtype == np.int64
+        e.indptr = <const void*><size_t>X.indptr.ctypes.data
+        e.indices = <const void*><size_t>X.indices.ctypes.data
+        e.data = <const float*><size_t>X.data.ctypes.data
+        if nnz_cap < 0:
+            return 0
+        if e.batch_size >= 2 ** 25:  # a transposed value's code is row * 64 + feature % 64 in an int32
+            raise ValueError(f"MLP.train_steps: CSR input supports batches of at most 2**25 - 1 rows; "
+                             f"batch_size is {e.batch_size}.")
+        bufs = self.csr_bufs
+        ends = 2 * _n_buckets(self.I0)  # per thread: bucket ends and the forward's second counters
+        if bufs is None or bufs[0].shape[0] < nt * ends or bufs[1].shape[0] < nt or bufs[2].shape[0] < max(nnz_cap, 1):
+            old_cap = bufs[2].shape[0] if bufs is not None else 0
+            cap = max(nnz_cap, old_cap, 1)
+            bufs = [_aligned(max(nt, 2) * ends, np.int32), np.zeros(max(nt, 2), np.intp),
+                    _aligned(cap, np.int64)]  # int64: one 8-byte fastnn_csr_pair per stored value
+            self.csr_bufs = bufs
+        e.t_end = <int32_t*><size_t>bufs[0].ctypes.data
+        e.t_pairs = <fastnn_csr_pair**><size_t>bufs[1].ctypes.data
+        e.t_pairbuf = <fastnn_csr_pair*><size_t>bufs[2].ctypes.data
+        return 0
+
     cdef int _threads(self, Py_ssize_t rows) except -1:
         """Threads for a call: 1 when a step is too small to share. Sizes the
         per-thread scratch for the team."""
@@ -1317,7 +1508,7 @@ cdef class _Core:
         return problem, r
 
     def train(self, X, ids, Y, order, Py_ssize_t first_batch, Py_ssize_t n_batches, Py_ssize_t iterations,
-              list uniforms):
+              list uniforms, Py_ssize_t nnz_cap=-1):
         cdef Engine* e = &self.e
         for k, u in enumerate(uniforms):  # the caller keeps them alive during the call
             self.u_addrs[k] = u.ctypes.data
@@ -1331,8 +1522,8 @@ cdef class _Core:
         for gap in self.gaps:
             self.keep[1][gap] = 0
         e.mode = MODE_TRAIN
-        e.X = <const float*><size_t>X.ctypes.data
-        e.ldx = self.I0
+        self._set_x(X, nt, nnz_cap)
+        e.blocked = e.blocked and not e.csr  # CSR input has its own first-layer split (_csr_grad_and_update)
         e.ids = <const intp_t*><size_t>ids.ctypes.data if ids is not None else NULL
         e.Y = <const float*><size_t>Y.ctypes.data if Y is not None else NULL
         e.order = <const intp_t*><size_t>order.ctypes.data
@@ -1358,8 +1549,7 @@ cdef class _Core:
         cdef int nt = self._threads(min(chunk, X.shape[0]))
         e.blocked = False  # the kernel is in the arena between calls
         e.mode = mode
-        e.X = <const float*><size_t>X.ctypes.data
-        e.ldx = self.I0
+        self._set_x(X, nt, -1)
         e.ids = <const intp_t*><size_t>ids.ctypes.data if ids is not None else NULL
         e.Y = <const float*><size_t>Y.ctypes.data if Y is not None else NULL
         e.n_rows = X.shape[0]
@@ -1374,6 +1564,14 @@ cdef class _Core:
             with nogil:
                 _run(e, nt, pin_blas)
         return e.loss_sum, np.array([e.metric_sums[m] for m in range(e.n_metrics)], dtype=np.float64)
+
+
+def _is_scipy_sparse(x):
+    # by module name first: dense inputs never import scipy.sparse (fastnn.utils.sparse_utils.is_sparse)
+    if not type(x).__module__.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse as sp
+    return sp.issparse(x)
 
 
 # --------------------------------------------------------------------------- the public class
@@ -1556,6 +1754,8 @@ class MLP:
         return self.layers[len(self.layers) - 1][1]
 
     def _inputs(self, owner, X):
+        if _is_scipy_sparse(X):
+            return self._csr_inputs(owner, X)
         if not isinstance(X, np.ndarray) or X.dtype != np.float32:
             raise ValueError(f"{owner}: argument `X` must be a float32 array like the parameters; "
                              f"received {describe(X)}.")
@@ -1565,6 +1765,56 @@ class MLP:
         if not X.flags.c_contiguous:
             X = np.ascontiguousarray(X)
         return X
+
+    def _csr_inputs(self, owner, X):
+        """X as a scipy.sparse CSR matrix the nogil code can read: float32 data, int32 or int64
+        indptr/indices of one dtype (as scipy gives them, no copy), every stored value's column in
+        [0, I). The structure check reads every index (~2 ms for IMDB's 3.3M), so it is done once per
+        matrix: remembered by the identity and addresses of its arrays (fit passes the same matrix
+        every epoch). A matrix changed in place after a call is not checked again."""
+        i0 = self.layers[0][0]
+        if X.format != "csr" or X.dtype != np.float32 or X.ndim != 2:
+            raise ValueError(f"{owner}: a sparse argument `X` must be a float32 CSR matrix "
+                             f"(scipy.sparse.csr_matrix; fastnn.utils.sparse_utils.to_csr converts); received a "
+                             f"{X.format} matrix of dtype {X.dtype} and shape {shape_str(X.shape)}.")
+        if X.shape[1] != i0:
+            raise ValueError(f"{owner}: argument `X` must have shape (None, {i0}); received a CSR matrix of "
+                             f"shape {shape_str(X.shape)}.")
+        indptr, indices, data = X.indptr, X.indices, X.data
+        key = (indptr.ctypes.data, indices.ctypes.data, data.ctypes.data, indices.shape[0], X.shape)
+        checked = getattr(self, "_csr_checked", None)
+        if checked is not None and checked[0]() is X and checked[1] == key:
+            return X
+        if (indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64)
+                or not (indptr.flags.c_contiguous and indices.flags.c_contiguous and data.flags.c_contiguous)
+                or indptr.shape[0] != X.shape[0] + 1 or data.shape[0] != indices.shape[0]):
+            raise ValueError(f"{owner}: argument `X` must be a CSR matrix with C-contiguous int32 or int64 "
+                             f"indptr/indices of one dtype; received indptr {describe(indptr)}, indices "
+                             f"{describe(indices)}, data {describe(data)}.")
+        nnz = indices.shape[0]
+        last = indptr[indptr.shape[0] - 1]
+        if indptr[0] < 0 or last > nnz or (indptr.shape[0] > 1 and (np.diff(indptr) < 0).any()):
+            raise ValueError(f"{owner}: argument `X` has a malformed `indptr`: it must be non-decreasing with "
+                             f"values in [0, {nnz}] (nnz).")
+        if nnz and (indices.min() < 0 or indices.max() >= i0):
+            bad = indices.min() if indices.min() < 0 else indices.max()
+            raise ValueError(f"{owner}: argument `X` holds column ids that must be in [0, {i0}) (the inputs of "
+                             f"the first layer); received a column id of {bad}.")
+        if data.shape[0] and not np.isfinite(data).all():
+            raise ValueError(f"{owner}: argument `X` must be finite; received a CSR matrix containing NaN or inf.")
+        self._csr_checked = (weakref.ref(X), key)
+        return X
+
+    def _csr_batch_nnz(self, X, order, start, stop):
+        """The most stored values in one of the batches order[start:stop] (room for its transpose)."""
+        if stop <= start:
+            return 0
+        lengths = np.diff(X.indptr)[order[start:stop]]
+        cap = int(np.add.reduceat(lengths, np.arange(0, stop - start, self.batch_size)).max())
+        if cap >= 2 ** 31:
+            raise ValueError(f"MLP.train_steps: a batch of CSR rows holds {cap} stored values; at most "
+                             f"2**31 - 1 are supported.")
+        return cap
 
     def _set_hyper(self, learning_rate):
         h = self.hyper
@@ -1588,7 +1838,8 @@ class MLP:
     def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, uniforms=None):
         """Run ``n_batches`` optimizer steps; return (loss_sum, metric_sums (M,) float64, n_samples).
 
-        X (S, I) float; y (S,) intp class ids or (S, K) float; order (S,) intp:
+        X (S, I) float, or a float32 scipy.sparse CSR matrix (S, I); y (S,) intp class ids or (S, K) float;
+        order (S,) intp:
         batch b holds rows order[b*batch_size : (b+1)*batch_size] (the last
         batch may be short).  ``iterations`` is the optimizer's step count
         before the first of these steps (Adam's t = iterations + 1).
@@ -1630,16 +1881,17 @@ class MLP:
         if problem == 3:
             raise ValueError(f"{owner}: argument `y` must be finite; received {describe(y)} containing NaN or inf "
                              f"(row {order[where]}).")
-        return self._train_adaptive(X, ids, Y, order, first_batch, n_batches, iterations, uniforms)
+        nnz_cap = self._csr_batch_nnz(X, order, start, stop) if not isinstance(X, np.ndarray) else -1
+        return self._train_adaptive(X, ids, Y, order, first_batch, n_batches, iterations, uniforms, nnz_cap)
 
-    def _train_adaptive(self, X, ids, Y, order, first_batch, n_batches, iterations, uniforms):
+    def _train_adaptive(self, X, ids, Y, order, first_batch, n_batches, iterations, uniforms, nnz_cap):
         """Run the steps; a long call on a team runs in pieces of ADAPT_STEPS, each on the team or on
         one thread, whichever is measured faster now (see ADAPT_STEPS). Results are the same bits."""
         core = self._core
         core.force_threads = 0
         team = core.team(min(self.batch_size, order.shape[0]))
         if team == 1 or n_batches < 2 * ADAPT_STEPS:
-            return core.train(X, ids, Y, order, first_batch, n_batches, iterations, uniforms)
+            return core.train(X, ids, Y, order, first_batch, n_batches, iterations, uniforms, nnz_cap)
         a = self._adapt
         bs = self.batch_size
         done = 0
@@ -1659,7 +1911,7 @@ class MLP:
                 core.continue_sums = done > 0  # one running sum, in step order, as a single call has
                 t0 = time.perf_counter()
                 result = core.train(X, ids, Y, order, first_batch + done, k, iterations + done,
-                                    [u[rows] for u in uniforms])
+                                    [u[rows] for u in uniforms], nnz_cap)  # (the cap of the whole call)
                 rate = (time.perf_counter() - t0) / k
                 done += k
                 if nt == 1:
