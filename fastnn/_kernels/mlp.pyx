@@ -249,14 +249,15 @@ cdef Py_ssize_t BLOCKED_MIN_STEPS = 16
 
 # A call of at least 2 * ADAPT_STEPS steps on a team runs in pieces of ADAPT_STEPS steps,
 # each timed (MLP._train_adaptive): one piece of PROBE_STEPS on one thread calibrates it,
-# then the team runs unless one thread was faster or the team's last piece took more than
-# CONTENDED times its best (another process holds a core: every barrier then waits for a
-# descheduled thread, 2-90x slower steps were measured here). While on one thread, the
-# team is tried again after 4, 8, ... 64 pieces. The engine's results do not depend on
-# its thread count (tests/kernels/test_mlp.py), so this changes speed only.
+# then the team runs unless its latest piece was slower per step than one thread's best
+# (another process holds a core: every barrier then waits for a descheduled thread, and
+# 2-90x slower steps were measured here; a team merely slowed down by memory traffic from
+# elsewhere, 1.1-1.8 ms/step for mnist-wide, still beats one thread). While on one thread, a
+# PROBE_STEPS piece tries the team again after 1, 2, 4, ... 32 pieces. The engine's
+# results do not depend on its thread count (tests/kernels/test_mlp.py), and the loss and
+# metric sums run on across pieces, so this changes speed only.
 ADAPT_STEPS = 128
 PROBE_STEPS = 16
-CONTENDED = 1.5
 
 
 def _first_layer_split(value=None):
@@ -1611,7 +1612,7 @@ class MLP:
         self.hyper = dict(hyper)
         self.batch_size = int(batch_size) if isinstance(batch_size, numbers.Integral) else batch_size
         # _train_adaptive's measurements: best s/step on the team and on one thread, the team's last
-        self._adapt = {"team": None, "one": None, "last": None, "on_one": False, "wait": 0, "patience": 4}
+        self._adapt = {"team": None, "one": None, "last": None, "on_one": False, "wait": 0, "patience": 1}
         self.n_threads = n_threads
         self._check()
         padded = tuple(self.slots) + (None,) * (3 - len(self.slots))
@@ -1897,11 +1898,10 @@ class MLP:
         done = 0
         try:
             while done < n_batches:
-                # piece sizes never depend on timings (the loss sums are added piece by piece)
                 if a["one"] is None and a["team"] is not None:
                     nt, k = 1, PROBE_STEPS                       # calibrate one thread, once
                 elif a["on_one"] and a["wait"] <= 0:
-                    nt, k = team, ADAPT_STEPS                    # is the team fast again?
+                    nt, k = team, PROBE_STEPS                    # is the team fast again?
                 else:
                     nt, k = (1 if a["on_one"] else team), ADAPT_STEPS
                     a["wait"] -= 1
@@ -1921,9 +1921,9 @@ class MLP:
                     a["last"] = rate
                 if a["one"] is not None and a["team"] is not None:
                     was = a["on_one"]
-                    a["on_one"] = a["team"] > a["one"] or a["last"] > CONTENDED * a["team"]
+                    a["on_one"] = a["last"] > a["one"]  # the team's latest piece lost to one thread's best
                     if a["on_one"] and nt != 1:  # wait longer before each new probe while it stays slow
-                        a["patience"] = 4 if not was else min(64, 2 * a["patience"])
+                        a["patience"] = 1 if not was else min(32, 2 * a["patience"])
                         a["wait"] = a["patience"]
         finally:
             core.force_threads = 0
