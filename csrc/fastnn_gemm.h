@@ -28,8 +28,8 @@
  *
  * Columns: tiles of 16, then 8; a last group of fewer than 8 is computed by an
  * 8-wide tile moved left to overlap its neighbour (identical recomputation) when
- * beta is 0 and N >= 8, else by an edge that gathers them into one vector (the
- * same multiply-add instruction, so the same rounding).
+ * beta is 0 and N >= 8, else by an edge whose vectors run down 8 rows of one column
+ * (the same vector multiply-add per element, so the same rounding).
  */
 #ifndef FASTNN_GEMM_H
 #define FASTNN_GEMM_H
@@ -64,6 +64,36 @@
             for (v = 0; v < NV; v++) fastnn_store8(cp + r * ldc + 8 * v, acc[r][v]);                \
     }
 
+/* Columns [j, j + NJ) of every row, NJ < 8: acc[jj] holds 8 rows of column j + jj. */
+#define FASTNN_GEMM_EDGE(NJ)                                                                        \
+    for (i0 = 0; i0 < M; i0 += 8) {                                                                 \
+        fastnn_v8sf acc[NJ];                                                                        \
+        ptrdiff_t k, r, mr = M - i0 < 8 ? M - i0 : 8;                                               \
+        for (jj = 0; jj < NJ; jj++) {                                                               \
+            acc[jj] = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                                        \
+            if (beta)                                                                               \
+                for (r = 0; r < mr; r++) acc[jj][r] = c[(i0 + r) * ldc + j + jj];                   \
+        }                                                                                           \
+        for (k = 0; k < K; k++) {                                                                   \
+            const float *ak = a + i0 * rsa + k * csa, *bk = b + k * ldb + j;                        \
+            fastnn_v8sf av;                                                                         \
+            if (mr == 8) {                                                                          \
+                av = (fastnn_v8sf){ak[0], ak[rsa], ak[2 * rsa], ak[3 * rsa], ak[4 * rsa],           \
+                                   ak[5 * rsa], ak[6 * rsa], ak[7 * rsa]};                          \
+            } else {                                                                                \
+                av = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                                         \
+                for (r = 0; r < mr; r++) av[r] = ak[r * rsa];                                       \
+            }                                                                                       \
+            for (jj = 0; jj < NJ; jj++) {                                                           \
+                float t = bk[jj];                                                                   \
+                fastnn_v8sf bv = {t, t, t, t, t, t, t, t};                                          \
+                acc[jj] += av * bv;                                                                 \
+            }                                                                                       \
+        }                                                                                           \
+        for (jj = 0; jj < NJ; jj++)                                                                 \
+            for (r = 0; r < mr; r++) c[(i0 + r) * ldc + j + jj] = acc[jj][r];                       \
+    }
+
 #define FASTNN_GEMM_ROWS(NV)                                                                        \
     for (i0 = 0; i0 + 6 <= M; i0 += 6) FASTNN_GEMM_TILE(6, NV)                                      \
     switch (M - i0) {                                                                               \
@@ -89,24 +119,21 @@ FASTNN_ALWAYS_INLINE void fastnn_gemm_f32_body(ptrdiff_t M, ptrdiff_t N, ptrdiff
         FASTNN_GEMM_ROWS(1)
         return;
     }
-    /* Edge of fewer than 8 columns (N < 8, or beta 1): the columns gathered into one
-     * vector, so each element gets the very same vector multiply-add as in a tile
-     * (a scalar loop would be compiled into separate multiplies and adds). */
-    for (i0 = 0; i0 < M && j < N; i0++) {
-        fastnn_v8sf acc = {0, 0, 0, 0, 0, 0, 0, 0};
-        ptrdiff_t k;
-        if (beta)
-            for (jj = j; jj < N; jj++) acc[jj - j] = c[i0 * ldc + jj];
-        for (k = 0; k < K; k++) {
-            float s = a[i0 * rsa + k * csa];
-            fastnn_v8sf sv = {s, s, s, s, s, s, s, s}, bv = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (jj = j; jj < N; jj++) bv[jj - j] = b[k * ldb + jj];
-            acc += sv * bv;
-        }
-        for (jj = j; jj < N; jj++) c[i0 * ldc + jj] = acc[jj - j];
+    /* Edge of fewer than 8 columns (N < 8, or beta 1): vectors run down 8 ROWS of one column
+     * instead, each lane the same chain of multiply-adds over k as in a tile (same bits). */
+    switch (N - j) {
+        case 1: FASTNN_GEMM_EDGE(1) break;
+        case 2: FASTNN_GEMM_EDGE(2) break;
+        case 3: FASTNN_GEMM_EDGE(3) break;
+        case 4: FASTNN_GEMM_EDGE(4) break;
+        case 5: FASTNN_GEMM_EDGE(5) break;
+        case 6: FASTNN_GEMM_EDGE(6) break;
+        case 7: FASTNN_GEMM_EDGE(7) break;
+        default: break;
     }
 }
 #undef FASTNN_GEMM_ROWS
+#undef FASTNN_GEMM_EDGE
 #undef FASTNN_GEMM_TILE
 
 #else

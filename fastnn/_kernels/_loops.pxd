@@ -149,9 +149,13 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K, floati
         gemv_row(trans_a, trans_b, N, K, alpha, A, lda, B, ldb, beta, C)
         return
     if floating is float:
-        if not trans_b and alpha == 1 and (beta == 0 or beta == 1):
+        if not trans_b and alpha == 1 and (beta == 0 or beta == 1) and ldc >= 8:
             # csrc/fastnn_gemm.h: no packing, ~80 GFLOPS on a core at these shapes (OpenBLAS ~30),
-            # and each element's sum runs in the same order whatever the caller's split
+            # and each element's sum runs in the same order whatever the caller's split. Matrices
+            # narrower than 8 columns (ldc < 8: a layer of fewer than 8 units, such as IMDB's last)
+            # stay on BLAS: there the GEMM's edge path made the IMDB engine step 924 us instead of
+            # 720 (one thread; not understood: 2-3 us per call when timed alone). A layer that
+            # narrow is never split between threads (split_gemm), so it is one call either way.
             if trans_a:
                 fastnn_gemm_f32(M, N, K, A, 1, lda, B, ldb, beta == 1, C, ldc)
             else:

@@ -542,3 +542,25 @@ def test_long_calls_in_timed_pieces_give_the_same_bits_as_one_call():
         assert runs[0][2] == 16 * steps
     finally:
         C._engine_parallel_work(previous)
+
+
+@pytest.mark.parametrize("density", (0.0, 1.0))
+def test_a_four_unit_share_of_a_layer_is_bitwise_its_columns_of_the_whole(density):
+    # 20 units split 16 + 4 ("cols"): thread 1's 4-unit block takes the GEMM's narrow edge path,
+    # thread 0 alone computes those columns in a 16 + overlapping 8 tiling
+    previous = C._sparse_max_density(density), C._engine_parallel_work(0), C._first_layer_split("cols")
+    try:
+        params, layers = build([800, 20, 10], ["relu", "softmax"], seed=12)
+        X, y, order = data(32 * 6, 800, 10, "softmax_xent", seed=13, density=0.3)
+        runs = []
+        for n_threads in (1, 2):
+            mc, mr = make_pair(params, layers, "softmax_xent", [], "sgd", {}, 0, 32, n_threads)
+            rc, rr = run_pair(mc, mr, X, y, order, 6, 0.05)
+            assert_same_training(rc, rr, mc, mr)
+            runs.append((rc[0], mc.params.copy()))
+        assert runs[0][0] == runs[1][0]
+        np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    finally:
+        C._sparse_max_density(previous[0])
+        C._engine_parallel_work(previous[1])
+        C._first_layer_split(previous[2])
