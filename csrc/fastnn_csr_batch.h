@@ -74,6 +74,17 @@ typedef struct { int32_t code; float val; } fastnn_csr_pair;  /* code = row * 64
 #define FASTNN_CSR_PREFETCH_PTR(P) do { } while (0)
 #endif
 
+/* In the loop over batch rows r of [r0, r1): prefetch row r + AHEAD's indices and values, and the
+ * indptr entry of row r + 2 AHEAD (a miss of its own when rows are picked by `rows`). */
+#define FASTNN_CSR_PREFETCH_AHEAD(r)                                                                \
+    if ((r) + FASTNN_CSR_AHEAD < r1) {                                                              \
+        const ptrdiff_t sa = rows != NULL ? (ptrdiff_t)rows[(r) + FASTNN_CSR_AHEAD]                 \
+                                          : row0 + (r) + FASTNN_CSR_AHEAD;                          \
+        FASTNN_CSR_PREFETCH_ROW(ind, data, (ptrdiff_t)indptr[sa], (ptrdiff_t)indptr[sa + 1]);       \
+        if (rows != NULL && (r) + 2 * FASTNN_CSR_AHEAD < r1)                                        \
+            FASTNN_CSR_PREFETCH_PTR(indptr + rows[(r) + 2 * FASTNN_CSR_AHEAD]);                     \
+    }
+
 /* Forward of batch rows [r0, r1): Y[r, 0:O] = sum_k data[k] W[ind[k], 0:O] over
  * the CSR row s_r (fastnn_csr_dot: the same sums as csr_dense_forward), with
  * s_r = rows[r], or row0 + r when rows is NULL. No bias, no activation.
@@ -93,13 +104,7 @@ static void fastnn_csr_batch_forward_##SI(float *Y, const float *W, ptrdiff_t O,
     for (r = r0; r < r1; r++) {                                                                     \
         const ptrdiff_t s = rows != NULL ? (ptrdiff_t)rows[r] : row0 + r;                           \
         const ptrdiff_t k0 = (ptrdiff_t)indptr[s], k1 = (ptrdiff_t)indptr[s + 1];                   \
-        if (r + FASTNN_CSR_AHEAD < r1) {                                                            \
-            const ptrdiff_t sa = rows != NULL ? (ptrdiff_t)rows[r + FASTNN_CSR_AHEAD]               \
-                                              : row0 + r + FASTNN_CSR_AHEAD;                        \
-            FASTNN_CSR_PREFETCH_ROW(ind, data, (ptrdiff_t)indptr[sa], (ptrdiff_t)indptr[sa + 1]);   \
-            if (rows != NULL && r + 2 * FASTNN_CSR_AHEAD < r1)  /* its indptr, a miss of its own */ \
-                FASTNN_CSR_PREFETCH_PTR(indptr + rows[r + 2 * FASTNN_CSR_AHEAD]);                   \
-        }                                                                                           \
+        FASTNN_CSR_PREFETCH_AHEAD(r);                                                               \
         fastnn_csr_dot_##SI(Y + r * O, ind, data, k0, k1, W, O);                                    \
         if (count != NULL) {                                                                        \
             /* two counter sets (even / odd k): the hot buckets (IMDB's start and OOV tokens are in  \
@@ -127,13 +132,7 @@ static void fastnn_csr_batch_fill_##SI(int32_t *restrict end, fastnn_csr_pair *r
     for (r = r0; r < r1; r++) {                                                                     \
         const ptrdiff_t s = rows != NULL ? (ptrdiff_t)rows[r] : row0 + r;                           \
         const ptrdiff_t k1 = (ptrdiff_t)indptr[s + 1];                                              \
-        if (r + FASTNN_CSR_AHEAD < r1) {                                                            \
-            const ptrdiff_t sa = rows != NULL ? (ptrdiff_t)rows[r + FASTNN_CSR_AHEAD]               \
-                                              : row0 + r + FASTNN_CSR_AHEAD;                        \
-            FASTNN_CSR_PREFETCH_ROW(ind, data, (ptrdiff_t)indptr[sa], (ptrdiff_t)indptr[sa + 1]);   \
-            if (rows != NULL && r + 2 * FASTNN_CSR_AHEAD < r1)  /* its indptr, a miss of its own */ \
-                FASTNN_CSR_PREFETCH_PTR(indptr + rows[r + 2 * FASTNN_CSR_AHEAD]);                   \
-        }                                                                                           \
+        FASTNN_CSR_PREFETCH_AHEAD(r);                                                               \
         const ptrdiff_t k0 = (ptrdiff_t)indptr[s], rc = r << FASTNN_CSR_BUCKET_SHIFT;               \
         for (k = k0; k < k1; k++) {                                                                 \
             /* even and odd positions k - k0 of a row in two lists: two chains of counter updates */ \

@@ -1,10 +1,25 @@
 """mlp.pyx (the fused MLP engine) against _reference.MLP: 10 training steps, evaluate, predict."""
+import contextlib
+
 import numpy as np
 import pytest
 
 from fastnn._kernels import _reference as R
 from fastnn._kernels import mlp as C
 from fastnn._kernels._openmp import HAVE_OPENMP  # without it every call runs on one thread
+
+
+@contextlib.contextmanager
+def engine_settings(density=None, parallel_work=None, split=None):
+    """Set the engine's module-level knobs (None: leave one as it is) and restore them afterwards."""
+    previous = C._sparse_max_density(density), C._engine_parallel_work(parallel_work), C._first_layer_split(split)
+    try:
+        yield
+    finally:
+        C._sparse_max_density(previous[0])
+        C._engine_parallel_work(previous[1])
+        C._first_layer_split(previous[2])
+
 
 OPTIMIZERS = [
     ("sgd", {}, 0),
@@ -107,8 +122,7 @@ LOSS_CASES = [
 @pytest.mark.parametrize("labels,loss,acts,metrics", LOSS_CASES, ids=[f"{c[0]}-{c[2][1]}" for c in LOSS_CASES])
 @pytest.mark.parametrize("density", (0.0, 1.0), ids=("dense-path", "sparse-path"))
 def test_ten_steps_match_reference_per_loss(labels, loss, acts, metrics, density):
-    previous = C._sparse_max_density(density)
-    try:
+    with engine_settings(density=density):
         params, layers = build([100, 48, 6], acts, seed=2)
         X, y, order = data(95, 100, 6, labels, seed=3)  # batches of 10: the last has 5 rows
         mc, mr = make_pair(params, layers, loss, metrics, "adam", OPTIMIZERS[5][1], 2, 10, 2)
@@ -119,8 +133,6 @@ def test_ten_steps_match_reference_per_loss(labels, loss, acts, metrics, density
             np.testing.assert_allclose(ec[0], er[0], rtol=1e-5)
             np.testing.assert_allclose(ec[1], er[1], rtol=1e-5, atol=1e-4)
             np.testing.assert_allclose(mc.predict(X, batch_size), mr.predict(X, batch_size), rtol=1e-5, atol=1e-6)
-    finally:
-        C._sparse_max_density(previous)
 
 
 @pytest.mark.parametrize("n_threads", (1, 2))
@@ -150,8 +162,7 @@ def test_calls_resume_where_they_stopped():
 
 
 def test_reproducible_and_thread_count_independent_on_the_sparse_path():
-    previous = C._sparse_max_density(1.0)
-    try:
+    with engine_settings(density=1.0):
         params, layers = build([784, 128, 10], ["relu", "softmax"], seed=6)
         X, y, order = data(200, 784, 10, "softmax_xent", seed=7, density=0.2)
         runs = []
@@ -162,8 +173,6 @@ def test_reproducible_and_thread_count_independent_on_the_sparse_path():
         for (res, p) in runs[1:]:
             assert res[0] == runs[0][0][0]
             np.testing.assert_array_equal(p, runs[0][1])
-    finally:
-        C._sparse_max_density(previous)
 
 
 def test_predict_single_sample_and_out_buffer():
@@ -268,8 +277,7 @@ POST_CASES = {
 @pytest.mark.parametrize("n_threads", (1, 2))
 @pytest.mark.parametrize("density", (0.0, 1.0), ids=("dense-path", "sparse-path"))
 def test_post_ops_ten_steps_match_reference(case, n_threads, density):
-    previous = C._sparse_max_density(density), C._engine_parallel_work(0)  # a team of 2 where possible
-    try:
+    with engine_settings(density=density, parallel_work=0):  # a team of 2 where possible
         params, layers = build_post([100, 128, 6], ["relu", "softmax"], POST_CASES[case], seed=2)
         # batches of 32 (with 2 threads, each owns half the hidden units); the last has 22 rows
         X, y, order = data(310, 100, 6, "softmax_xent", seed=3)
@@ -289,16 +297,12 @@ def test_post_ops_ten_steps_match_reference(case, n_threads, density):
             np.testing.assert_allclose(ec[1], er[1], rtol=1e-5, atol=1e-4)
             np.testing.assert_allclose(mc.predict(X, batch_size), mr.predict(X, batch_size), rtol=1e-5,
                                        atol=1e-6)
-    finally:
-        C._sparse_max_density(previous[0])
-        C._engine_parallel_work(previous[1])
 
 
 @pytest.mark.parametrize("n_threads", (1, 2))
 def test_post_ops_in_deep_stacks_with_gaps_and_float_labels(n_threads):
     """Ops after several hidden layers (both orders), teams of 2 on the wide layers, arena gaps, mse."""
-    previous = C._engine_parallel_work(0)
-    try:
+    with engine_settings(parallel_work=0):
         params, layers = build_post([60, 160, 96, 5], ["tanh", "relu", "linear"],
                                     [("dropout", "bn"), ("bn-scale", "dropout"), ()], seed=4, momentum=0.5)
         gap = np.zeros(7, np.float32)  # unused floats at the end of the arena are updated as gaps
@@ -312,8 +316,6 @@ def test_post_ops_in_deep_stacks_with_gaps_and_float_labels(n_threads):
             rr = mr.train_steps(X, y, order, 0, 4, 0, lr, U)
             assert_same_training(rc, rr, mc, mr)
             np.testing.assert_allclose(mc.predict(X, 64), mr.predict(X, 64), rtol=1e-5, atol=2e-6)
-    finally:
-        C._engine_parallel_work(previous)
 
 
 def test_moving_statistics_follow_keras_and_are_not_trained():
@@ -377,8 +379,7 @@ def test_post_ops_calls_resume_where_they_stopped():
 
 def test_post_ops_reproducible_and_thread_count_independent():
     """The ops work per unit, so the split of units between threads changes nothing (sparse path)."""
-    previous = C._sparse_max_density(1.0), C._engine_parallel_work(0)
-    try:
+    with engine_settings(density=1.0, parallel_work=0):
         params, layers = build_post([784, 128, 10], ["relu", "softmax"], [("bn", "dropout"), ()], seed=6)
         X, y, order = data(200, 784, 10, "softmax_xent", seed=7, density=0.2)
         U = uniforms_for(layers, 6 * 32)
@@ -391,9 +392,6 @@ def test_post_ops_reproducible_and_thread_count_independent():
             assert res[0] == runs[0][0][0]
             np.testing.assert_array_equal(p, runs[0][1])
             np.testing.assert_array_equal(pred, runs[0][2])
-    finally:
-        C._sparse_max_density(previous[0])
-        C._engine_parallel_work(previous[1])
 
 
 def test_post_ops_bad_input():
@@ -444,8 +442,7 @@ def test_first_layer_splits_match_reference_and_each_other_bitwise(units, densit
     # gradient + update; "blocks": units, with the kernel and slots copied into per-thread column
     # blocks for the call and back. Every element is summed in the same order in all of them, so
     # all runs are bitwise equal (and the arena holds the trained kernel and slots after a call).
-    previous = C._sparse_max_density(density), C._engine_parallel_work(0), C._first_layer_split()
-    try:
+    with engine_settings(density=density, parallel_work=0):
         params, layers = build([300, units, 10], ["relu", "softmax"], seed=3)
         X, y, order = data(330, 300, 10, "softmax_xent", seed=4, density=0.3)  # last batch: 10 rows
         runs = []
@@ -463,18 +460,13 @@ def test_first_layer_splits_match_reference_and_each_other_bitwise(units, densit
             assert loss == runs[0][0]
             np.testing.assert_array_equal(p, runs[0][1])
             assert ev == runs[0][2]
-    finally:
-        C._sparse_max_density(previous[0])
-        C._engine_parallel_work(previous[1])
-        C._first_layer_split(previous[2])
 
 
 @pytest.mark.parametrize("density", (0.0, 1.0))
 def test_auto_column_blocks_on_long_calls_equal_one_thread_bitwise(density):
     # a call of >= 16 steps with the first layer shared runs on column blocks ("auto"); the kernel and
     # the Adam slots are copied back into the arena, and a second call resumes from them
-    previous = C._sparse_max_density(density), C._engine_parallel_work(0), C._first_layer_split("auto")
-    try:
+    with engine_settings(density=density, parallel_work=0, split="auto"):
         params, layers = build([200, 96, 10], ["relu", "softmax"], seed=5)
         X, y, order = data(32 * 20 + 17, 200, 10, "softmax_xent", seed=6, density=0.3)
         runs = []
@@ -490,10 +482,6 @@ def test_auto_column_blocks_on_long_calls_equal_one_thread_bitwise(density):
         np.testing.assert_array_equal(runs[0][2], runs[1][2])
         for a, b in zip(runs[0][3], runs[1][3]):
             np.testing.assert_array_equal(a, b)
-    finally:
-        C._sparse_max_density(previous[0])
-        C._engine_parallel_work(previous[1])
-        C._first_layer_split(previous[2])
 
 
 @pytest.mark.parametrize("density", (0.0, 1.0))
@@ -501,8 +489,7 @@ def test_deep_stacks_are_bitwise_the_same_on_one_and_two_threads(density):
     # hidden layers wider than 16 units take their input gradient through W^T and the fixed-order GEMM
     # (not a split BLAS call), so a team of 2 computes every bit as one thread does: the engine may
     # pick its team size call by call without changing a seeded run
-    previous = C._sparse_max_density(density), C._engine_parallel_work(0)
-    try:
+    with engine_settings(density=density, parallel_work=0):
         params, layers = build([300, 64, 48, 10], ["relu", "tanh", "softmax"], seed=8)
         X, y, order = data(32 * 20 + 3, 300, 10, "softmax_xent", seed=9, density=0.3)
         runs = []
@@ -513,17 +500,13 @@ def test_deep_stacks_are_bitwise_the_same_on_one_and_two_threads(density):
             runs.append((res[0], mc.params.copy(), mc.evaluate(X, y, 64)))
         assert runs[0][0] == runs[1][0] and runs[0][2] == runs[1][2]
         np.testing.assert_array_equal(runs[0][1], runs[1][1])
-    finally:
-        C._sparse_max_density(previous[0])
-        C._engine_parallel_work(previous[1])
 
 
 def test_long_calls_in_timed_pieces_give_the_same_bits_as_one_call():
     # a call of >= 2 * ADAPT_STEPS steps on a team runs in pieces, each on the team or on one thread;
     # parameters, slots, the loss sum and the metric sums are bitwise those of one thread in one call,
     # including with Dropout (its uniforms are sliced per piece)
-    previous = C._engine_parallel_work(0)
-    try:
+    with engine_settings(parallel_work=0):
         params, layers = build([100, 40, 10], ["relu", "softmax"], seed=10)
         layers[0] = layers[0] + ((("dropout", 0.25),),)
         steps = 2 * C.ADAPT_STEPS + 37
@@ -541,16 +524,13 @@ def test_long_calls_in_timed_pieces_give_the_same_bits_as_one_call():
             for a, b in zip(run[4], runs[0][4]):
                 np.testing.assert_array_equal(a, b)
         assert runs[0][2] == 16 * steps
-    finally:
-        C._engine_parallel_work(previous)
 
 
 @pytest.mark.parametrize("density", (0.0, 1.0))
 def test_a_four_unit_share_of_a_layer_is_bitwise_its_columns_of_the_whole(density):
     # 20 units split 16 + 4 ("cols"): thread 1's 4-unit block takes the GEMM's narrow edge path,
     # thread 0 alone computes those columns in a 16 + overlapping 8 tiling
-    previous = C._sparse_max_density(density), C._engine_parallel_work(0), C._first_layer_split("cols")
-    try:
+    with engine_settings(density=density, parallel_work=0, split="cols"):
         params, layers = build([800, 20, 10], ["relu", "softmax"], seed=12)
         X, y, order = data(32 * 6, 800, 10, "softmax_xent", seed=13, density=0.3)
         runs = []
@@ -561,7 +541,3 @@ def test_a_four_unit_share_of_a_layer_is_bitwise_its_columns_of_the_whole(densit
             runs.append((rc[0], mc.params.copy()))
         assert runs[0][0] == runs[1][0]
         np.testing.assert_array_equal(runs[0][1], runs[1][1])
-    finally:
-        C._sparse_max_density(previous[0])
-        C._engine_parallel_work(previous[1])
-        C._first_layer_split(previous[2])
