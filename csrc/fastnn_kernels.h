@@ -92,9 +92,10 @@ static inline double fastnn_bxent_logit(double z, double y) {
 /* ------------------------------------------------------------------ 3. sparse-input dense layer
  * The first layer of an MLP on image data sees mostly zeros (MNIST: 81%).
  * Both kernels skip them with two bitmaps of the batch's non-zeros:
- *   rowbits[b*nwi + w]  bit j: X[b, 64w + j] != 0   (row-major, nwi = ceil(I/64))
+ *   rowbits[w*ldr + b]  bit j: X[b, 64w + j] != 0   (word-major, nwi = ceil(I/64) words per row,
+ *                       so that threads owning different words write different cache lines)
  *   featmask[i*nw + g]  bit r: X[64g + r, i] != 0   (feature-major, nw = ceil(B/64))
- * built with SSE2 movemask and a 64x64 bit transpose. Every output element
+ * built by fastnn_gather_bitmaps below in the same pass that copies the batch. Every output element
  * is a sum over the non-zero inputs in ascending order, so results are
  * bitwise reproducible and do not depend on how columns are split between
  * threads. Accumulators stay in registers: up to 64 columns (8 vectors of
@@ -108,7 +109,7 @@ static inline double fastnn_bxent_logit(double z, double y) {
 #define FASTNN_X86_DISPATCH 1
 #define FASTNN_ALWAYS_INLINE static inline __attribute__((always_inline))
 #define FASTNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#include <emmintrin.h>
+#include <immintrin.h>
 #else
 #define FASTNN_X86_DISPATCH 0
 #define FASTNN_ALWAYS_INLINE static inline
@@ -159,63 +160,6 @@ static inline ptrdiff_t fastnn_popcount_masks(const uint64_t *mask, ptrdiff_t n)
     return total;
 }
 
-/* rowbits words [w0, w1) of rows [0, B): each call owns whole words, so threads
- * split the features in blocks of 64. */
-static inline void fastnn_row_bitmaps(uint64_t *rowbits, ptrdiff_t nwi, const float *X, ptrdiff_t ldx,
-                                      ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t w0, ptrdiff_t w1) {
-    ptrdiff_t b, w, j;
-    for (b = 0; b < B; b++) {
-        const float *x = X + b * ldx;
-        for (w = w0; w < w1; w++) {
-            uint64_t bits = 0;
-            ptrdiff_t i0 = w * 64, n = n_in - i0 < 64 ? n_in - i0 : 64;
-#if FASTNN_X86_DISPATCH
-            const __m128 zero = _mm_setzero_ps();
-            for (j = 0; j + 4 <= n; j += 4) {
-                __m128 v = _mm_loadu_ps(x + i0 + j);
-                bits |= (uint64_t)_mm_movemask_ps(_mm_cmpneq_ps(v, zero)) << j;
-            }
-#else
-            j = 0;
-#endif
-            for (; j < n; j++)
-                bits |= (uint64_t)(x[i0 + j] != 0.0f) << j;
-            rowbits[b * nwi + w] = bits;
-        }
-    }
-}
-
-/* In-place LSB-first transpose of a 64x64 bit matrix: a[r] bit c -> a[c] bit r
- * (Hacker's Delight, section 7-3, recursive block swaps). */
-static inline void fastnn_transpose64(uint64_t a[64]) {
-    int j, k;
-    uint64_t m = 0x00000000FFFFFFFFULL, t;
-    for (j = 32; j != 0; j >>= 1, m ^= (m << j)) {
-        for (k = 0; k < 64; k = ((k | j) + 1) & ~j) {
-            t = ((a[k] >> j) ^ a[k | j]) & m;
-            a[k] ^= t << j;
-            a[k | j] ^= t;
-        }
-    }
-}
-
-/* featmask for the features of rowbits words [w0, w1), rows [0, B). */
-static inline void fastnn_feature_masks(uint64_t *featmask, ptrdiff_t nw, const uint64_t *rowbits,
-                                        ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t n_in, ptrdiff_t w0, ptrdiff_t w1) {
-    uint64_t a[64];
-    ptrdiff_t w, g, r, j;
-    for (w = w0; w < w1; w++) {
-        ptrdiff_t nf = n_in - w * 64 < 64 ? n_in - w * 64 : 64;
-        for (g = 0; g < nw; g++) {
-            for (r = 0; r < 64; r++)
-                a[r] = (g * 64 + r < B) ? rowbits[(g * 64 + r) * nwi + w] : 0;
-            fastnn_transpose64(a);
-            for (j = 0; j < nf; j++)
-                featmask[(w * 64 + j) * nw + g] = a[j];
-        }
-    }
-}
-
 #if FASTNN_HAVE_VECTOR_EXT
 static inline fastnn_v8sf fastnn_load8(const float *p) { fastnn_v8sf v; memcpy(&v, p, sizeof(v)); return v; }
 static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof(v)); }
@@ -230,12 +174,12 @@ static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof
         int k;                                                                                      \
         for (k = 0; k < K; k++) off[k] = 8 * k < width - 8 ? 8 * k : width - 8;                    \
         for (b = 0; b < B; b++) {                                                                   \
-            const uint64_t *rb = rowbits + b * nwi;                                                 \
+            const uint64_t *rb = rowbits + b;                                                       \
             const float *x = X + b * ldx;                                                           \
             float *h = H + b * ldh + c;                                                             \
             for (k = 0; k < K; k++) acc[k] = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                 \
             for (w = 0; w < nwi; w++) {                                                             \
-                uint64_t m = rb[w];                                                                 \
+                uint64_t m = rb[w * ldr];                                                           \
                 while (m) {                                                                         \
                     ptrdiff_t i = w * 64 + fastnn_ctz64(m);                                         \
                     float v = x[i];                                                                 \
@@ -298,13 +242,13 @@ static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof
 FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_scalar(
         float *restrict H, ptrdiff_t ldh, const float *restrict X, ptrdiff_t ldx,
         const float *restrict W, ptrdiff_t ldw, const float *restrict bias, const uint64_t *restrict rowbits,
-        ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+        ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
     ptrdiff_t b, w, c;
     for (b = 0; b < B; b++) {
         float *h = H + b * ldh;
         for (c = c0; c < c1; c++) h[c] = 0.0f;
         for (w = 0; w < nwi; w++) {
-            uint64_t m = rowbits[b * nwi + w];
+            uint64_t m = rowbits[w * ldr + b];
             while (m) {
                 ptrdiff_t i = w * 64 + fastnn_ctz64(m);
                 float v = X[b * ldx + i];
@@ -340,10 +284,10 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_scalar(
 #if FASTNN_HAVE_VECTOR_EXT
 FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_body(
         float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
-        const float *bias, const uint64_t *rowbits, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+        const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
     ptrdiff_t b, w;
     FASTNN_CHUNKED(FASTNN_SPARSE_FORWARD_CHUNK,
-                   fastnn_sparse_forward_scalar(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1))
+                   fastnn_sparse_forward_scalar(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1))
 }
 FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_body(
         float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx, const float *dZ, ptrdiff_t ldz,
@@ -358,9 +302,9 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_body(
 #endif
 
 static void fastnn_sparse_forward_base(float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W,
-                                       ptrdiff_t ldw, const float *bias, const uint64_t *rowbits, ptrdiff_t nwi,
+                                       ptrdiff_t ldw, const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi,
                                        ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
-    fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1);
+    fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
 }
 static void fastnn_sparse_weight_grad_base(float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx,
                                            const float *dZ, ptrdiff_t ldz, const uint64_t *featmask, ptrdiff_t nw,
@@ -373,8 +317,8 @@ static void fastnn_sparse_weight_grad_base(float *dW, ptrdiff_t lddw, const floa
  * build time, so one wheel runs everywhere and is fast where it can be. */
 FASTNN_TARGET_AVX2 static void fastnn_sparse_forward_avx2(
         float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
-        const float *bias, const uint64_t *rowbits, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
-    fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1);
+        const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+    fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
 }
 FASTNN_TARGET_AVX2 static void fastnn_sparse_weight_grad_avx2(
         float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx, const float *dZ, ptrdiff_t ldz,
@@ -393,16 +337,16 @@ static int fastnn_cpu_has_avx2_fma(void) {
 
 static inline void fastnn_sparse_forward(float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx,
                                          const float *W, ptrdiff_t ldw, const float *bias,
-                                         const uint64_t *rowbits, ptrdiff_t nwi, ptrdiff_t B,
+                                         const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B,
                                          ptrdiff_t c0, ptrdiff_t c1) {
     if (c1 <= c0) return;
 #if FASTNN_X86_DISPATCH
     if (fastnn_cpu_has_avx2_fma()) {
-        fastnn_sparse_forward_avx2(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1);
+        fastnn_sparse_forward_avx2(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
         return;
     }
 #endif
-    fastnn_sparse_forward_base(H, ldh, X, ldx, W, ldw, bias, rowbits, nwi, B, c0, c1);
+    fastnn_sparse_forward_base(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
 }
 
 static inline void fastnn_sparse_weight_grad(float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx,
@@ -416,6 +360,106 @@ static inline void fastnn_sparse_weight_grad(float *dW, ptrdiff_t lddw, const fl
     }
 #endif
     fastnn_sparse_weight_grad_base(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+}
+
+/* The batch's rows and both bitmaps, each row's bits read from its copy while in L1.
+ * Copies rows X + rows[b] * ldx (X + b * ldx when rows is NULL), b in [0, B), to
+ * dst + b * ldd (no copy when dst is NULL), and writes rowbits and featmask, for
+ * the features of the 64-feature words [w0, w1) only: threads own whole words.
+ * rowbits is written with ldr = 64 * nw.
+ * octets (8 * nwi, 64 * nw) is scratch: byte [o, b] holds the bits of features
+ * 8o..8o+7 of row b, so that one AVX2 movemask turns 32 rows of it into a
+ * feature's 32 row bits. featmask rows B..64*nw-1 are zero. */
+FASTNN_ALWAYS_INLINE unsigned fastnn_octet_scalar(const float *x, ptrdiff_t n) {
+    unsigned m = 0;
+    ptrdiff_t j;
+    for (j = 0; j < n; j++)
+        m |= (unsigned)(x[j] != 0.0f) << j;
+    return m;
+}
+
+FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptrdiff_t nw, const uint8_t *octets,
+                                                         ptrdiff_t o, ptrdiff_t nf) {
+    ptrdiff_t j, g, r, Bp = 64 * nw;
+    for (j = 0; j < nf; j++)
+        for (g = 0; g < nw; g++) {
+            uint64_t f = 0;
+            for (r = 0; r < 64; r++)
+                f |= (uint64_t)((octets[o * Bp + 64 * g + r] >> j) & 1u) << r;
+            featmask[(8 * o + j) * nw + g] = f;
+        }
+}
+
+#define FASTNN_GATHER_BITMAPS_BODY(OCTET8, TRANSPOSE)                                                \
+    {                                                                                               \
+        ptrdiff_t Bp = 64 * nw, b, w, k, o, f0 = 64 * w0, f1 = 64 * w1 < n_in ? 64 * w1 : n_in;     \
+        for (b = 0; b < B; b++) {                                                                   \
+            const float *x = X + (rows ? (ptrdiff_t)rows[b] : b) * ldx;                             \
+            if (dst && f1 > f0) { /* memcpy keeps more of a random row's lines in flight */         \
+                memcpy(dst + b * ldd + f0, x + f0, (size_t)(f1 - f0) * sizeof(float));              \
+                x = dst + b * ldd;                                                                  \
+            }                                                                                       \
+            for (w = w0; w < w1; w++) {                                                             \
+                uint64_t word = 0;                                                                  \
+                for (k = 0; k < 8; k++) {                                                           \
+                    ptrdiff_t i = 64 * w + 8 * k;                                                   \
+                    unsigned m = 0;                                                                 \
+                    if (i + 8 <= n_in) m = OCTET8(x + i);                                           \
+                    else if (i < n_in) m = fastnn_octet_scalar(x + i, n_in - i);                    \
+                    word |= (uint64_t)m << (8 * k);                                                 \
+                    octets[(8 * w + k) * Bp + b] = (uint8_t)m;                                      \
+                }                                                                                   \
+                rowbits[w * Bp + b] = word;                                                         \
+            }                                                                                       \
+        }                                                                                           \
+        for (o = 8 * w0; o < 8 * w1 && 8 * o < n_in; o++) {                                         \
+            memset(octets + o * Bp + B, 0, (size_t)(Bp - B));                                       \
+            TRANSPOSE(featmask, nw, octets, o, n_in - 8 * o < 8 ? n_in - 8 * o : 8);                \
+        }                                                                                           \
+    }
+
+#define FASTNN_GATHER_BITMAPS_PARAMS                                                                \
+    float *restrict dst, ptrdiff_t ldd, const float *restrict X, ptrdiff_t ldx, const intptr_t *rows, \
+    ptrdiff_t B, ptrdiff_t n_in, uint64_t *restrict rowbits, ptrdiff_t nwi, uint64_t *restrict featmask, \
+    ptrdiff_t nw, uint8_t *restrict octets, ptrdiff_t w0, ptrdiff_t w1
+#define FASTNN_OCTET8_SCALAR(x) fastnn_octet_scalar(x, 8)
+
+static void fastnn_gather_bitmaps_base(FASTNN_GATHER_BITMAPS_PARAMS)
+    FASTNN_GATHER_BITMAPS_BODY(FASTNN_OCTET8_SCALAR, fastnn_octets_transpose_scalar)
+
+#if FASTNN_X86_DISPATCH
+FASTNN_TARGET_AVX2 static inline unsigned fastnn_octet_avx2(const float *x) {
+    __m256 v = _mm256_loadu_ps(x);
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ));  /* NaN != 0, as in C */
+}
+/* Bit 7 of each byte, after j doublings, is bit 7 - j of the byte. */
+FASTNN_TARGET_AVX2 static inline void fastnn_octets_transpose_avx2(uint64_t *featmask, ptrdiff_t nw,
+                                                                   const uint8_t *octets, ptrdiff_t o, ptrdiff_t nf) {
+    ptrdiff_t g, j, Bp = 64 * nw;
+    for (g = 0; g < nw; g++) {
+        const uint8_t *p = octets + o * Bp + 64 * g;
+        __m256i lo = _mm256_loadu_si256((const __m256i *)p), hi = _mm256_loadu_si256((const __m256i *)(p + 32));
+        for (j = 7; j >= 0; j--) {
+            if (j < nf)
+                featmask[(8 * o + j) * nw + g] = (uint64_t)(uint32_t)_mm256_movemask_epi8(lo)
+                                                 | (uint64_t)(uint32_t)_mm256_movemask_epi8(hi) << 32;
+            lo = _mm256_add_epi8(lo, lo);
+            hi = _mm256_add_epi8(hi, hi);
+        }
+    }
+}
+FASTNN_TARGET_AVX2 static void fastnn_gather_bitmaps_avx2(FASTNN_GATHER_BITMAPS_PARAMS)
+    FASTNN_GATHER_BITMAPS_BODY(fastnn_octet_avx2, fastnn_octets_transpose_avx2)
+#endif
+
+static inline void fastnn_gather_bitmaps(FASTNN_GATHER_BITMAPS_PARAMS) {
+#if FASTNN_X86_DISPATCH
+    if (fastnn_cpu_has_avx2_fma()) {
+        fastnn_gather_bitmaps_avx2(dst, ldd, X, ldx, rows, B, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
+        return;
+    }
+#endif
+    fastnn_gather_bitmaps_base(dst, ldd, X, ldx, rows, B, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
 }
 
 /* Flush denormals to zero (FTZ) and treat denormal inputs as zero (DAZ) on this

@@ -138,6 +138,24 @@ def gather_rows(X, index, out=None, n_threads=None):
     return out
 
 
+def batch_bitmaps(X, rows=None, n_threads=None):
+    """The first layer's batch and its non-zero bitmaps (the engine's gather, mlp.pyx).
+
+    X (N, I) float32, rows (B,) intp or None (all rows) -> (xb, rowbits, featmask):
+    xb (B, I) = X[rows]; rowbits (B, ceil(I/64)) uint64, bit j of word w = xb[b, 64w + j] != 0;
+    featmask (I, ceil(B/64)) uint64, bit r of word g = xb[64g + r, i] != 0.
+    """
+    xb = X if rows is None else X[rows]
+    nz = xb != 0
+    B, I = nz.shape
+    rowbits = np.packbits(nz, axis=1, bitorder="little")
+    rowbits = np.pad(rowbits, ((0, 0), (0, -I // 64 * -8 - rowbits.shape[1])))
+    featmask = np.packbits(nz.T, axis=1, bitorder="little")
+    featmask = np.pad(featmask, ((0, 0), (0, -B // 64 * -8 - featmask.shape[1])))
+    words = [np.ascontiguousarray(bits).view("<u8").astype(np.uint64) for bits in (rowbits, featmask)]
+    return np.ascontiguousarray(xb), words[0], words[1]
+
+
 # --------------------------------------------------------------------------- dropout
 # Inverted dropout (K3 backend/numpy/random.py ``dropout``): element i is kept iff U[i] < 1 - rate,
 # compared in float64, and kept elements are scaled by 1 / (1 - rate); rate == 1 drops everything.

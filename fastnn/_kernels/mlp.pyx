@@ -107,7 +107,7 @@ import weakref
 import numpy as np
 
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cython.parallel cimport parallel, threadid
@@ -130,13 +130,12 @@ from fastnn._kernels._loops cimport (gemm_rm, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTM
                                      small_input_grad_cols, softmax_backward_rows, softmax_rows, split_gemm)
 
 cdef extern from "fastnn_kernels.h" nogil:
-    void fastnn_row_bitmaps(uint64_t* rowbits, Py_ssize_t nwi, const float* X, Py_ssize_t ldx, Py_ssize_t B,
-                            Py_ssize_t n_in, Py_ssize_t w0, Py_ssize_t w1)
-    void fastnn_feature_masks(uint64_t* featmask, Py_ssize_t nw, const uint64_t* rowbits, Py_ssize_t nwi,
-                              Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t w0, Py_ssize_t w1)
+    void fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx, const intp_t* rows,
+                               Py_ssize_t B, Py_ssize_t n_in, uint64_t* rowbits, Py_ssize_t nwi,
+                               uint64_t* featmask, Py_ssize_t nw, uint8_t* octets, Py_ssize_t w0, Py_ssize_t w1)
     Py_ssize_t fastnn_popcount_masks(const uint64_t* mask, Py_ssize_t n)
     void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const float* W,
-                               Py_ssize_t ldw, const float* bias, const uint64_t* rowbits, Py_ssize_t nwi,
+                               Py_ssize_t ldw, const float* bias, const uint64_t* rowbits, Py_ssize_t ldr, Py_ssize_t nwi,
                                Py_ssize_t B, Py_ssize_t c0, Py_ssize_t c1)
     void fastnn_sparse_weight_grad(float* dW, Py_ssize_t lddw, const float* X, Py_ssize_t ldx, const float* dZ,
                                    Py_ssize_t ldz, const uint64_t* featmask, Py_ssize_t nw, Py_ssize_t f0,
@@ -228,9 +227,10 @@ def _engine_parallel_work(value=None):
 
 
 # Density (non-zeros / (B * I)) below which the first layer skips zeros.
-# Measured on this project's 2-core AMD EPYC (bench/bench_kernels.py
-# time_mlp_train_epoch): the bitmask kernels beat sgemm up to about 40%.
-cdef double SPARSE_MAX_DENSITY = 0.3
+# Measured on this project's 2-core AMD EPYC against fastnn's own GEMM, Fashion-MNIST
+# (50% non-zeros, Dense(100), batch 32, engine steps): one thread 198 us/step either way,
+# two threads 118 us/step with the bitmask kernels against 128 with the GEMM.
+cdef double SPARSE_MAX_DENSITY = 0.55
 
 # How the first layer's work is shared by a team: by units (columns, "cols") or by
 # batch rows in the forward and input features in the gradient + update ("rows").
@@ -273,6 +273,33 @@ def _first_layer_split(value=None):
     if value is not None:
         FIRST_LAYER_SPLIT = names.index(value)
     return old
+
+
+def batch_bitmaps(X, rows=None, n_threads=None):
+    """The engine's gather and bitmaps (fastnn_gather_bitmaps) on their own; see _reference.batch_bitmaps.
+    n_threads here only splits the features into that many calls, as the engine's threads do."""
+    cdef float[:, ::1] x = np.ascontiguousarray(X, np.float32)
+    cdef Py_ssize_t N = x.shape[0], I = x.shape[1], B, nwi = (I + 63) // 64, nw, t, T = n_threads or 1
+    cdef intp_t[::1] r = np.ascontiguousarray(np.arange(N) if rows is None else rows, np.intp)
+    B = r.shape[0]
+    nw = (B + 63) // 64
+    if B and (np.min(r) < 0 or np.max(r) >= N):
+        raise ValueError(f"rows must be in [0, {N}), received {np.min(r)}..{np.max(r)}")
+    xb = np.zeros((B, I), np.float32)
+    rowbits = np.zeros((nwi, 64 * nw), np.uint64)
+    featmask = np.zeros((I, nw), np.uint64)
+    octets = np.zeros(8 * nwi * 64 * max(nw, 1), np.uint8)
+    cdef float[:, ::1] d = xb
+    cdef uint64_t[:, ::1] rb = rowbits
+    rowbits = rowbits[:, :B].T  # (B, nwi), as the twin's
+    cdef uint64_t[:, ::1] fm = featmask
+    cdef uint8_t[::1] oc = octets
+    if B == 0 or I == 0:
+        return xb, rowbits, featmask
+    for t in range(T):
+        fastnn_gather_bitmaps(&d[0, 0], I, &x[0, 0], I, &r[0], B, I, &rb[0, 0], nwi, &fm[0, 0], nw, &oc[0],
+                              nwi * t // T, nwi * (t + 1) // T)
+    return xb, rowbits, featmask
 
 
 def _sparse_max_density(value=None):
@@ -360,7 +387,8 @@ cdef struct Engine:
     double* acc     # (threads, acc_stride) float64 scratch for bias gradients, one row per thread
     Py_ssize_t acc_stride
     uint64_t* mask     # (I0, nw) feature-major bitmask of the batch's non-zeros
-    uint64_t* rowbits  # (B, nwi) row-major bitmap of the same
+    uint64_t* rowbits  # (nwi, 64 * nw) word-major bitmap of the same
+    uint8_t* octets    # (8 * nwi, 64 * nw) scratch of fastnn_gather_bitmaps
     Py_ssize_t nw      # ceil(batch_size / 64)
     Py_ssize_t nwi     # ceil(I0 / 64)
     bint sparse_ok
@@ -518,8 +546,8 @@ cdef void _masks(Engine* e, const float* x, Py_ssize_t n, int tid, int T) noexce
     cdef Py_ssize_t w0, w1, i0, i1, I0 = e.layers[0].n_in
     if e.sparse_ok and not e.csr:
         _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
-        fastnn_row_bitmaps(e.rowbits, e.nwi, x, I0, n, I0, w0, w1)
-        fastnn_feature_masks(e.mask, e.nw, e.rowbits, e.nwi, n, I0, w0, w1)
+        fastnn_gather_bitmaps(<float*>NULL, 0, x, I0, <intp_t*>NULL, n, I0, e.rowbits, e.nwi, e.mask, e.nw,
+                              e.octets, w0, w1)
 
 
 cdef void _gather(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int T) noexcept nogil:
@@ -529,12 +557,13 @@ cdef void _gather(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int T) noe
     cdef Py_ssize_t w0, w1, i0, i1, r, src, I0 = e.layers[0].n_in, K = e.layers[e.L - 1].n_out
     _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
     if i1 > i0 and not e.csr:  # CSR input: the forward reads the rows where they are
-        for r in range(n):
-            src = e.order[start + r]
-            memcpy(e.xb + r * I0 + i0, e.X + src * e.ldx + i0, (i1 - i0) * sizeof(float))
         if e.sparse_ok:
-            fastnn_row_bitmaps(e.rowbits, e.nwi, e.xb, I0, n, I0, w0, w1)
-            fastnn_feature_masks(e.mask, e.nw, e.rowbits, e.nwi, n, I0, w0, w1)
+            fastnn_gather_bitmaps(e.xb, I0, e.X, e.ldx, e.order + start, n, I0, e.rowbits, e.nwi, e.mask, e.nw,
+                                  e.octets, w0, w1)
+        else:
+            for r in range(n):
+                src = e.order[start + r]
+                memcpy(e.xb + r * I0 + i0, e.X + src * e.ldx + i0, (i1 - i0) * sizeof(float))
     if tid == T - 1:  # labels: tiny, one thread
         for r in range(n):
             src = e.order[start + r]
@@ -657,7 +686,7 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
         if not _cols(ly, t_eff, tid, &c0, &c1):
             return
         if sparse:
-            fastnn_sparse_forward(Y + c0, O, inp, I, e.bw + I * c0, c1 - c0, <float*>NULL, e.rowbits, e.nwi, n,
+            fastnn_sparse_forward(Y + c0, O, inp, I, e.bw + I * c0, c1 - c0, <float*>NULL, e.rowbits, 64 * e.nw, e.nwi, n,
                                   0, c1 - c0)
         else:
             gemm_rm(False, False, <int>n, <int>(c1 - c0), <int>I, <float>1, inp, <int>I, e.bw + I * c0,
@@ -668,7 +697,7 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
         if not _split16(n, t_eff, tid, &r0, &r1):
             return
         if sparse:
-            fastnn_sparse_forward(Y + r0 * O, O, inp + r0 * I, I, ly.W, O, ly.b, e.rowbits + r0 * e.nwi, e.nwi,
+            fastnn_sparse_forward(Y + r0 * O, O, inp + r0 * I, I, ly.W, O, ly.b, e.rowbits + r0, 64 * e.nw, e.nwi,
                                   r1 - r0, 0, O)
             bias_act_block(Y + r0 * O, O, <float*>NULL, 0, r1 - r0, 0, O, act)
         else:
@@ -677,7 +706,7 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
     if not _cols(ly, t_eff, tid, &c0, &c1):
         return
     if l == 0 and sparse:
-        fastnn_sparse_forward(Y, O, inp, ly.n_in, ly.W, O, ly.b, e.rowbits, e.nwi, n, c0, c1)
+        fastnn_sparse_forward(Y, O, inp, ly.n_in, ly.W, O, ly.b, e.rowbits, 64 * e.nw, e.nwi, n, c0, c1)
         bias_act_block(Y, O, <float*>NULL, 0, n, c0, c1, act)
     else:
         dense_forward_cols(Y, inp, ly.W, ly.b, n, ly.n_in, O, c0, c1, act)
@@ -1104,11 +1133,12 @@ cdef void _train(Engine* e, int tid, int T) noexcept nogil:
         if tid == 0:  # read after the barrier; the last reads of the previous value were 3+ barriers ago
             e.u_row = s * e.batch_size
             e.b_rows = e.order + start
+        t0 = _tick(e, tid, 0, t0)
         _sync(T)
         if s + 1 < e.n_batches:  # the next batch's rows: in flight during the whole step
             next_start = start + e.batch_size
             _prefetch_rows(e, next_start, min(e.batch_size, e.n_order - next_start), tid, T)
-        t0 = _tick(e, tid, 0, t0)
+        t0 = _tick(e, tid, 2, t0)
         sparse = _forward_and_loss(e, e.xb, n, <float*>NULL, e.fused,
                                    e.ids_b if e.ids != NULL else <intp_t*>NULL,
                                    e.yb if e.ids == NULL else <float*>NULL, True, True, tid, T)
@@ -1314,9 +1344,11 @@ cdef class _Core:
         e.nwi = (self.I0 + 63) // 64
         e.sparse_ok = self.I0 >= SPARSE_MIN_INPUTS
         mask = _aligned(self.I0 * e.nw, np.uint64)
-        rowbits = _aligned(batch_size * e.nwi, np.uint64)
-        self.keep.append(rowbits)
+        rowbits = _aligned(e.nwi * 64 * e.nw, np.uint64)
+        octets = _aligned(8 * e.nwi * 64 * e.nw, np.uint8)
+        self.keep += [rowbits, octets]
         e.rowbits = <uint64_t*><size_t>rowbits.ctypes.data
+        e.octets = <uint8_t*><size_t>octets.ctypes.data
         self.keep += [xb, ids_b, yb, probs, rowloss, rowmetric, mask]
         e.xb = <float*><size_t>xb.ctypes.data
         e.ids_b = <intp_t*><size_t>ids_b.ctypes.data
@@ -1470,7 +1502,7 @@ cdef class _Core:
         """Turn the phase timer on (and reset it); returns the seconds so far per phase of
         threads 0 and 1 (phase times include barrier waits, also reported as "wait")."""
         global _profiled
-        names = {0: "gather", 1: "forward", 3: "backward", 4: "update"}  # gather includes the next prefetch
+        names = {0: "gather", 2: "sync", 1: "forward", 3: "backward", 4: "update"}  # sync: the barrier after the gather and the next batch's prefetch
         times = {f"t{t}.{name}": self.e.phase_time[t * 8 + k] for t in range(2) for k, name in names.items()}
         for t in range(2):
             times[f"t{t}.wait"] = self.e.wait_time[t]
