@@ -136,6 +136,23 @@ def test_ten_steps_match_reference_per_loss(labels, loss, acts, metrics, density
 
 
 @pytest.mark.parametrize("n_threads", (1, 2))
+def test_sparse_and_dense_paths_are_bitwise_the_same(n_threads):
+    """The bitmask kernels and the GEMM sum the same products in the same order, so the density
+    thresholds (one for training, one for evaluate/predict) change speed, never a bit."""
+    runs = []
+    for density in (0.0, 1.0):
+        with engine_settings(density=density):
+            params, layers = build([100, 48, 6], ["relu", "softmax"], seed=2)
+            X, y, order = data(95, 100, 6, "softmax_xent", seed=3)
+            mc, _ = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
+                              OPTIMIZERS[5][1], 2, 10, n_threads)
+            losses = mc.train_steps(X, y, order, 0, 10, 0, 1e-2)
+            runs.append((mc.params.copy(), losses[0], mc.evaluate(X, y, 7)[0], mc.predict(X, 7)))
+    for dense, sparse in zip(*runs):
+        np.testing.assert_array_equal(dense, sparse)
+
+
+@pytest.mark.parametrize("n_threads", (1, 2))
 def test_deep_stacks_no_bias_gaps_and_hidden_softmax(n_threads):
     """Three+ layers (barriers between hidden layers), no biases, unused arena gaps, a softmax hidden layer."""
     for sizes, acts, bias in (([20, 300, 300, 3], ["tanh", "sigmoid", "softmax"], True),
