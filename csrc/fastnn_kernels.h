@@ -134,13 +134,17 @@ static inline int fastnn_ctz64(uint64_t m) {
 
 /* Software prefetch of a byte range (one hint per 64-byte line) into L2, not L1:
  * a batch of MNIST rows is 100 KB, more than L1, and would evict the kernel
- * columns the optimizer update is working on. */
+ * columns the optimizer update is working on.
+ * The empty volatile asm is a side effect: GCC does not count __builtin_prefetch
+ * as one, so a function whose only effect is prefetching was inferred pure and
+ * every call to it deleted (mlp.pyx's _prefetch_rows compiled to nothing). */
 static inline void fastnn_prefetch(const void *p, size_t nbytes) {
 #if defined(__GNUC__)
     const char *c = (const char *)p;
     size_t k;
     for (k = 0; k < nbytes; k += 64)
         __builtin_prefetch(c + k, 0, 2);
+    __asm__ __volatile__("");
 #else
     (void)p; (void)nbytes;
 #endif
@@ -367,6 +371,8 @@ static inline void fastnn_sparse_weight_grad(float *dW, ptrdiff_t lddw, const fl
  * dst + b * ldd (no copy when dst is NULL), and writes rowbits and featmask, for
  * the features of the 64-feature words [w0, w1) only: threads own whole words.
  * rowbits is written with ldr = 64 * nw.
+ * It also prefetches the same features of rows X + next_rows[b] * ldx, b in [0, n_next):
+ * the next batch's, one step ahead (n_next = 0: none).
  * octets (8 * nwi, 64 * nw) is scratch: byte [o, b] holds the bits of features
  * 8o..8o+7 of row b, so that one AVX2 movemask turns 32 rows of it into a
  * feature's 32 row bits. featmask rows B..64*nw-1 are zero. */
@@ -393,8 +399,11 @@ FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptr
 #define FASTNN_GATHER_BITMAPS_BODY(OCTET8, TRANSPOSE)                                                \
     {                                                                                               \
         ptrdiff_t Bp = 64 * nw, b, w, k, o, f0 = 64 * w0, f1 = 64 * w1 < n_in ? 64 * w1 : n_in;     \
-        for (b = 0; b < B; b++) {                                                                   \
+        for (b = 0; b < B || b < n_next; b++) {                                                     \
             const float *x = X + (rows ? (ptrdiff_t)rows[b] : b) * ldx;                             \
+            if (b < n_next && f1 > f0) /* a step ahead: in L2 when the next call copies it */       \
+                fastnn_prefetch(X + (ptrdiff_t)next_rows[b] * ldx + f0, (size_t)(f1 - f0) * sizeof(float)); \
+            if (b >= B) continue;                                                                   \
             if (dst && f1 > f0) { /* memcpy keeps more of a random row's lines in flight */         \
                 memcpy(dst + b * ldd + f0, x + f0, (size_t)(f1 - f0) * sizeof(float));              \
                 x = dst + b * ldd;                                                                  \
@@ -420,7 +429,7 @@ FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptr
 
 #define FASTNN_GATHER_BITMAPS_PARAMS                                                                \
     float *restrict dst, ptrdiff_t ldd, const float *restrict X, ptrdiff_t ldx, const intptr_t *rows, \
-    ptrdiff_t B, ptrdiff_t n_in, uint64_t *restrict rowbits, ptrdiff_t nwi, uint64_t *restrict featmask, \
+    ptrdiff_t B, const intptr_t *next_rows, ptrdiff_t n_next, ptrdiff_t n_in, uint64_t *restrict rowbits, ptrdiff_t nwi, uint64_t *restrict featmask, \
     ptrdiff_t nw, uint8_t *restrict octets, ptrdiff_t w0, ptrdiff_t w1
 #define FASTNN_OCTET8_SCALAR(x) fastnn_octet_scalar(x, 8)
 
@@ -455,11 +464,11 @@ FASTNN_TARGET_AVX2 static void fastnn_gather_bitmaps_avx2(FASTNN_GATHER_BITMAPS_
 static inline void fastnn_gather_bitmaps(FASTNN_GATHER_BITMAPS_PARAMS) {
 #if FASTNN_X86_DISPATCH
     if (fastnn_cpu_has_avx2_fma()) {
-        fastnn_gather_bitmaps_avx2(dst, ldd, X, ldx, rows, B, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
+        fastnn_gather_bitmaps_avx2(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
         return;
     }
 #endif
-    fastnn_gather_bitmaps_base(dst, ldd, X, ldx, rows, B, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
+    fastnn_gather_bitmaps_base(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
 }
 
 /* Flush denormals to zero (FTZ) and treat denormal inputs as zero (DAZ) on this
