@@ -169,32 +169,48 @@ static inline fastnn_v8sf fastnn_load8(const float *p) { fastnn_v8sf v; memcpy(&
 static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof(v)); }
 #endif
 
-/* One pass over rows [0, B) for the columns [c, c + width) of a chunk (8 <= width <= 64):
- * K accumulators at offsets min(8k, width - 8). */
+/* The columns [c, c + width) of a chunk (8 <= width <= 64), K accumulators at offsets
+ * min(8k, width - 8), one 64-feature word at a time over FASTNN_SPARSE_ROWS rows: the
+ * word's kernel rows (64 x width floats, 16 KB at most) stay in L1 while those rows use
+ * them, and a row's partial sums wait in `part` (on the stack) between words: the same
+ * sums in the same order, no bit changes. Row by row, with all words at once, the kernel
+ * rows came from L2 for every row: 1.7x slower (MNIST, 64 columns: 17 us against 10).
+ * The partial sums do not go through H: with two threads writing neighbouring column
+ * blocks of H, reloading them 13 times a row made each thread's forward 2x slower. */
+#define FASTNN_SPARSE_ROWS 32
 #define FASTNN_SPARSE_FORWARD_CHUNK(K)                                                              \
     {                                                                                               \
         fastnn_v8sf acc[K];                                                                         \
         ptrdiff_t off[K];                                                                           \
         int k;                                                                                      \
         for (k = 0; k < K; k++) off[k] = 8 * k < width - 8 ? 8 * k : width - 8;                    \
-        for (b = 0; b < B; b++) {                                                                   \
-            const uint64_t *rb = rowbits + b;                                                       \
-            const float *x = X + b * ldx;                                                           \
-            float *h = H + b * ldh + c;                                                             \
-            for (k = 0; k < K; k++) acc[k] = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                 \
+        for (b0 = 0; b0 < B; b0 += FASTNN_SPARSE_ROWS) {                                            \
+            ptrdiff_t b1 = B - b0 < FASTNN_SPARSE_ROWS ? B : b0 + FASTNN_SPARSE_ROWS;               \
             for (w = 0; w < nwi; w++) {                                                             \
-                uint64_t m = rb[w * ldr];                                                           \
-                while (m) {                                                                         \
-                    ptrdiff_t i = w * 64 + fastnn_ctz64(m);                                         \
-                    float v = x[i];                                                                 \
-                    fastnn_v8sf vv = {v, v, v, v, v, v, v, v};                                      \
-                    const float *wr = W + i * ldw + c;                                              \
-                    m &= m - 1;                                                                     \
-                    for (k = 0; k < K; k++) acc[k] += vv * fastnn_load8(wr + off[k]);               \
+                int last = w == nwi - 1;                                                            \
+                for (b = b0; b < b1; b++) {                                                         \
+                    uint64_t m = rowbits[w * ldr + b];                                              \
+                    const float *x = X + b * ldx;                                                   \
+                    float *p = part + (b - b0) * 64;                                                \
+                    if (!m && w && !last) continue;                                                 \
+                    for (k = 0; k < K; k++)                                                         \
+                        acc[k] = w ? fastnn_load8(p + off[k]) : (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0}; \
+                    while (m) {                                                                     \
+                        ptrdiff_t i = w * 64 + fastnn_ctz64(m);                                     \
+                        float v = x[i];                                                             \
+                        fastnn_v8sf vv = {v, v, v, v, v, v, v, v};                                  \
+                        const float *wr = W + i * ldw + c;                                          \
+                        m &= m - 1;                                                                 \
+                        for (k = 0; k < K; k++) acc[k] += vv * fastnn_load8(wr + off[k]);           \
+                    }                                                                               \
+                    if (!last)                                                                      \
+                        for (k = 0; k < K; k++) fastnn_store8(p + off[k], acc[k]);                  \
+                    else                                                                            \
+                        for (k = 0; k < K; k++)                                                     \
+                            fastnn_store8(H + b * ldh + c + off[k],                                 \
+                                          bias ? acc[k] + fastnn_load8(bias + c + off[k]) : acc[k]); \
                 }                                                                                   \
             }                                                                                       \
-            for (k = 0; k < K; k++)                                                                 \
-                fastnn_store8(h + off[k], bias ? acc[k] + fastnn_load8(bias + c + off[k]) : acc[k]);\
         }                                                                                           \
     }
 
@@ -289,7 +305,8 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_scalar(
 FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_body(
         float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
         const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
-    ptrdiff_t b, w;
+    ptrdiff_t b, b0, w;
+    float part[FASTNN_SPARSE_ROWS * 64];
     FASTNN_CHUNKED(FASTNN_SPARSE_FORWARD_CHUNK,
                    fastnn_sparse_forward_scalar(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1))
 }
