@@ -150,6 +150,15 @@ static inline void fastnn_prefetch(const void *p, size_t nbytes) {
 #endif
 }
 
+/* Set bits of one word without a call: GCC's __builtin_popcountll is a libgcc call
+ * unless the build targets POPCNT (no -march here). */
+static inline ptrdiff_t fastnn_popcount64(uint64_t m) {
+    m = m - ((m >> 1) & 0x5555555555555555ULL);
+    m = (m & 0x3333333333333333ULL) + ((m >> 2) & 0x3333333333333333ULL);
+    m = (m + (m >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (ptrdiff_t)((m * 0x0101010101010101ULL) >> 56);
+}
+
 /* Number of set bits among n words. */
 static inline ptrdiff_t fastnn_popcount_masks(const uint64_t *mask, ptrdiff_t n) {
     ptrdiff_t i, total = 0;
@@ -387,7 +396,7 @@ static inline void fastnn_sparse_weight_grad(float *dW, ptrdiff_t lddw, const fl
  * Copies rows X + rows[b] * ldx (X + b * ldx when rows is NULL), b in [0, B), to
  * dst + b * ldd (no copy when dst is NULL), and writes rowbits and featmask, for
  * the features of the 64-feature words [w0, w1) only: threads own whole words.
- * rowbits is written with ldr = 64 * nw.
+ * rowbits is written with ldr = 64 * nw. Returns the number of non-zeros it found.
  * It also prefetches the same features of rows X + next_rows[b] * ldx, b in [0, n_next):
  * the next batch's, one step ahead (n_next = 0: none).
  * octets (8 * nwi, 64 * nw) is scratch: byte [o, b] holds the bits of features
@@ -416,6 +425,7 @@ FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptr
 #define FASTNN_GATHER_BITMAPS_BODY(OCTET8, TRANSPOSE)                                                \
     {                                                                                               \
         ptrdiff_t Bp = 64 * nw, b, w, k, o, f0 = 64 * w0, f1 = 64 * w1 < n_in ? 64 * w1 : n_in;     \
+        ptrdiff_t nnz = 0;                                                                          \
         for (b = 0; b < B || b < n_next; b++) {                                                     \
             const float *x = X + (rows ? (ptrdiff_t)rows[b] : b) * ldx;                             \
             if (b < n_next && f1 > f0) /* a step ahead: in L2 when the next call copies it */       \
@@ -436,12 +446,14 @@ FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptr
                     octets[(8 * w + k) * Bp + b] = (uint8_t)m;                                      \
                 }                                                                                   \
                 rowbits[w * Bp + b] = word;                                                         \
+                nnz += fastnn_popcount64(word);                                                     \
             }                                                                                       \
         }                                                                                           \
         for (o = 8 * w0; o < 8 * w1 && 8 * o < n_in; o++) {                                         \
             memset(octets + o * Bp + B, 0, (size_t)(Bp - B));                                       \
             TRANSPOSE(featmask, nw, octets, o, n_in - 8 * o < 8 ? n_in - 8 * o : 8);                \
         }                                                                                           \
+        return nnz;                                                                                 \
     }
 
 #define FASTNN_GATHER_BITMAPS_PARAMS                                                                \
@@ -450,7 +462,7 @@ FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptr
     ptrdiff_t nw, uint8_t *restrict octets, ptrdiff_t w0, ptrdiff_t w1
 #define FASTNN_OCTET8_SCALAR(x) fastnn_octet_scalar(x, 8)
 
-static void fastnn_gather_bitmaps_base(FASTNN_GATHER_BITMAPS_PARAMS)
+static ptrdiff_t fastnn_gather_bitmaps_base(FASTNN_GATHER_BITMAPS_PARAMS)
     FASTNN_GATHER_BITMAPS_BODY(FASTNN_OCTET8_SCALAR, fastnn_octets_transpose_scalar)
 
 #if FASTNN_X86_DISPATCH
@@ -474,18 +486,17 @@ FASTNN_TARGET_AVX2 static inline void fastnn_octets_transpose_avx2(uint64_t *fea
         }
     }
 }
-FASTNN_TARGET_AVX2 static void fastnn_gather_bitmaps_avx2(FASTNN_GATHER_BITMAPS_PARAMS)
+FASTNN_TARGET_AVX2 static ptrdiff_t fastnn_gather_bitmaps_avx2(FASTNN_GATHER_BITMAPS_PARAMS)
     FASTNN_GATHER_BITMAPS_BODY(fastnn_octet_avx2, fastnn_octets_transpose_avx2)
 #endif
 
-static inline void fastnn_gather_bitmaps(FASTNN_GATHER_BITMAPS_PARAMS) {
+static inline ptrdiff_t fastnn_gather_bitmaps(FASTNN_GATHER_BITMAPS_PARAMS) {
 #if FASTNN_X86_DISPATCH
     if (fastnn_cpu_has_avx2_fma()) {
-        fastnn_gather_bitmaps_avx2(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
-        return;
+        return fastnn_gather_bitmaps_avx2(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
     }
 #endif
-    fastnn_gather_bitmaps_base(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
+    return fastnn_gather_bitmaps_base(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
 }
 
 /* Flush denormals to zero (FTZ) and treat denormal inputs as zero (DAZ) on this

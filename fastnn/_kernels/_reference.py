@@ -141,9 +141,9 @@ def gather_rows(X, index, out=None, n_threads=None):
 def batch_bitmaps(X, rows=None, n_threads=None):
     """The first layer's batch and its non-zero bitmaps (the engine's gather, mlp.pyx).
 
-    X (N, I) float32, rows (B,) intp or None (all rows) -> (xb, rowbits, featmask):
+    X (N, I) float32, rows (B,) intp or None (all rows) -> (xb, rowbits, featmask, nnz):
     xb (B, I) = X[rows]; rowbits (B, ceil(I/64)) uint64, bit j of word w = xb[b, 64w + j] != 0;
-    featmask (I, ceil(B/64)) uint64, bit r of word g = xb[64g + r, i] != 0.
+    featmask (I, ceil(B/64)) uint64, bit r of word g = xb[64g + r, i] != 0; nnz their set bits.
     """
     xb = X if rows is None else X[rows]
     nz = xb != 0
@@ -153,7 +153,7 @@ def batch_bitmaps(X, rows=None, n_threads=None):
     featmask = np.packbits(nz.T, axis=1, bitorder="little")
     featmask = np.pad(featmask, ((0, 0), (0, -B // 64 * -8 - featmask.shape[1])))
     words = [np.ascontiguousarray(bits).view("<u8").astype(np.uint64) for bits in (rowbits, featmask)]
-    return np.ascontiguousarray(xb), words[0], words[1]
+    return np.ascontiguousarray(xb), words[0], words[1], int(np.count_nonzero(nz))
 
 
 # --------------------------------------------------------------------------- dropout

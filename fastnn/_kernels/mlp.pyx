@@ -130,10 +130,9 @@ from fastnn._kernels._loops cimport (gemm_rm, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTM
                                      small_input_grad_cols, softmax_backward_rows, softmax_rows, split_gemm)
 
 cdef extern from "fastnn_kernels.h" nogil:
-    void fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx, const intp_t* rows,
+    Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx, const intp_t* rows,
                                Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next, Py_ssize_t n_in, uint64_t* rowbits, Py_ssize_t nwi,
                                uint64_t* featmask, Py_ssize_t nw, uint8_t* octets, Py_ssize_t w0, Py_ssize_t w1)
-    Py_ssize_t fastnn_popcount_masks(const uint64_t* mask, Py_ssize_t n)
     void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const float* W,
                                Py_ssize_t ldw, const float* bias, const uint64_t* rowbits, Py_ssize_t ldr, Py_ssize_t nwi,
                                Py_ssize_t B, Py_ssize_t c0, Py_ssize_t c1)
@@ -283,7 +282,7 @@ def batch_bitmaps(X, rows=None, n_threads=None):
     """The engine's gather and bitmaps (fastnn_gather_bitmaps) on their own; see _reference.batch_bitmaps.
     n_threads here only splits the features into that many calls, as the engine's threads do."""
     cdef float[:, ::1] x = np.ascontiguousarray(X, np.float32)
-    cdef Py_ssize_t N = x.shape[0], I = x.shape[1], B, nwi = (I + 63) // 64, nw, t, T = n_threads or 1
+    cdef Py_ssize_t N = x.shape[0], I = x.shape[1], B, nwi = (I + 63) // 64, nw, t, T = n_threads or 1, nnz = 0
     cdef intp_t[::1] r = np.ascontiguousarray(np.arange(N) if rows is None else rows, np.intp)
     B = r.shape[0]
     nw = (B + 63) // 64
@@ -299,11 +298,11 @@ def batch_bitmaps(X, rows=None, n_threads=None):
     cdef uint64_t[:, ::1] fm = featmask
     cdef uint8_t[::1] oc = octets
     if B == 0 or I == 0:
-        return xb, rowbits, featmask
+        return xb, rowbits, featmask, 0
     for t in range(T):
-        fastnn_gather_bitmaps(&d[0, 0], I, &x[0, 0], I, &r[0], B, <intp_t*>NULL, 0, I, &rb[0, 0], nwi, &fm[0, 0], nw, &oc[0],
+        nnz += fastnn_gather_bitmaps(&d[0, 0], I, &x[0, 0], I, &r[0], B, <intp_t*>NULL, 0, I, &rb[0, 0], nwi, &fm[0, 0], nw, &oc[0],
                               nwi * t // T, nwi * (t + 1) // T)
-    return xb, rowbits, featmask
+    return xb, rowbits, featmask, nnz
 
 
 def _sparse_max_density(value=None):
@@ -394,6 +393,7 @@ cdef struct Engine:
     uint64_t* mask     # (I0, nw) feature-major bitmask of the batch's non-zeros
     uint64_t* rowbits  # (nwi, 64 * nw) word-major bitmap of the same
     uint8_t* octets    # (8 * nwi, 64 * nw) scratch of fastnn_gather_bitmaps
+    Py_ssize_t* nnz_part  # (threads, 8): non-zeros of the batch in each thread's features (a line each)
     Py_ssize_t nw      # ceil(batch_size / 64)
     Py_ssize_t nwi     # ceil(I0 / 64)
     bint sparse_ok
@@ -526,12 +526,15 @@ cdef inline bint _split16(Py_ssize_t n, int t_eff, int tid, Py_ssize_t* r0, Py_s
     return r1[0] > r0[0]
 
 
-cdef inline bint _use_sparse(Engine* e, Py_ssize_t n) noexcept nogil:
-    """Decided by every thread from the same masks, so all agree without a barrier."""
-    cdef Py_ssize_t nnz
+cdef inline bint _use_sparse(Engine* e, Py_ssize_t n, int T) noexcept nogil:
+    """Decided by every thread from the same counts (the gather's, behind its barrier), so all
+    agree without another barrier."""
+    cdef Py_ssize_t nnz = 0
+    cdef int t
     if not e.sparse_ok or e.csr:
         return False
-    nnz = fastnn_popcount_masks(e.mask, e.layers[0].n_in * e.nw)
+    for t in range(T):
+        nnz += e.nnz_part[8 * t]
     return nnz <= (SPARSE_MAX_DENSITY if e.mode == MODE_TRAIN else SPARSE_MAX_DENSITY_INFER) * n * e.layers[0].n_in
 
 
@@ -551,7 +554,7 @@ cdef void _masks(Engine* e, const float* x, Py_ssize_t n, int tid, int T) noexce
     cdef Py_ssize_t w0, w1, i0, i1, I0 = e.layers[0].n_in
     if e.sparse_ok and not e.csr:
         _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
-        fastnn_gather_bitmaps(<float*>NULL, 0, x, I0, <intp_t*>NULL, n, <intp_t*>NULL, 0, I0, e.rowbits, e.nwi, e.mask, e.nw,
+        e.nnz_part[8 * tid] = fastnn_gather_bitmaps(<float*>NULL, 0, x, I0, <intp_t*>NULL, n, <intp_t*>NULL, 0, I0, e.rowbits, e.nwi, e.mask, e.nw,
                               e.octets, w0, w1)
 
 
@@ -565,9 +568,10 @@ cdef void _gather(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int T) noe
     cdef Py_ssize_t next_start = start + e.batch_size
     cdef Py_ssize_t n_next = min(e.batch_size, e.n_order - next_start) if next_start < e.n_order else 0
     _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
+    e.nnz_part[8 * tid] = 0
     if i1 > i0 and not e.csr:  # CSR input: the forward reads the rows where they are
         if e.sparse_ok:
-            fastnn_gather_bitmaps(e.xb, I0, e.X, e.ldx, e.order + start, n, e.order + next_start, n_next, I0,
+            e.nnz_part[8 * tid] = fastnn_gather_bitmaps(e.xb, I0, e.X, e.ldx, e.order + start, n, e.order + next_start, n_next, I0,
                                   e.rowbits, e.nwi, e.mask, e.nw, e.octets, w0, w1)
         else:
             for r in range(max(n, n_next)):
@@ -840,7 +844,7 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
     cdef const float* inp = x
     cdef float* out
     cdef Layer* ly
-    cdef bint sparse = _use_sparse(e, n), solo, train = e.mode == MODE_TRAIN
+    cdef bint sparse = _use_sparse(e, n, T), solo, train = e.mode == MODE_TRAIN
     for l in range(e.L):
         ly = &e.layers[l]
         out = final_out if (l == e.L - 1 and final_out != NULL) else ly.A
@@ -1269,6 +1273,7 @@ cdef class _Core:
     cdef Py_ssize_t I0, K
     cdef object n_threads
     cdef object acc         # (threads * acc_stride,) float64, grown to the team size
+    cdef object nnz_part    # (threads * 8,) intp, grown to the team size
     cdef object u_addrs     # (n_dropout,) intp: the addresses Engine.U points to, set per call
     cdef int n_dropout
     cdef public int force_threads  # > 0: at most this many threads (MLP._train_adaptive)
@@ -1351,6 +1356,8 @@ cdef class _Core:
         e.acc_stride = (width + 7) // 8 * 8
         self.acc = np.zeros(e.acc_stride)
         e.acc = <double*><size_t>self.acc.ctypes.data
+        self.nnz_part = np.zeros(8, np.intp)
+        e.nnz_part = <Py_ssize_t*><size_t>self.nnz_part.ctypes.data
         e.nw = (batch_size + 63) // 64
         e.nwi = (self.I0 + 63) // 64
         e.sparse_ok = self.I0 >= SPARSE_MIN_INPUTS
@@ -1499,6 +1506,9 @@ cdef class _Core:
         if self.acc.shape[0] < nt * e.acc_stride:
             self.acc = np.zeros(nt * e.acc_stride)
             e.acc = <double*><size_t>self.acc.ctypes.data
+        if self.nnz_part.shape[0] < nt * 8:
+            self.nnz_part = np.zeros(nt * 8, np.intp)
+            e.nnz_part = <Py_ssize_t*><size_t>self.nnz_part.ctypes.data
         return nt
 
     def team(self, Py_ssize_t rows):
