@@ -209,10 +209,10 @@ cdef enum:
 # MNIST MLP still gets 2 threads, not one per core (untested there: a team's
 # barriers grow with its size, and each thread's share would be 16 units).
 cdef Py_ssize_t ENGINE_PARALLEL_WORK = 1200000
-# Models with BatchNormalization or Dropout in the engine keep one thread below this much
-# work per step: the regularised MNIST MLP (BN + Dropout(0.2) after Dense(128)) took 0.37
-# s/epoch on 2 threads against 0.32 on one (bench/bench_regularized.py; not understood yet).
-cdef Py_ssize_t POST_OPS_PARALLEL_WORK = 8000000
+# Models with BatchNormalization or Dropout follow the same rule: the regularised MNIST MLP
+# (BN + Dropout(0.2) after Dense(128)) took 0.20 s/epoch on 2 threads against 0.26 on one
+# (bench/bench_regularized.py, after the sparse forward, prefetch and last-layer row fixes;
+# before them 2 threads were slower, 0.37 against 0.32, and it was kept on one).
 
 
 def _engine_parallel_work(value=None):
@@ -1491,13 +1491,8 @@ cdef class _Core:
         for l in range(e.L):
             work += rows * e.layers[l].n_in * e.layers[l].n_out
         cdef int nt = effective_n_threads(self.n_threads)
-        cdef bint post = False
-        for l in range(e.L):
-            post = post or e.layers[l].n_post > 0
         if ENGINE_PARALLEL_WORK > 0:  # at least that much work per thread of the team
             nt = <int>max(1, min(nt, work // ENGINE_PARALLEL_WORK))
-            if post and work < POST_OPS_PARALLEL_WORK:
-                nt = 1
         if self.force_threads > 0:
             nt = min(nt, self.force_threads)
         ly = &e.layers[0]
