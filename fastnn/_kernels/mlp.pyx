@@ -229,11 +229,9 @@ def _engine_parallel_work(value=None):
 # Measured on this project's 2-core AMD EPYC against fastnn's own GEMM, Fashion-MNIST
 # (50% non-zeros, Dense(100), batch 32, engine steps): one thread 198 us/step either way,
 # two threads 118 us/step with the bitmask kernels against 128 with the GEMM.
-# evaluate/predict read the rows in place, with no gather, and there the GEMM stays ahead:
-# Fashion-MNIST's 12,000 validation rows took 27 ms with it against 33 with the bitmasks.
-# Both paths give bitwise the same results (tested), so the two thresholds may differ.
+# Evaluating Fashion's 12,000 validation rows: 17.6 ms with the bitmasks, 19.1 with the GEMM.
+# Both paths give bitwise the same results (tested): the threshold changes speed only.
 cdef double SPARSE_MAX_DENSITY = 0.55
-cdef double SPARSE_MAX_DENSITY_INFER = 0.3
 
 # How the first layer's work is shared by a team: by units (columns, "cols") or by
 # batch rows in the forward and input features in the gradient + update ("rows").
@@ -306,12 +304,11 @@ def batch_bitmaps(X, rows=None, n_threads=None):
 
 
 def _sparse_max_density(value=None):
-    """Get (and with a value, set) the density thresholds of the sparse-input path, (training,
-    inference); a single number sets both. For tests and benchmarks."""
-    global SPARSE_MAX_DENSITY, SPARSE_MAX_DENSITY_INFER
-    old = (SPARSE_MAX_DENSITY, SPARSE_MAX_DENSITY_INFER)
+    """Get (and with a value, set) the density threshold of the sparse-input path; for tests and benchmarks."""
+    global SPARSE_MAX_DENSITY
+    old = SPARSE_MAX_DENSITY
     if value is not None:
-        SPARSE_MAX_DENSITY, SPARSE_MAX_DENSITY_INFER = (value, value) if np.ndim(value) == 0 else value
+        SPARSE_MAX_DENSITY = float(value)
     return old
 
 
@@ -535,7 +532,7 @@ cdef inline bint _use_sparse(Engine* e, Py_ssize_t n, int T) noexcept nogil:
         return False
     for t in range(T):
         nnz += e.nnz_part[8 * t]
-    return nnz <= (SPARSE_MAX_DENSITY if e.mode == MODE_TRAIN else SPARSE_MAX_DENSITY_INFER) * n * e.layers[0].n_in
+    return nnz <= SPARSE_MAX_DENSITY * n * e.layers[0].n_in
 
 
 # --------------------------------------------------------------------------- phases

@@ -138,7 +138,7 @@ def test_ten_steps_match_reference_per_loss(labels, loss, acts, metrics, density
 @pytest.mark.parametrize("n_threads", (1, 2))
 def test_sparse_and_dense_paths_are_bitwise_the_same(n_threads):
     """The bitmask kernels and the GEMM sum the same products in the same order, so the density
-    thresholds (one for training, one for evaluate/predict) change speed, never a bit."""
+    threshold changes speed, never a bit."""
     runs = []
     for density in (0.0, 1.0):
         with engine_settings(density=density):
