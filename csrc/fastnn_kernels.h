@@ -313,7 +313,8 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_scalar(
 #if FASTNN_HAVE_VECTOR_EXT
 FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_body(
         float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
-        const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+        const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B,
+        ptrdiff_t c0, ptrdiff_t c1) {
     ptrdiff_t b, b0, w;
     float part[FASTNN_SPARSE_ROWS * 64];
     FASTNN_CHUNKED(FASTNN_SPARSE_FORWARD_CHUNK,
@@ -332,7 +333,8 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_body(
 #endif
 
 static void fastnn_sparse_forward_base(float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W,
-                                       ptrdiff_t ldw, const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi,
+                                       ptrdiff_t ldw, const float *bias, const uint64_t *rowbits, ptrdiff_t ldr,
+                                       ptrdiff_t nwi,
                                        ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
     fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
 }
@@ -347,7 +349,8 @@ static void fastnn_sparse_weight_grad_base(float *dW, ptrdiff_t lddw, const floa
  * build time, so one wheel runs everywhere and is fast where it can be. */
 FASTNN_TARGET_AVX2 static void fastnn_sparse_forward_avx2(
         float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
-        const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
+        const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B,
+        ptrdiff_t c0, ptrdiff_t c1) {
     fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
 }
 FASTNN_TARGET_AVX2 static void fastnn_sparse_weight_grad_avx2(
@@ -458,7 +461,8 @@ FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptr
 
 #define FASTNN_GATHER_BITMAPS_PARAMS                                                                \
     float *restrict dst, ptrdiff_t ldd, const float *restrict X, ptrdiff_t ldx, const intptr_t *rows, \
-    ptrdiff_t B, const intptr_t *next_rows, ptrdiff_t n_next, ptrdiff_t n_in, uint64_t *restrict rowbits, ptrdiff_t nwi, uint64_t *restrict featmask, \
+    ptrdiff_t B, const intptr_t *next_rows, ptrdiff_t n_next, ptrdiff_t n_in,                        \
+    uint64_t *restrict rowbits, ptrdiff_t nwi, uint64_t *restrict featmask,                           \
     ptrdiff_t nw, uint8_t *restrict octets, ptrdiff_t w0, ptrdiff_t w1
 #define FASTNN_OCTET8_SCALAR(x) fastnn_octet_scalar(x, 8)
 
@@ -493,10 +497,12 @@ FASTNN_TARGET_AVX2 static ptrdiff_t fastnn_gather_bitmaps_avx2(FASTNN_GATHER_BIT
 static inline ptrdiff_t fastnn_gather_bitmaps(FASTNN_GATHER_BITMAPS_PARAMS) {
 #if FASTNN_X86_DISPATCH
     if (fastnn_cpu_has_avx2_fma()) {
-        return fastnn_gather_bitmaps_avx2(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
+        return fastnn_gather_bitmaps_avx2(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi,
+                                          featmask, nw, octets, w0, w1);
     }
 #endif
-    return fastnn_gather_bitmaps_base(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask, nw, octets, w0, w1);
+    return fastnn_gather_bitmaps_base(dst, ldd, X, ldx, rows, B, next_rows, n_next, n_in, rowbits, nwi, featmask,
+                                      nw, octets, w0, w1);
 }
 
 /* Flush denormals to zero (FTZ) and treat denormal inputs as zero (DAZ) on this
