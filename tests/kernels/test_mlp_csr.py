@@ -115,6 +115,58 @@ def test_bitwise_the_same_for_any_thread_count(index_dtype):
         np.testing.assert_array_equal(pred, runs[0][3])
 
 
+def unsorted_rows(X, seed=0):
+    """The same matrix with every row's stored values in a random order (still a valid CSR)."""
+    X = X.copy()
+    rng = np.random.default_rng(seed)
+    for r in range(X.shape[0]):
+        k0, k1 = X.indptr[r], X.indptr[r + 1]
+        perm = k0 + rng.permutation(k1 - k0)
+        X.indices[k0:k1], X.data[k0:k1] = X.indices[perm], X.data[perm]
+    X.has_sorted_indices = False
+    return X
+
+
+@pytest.mark.parametrize("index_dtype", (np.int32, np.int64), ids=("int32", "int64"))
+def test_rows_with_unsorted_indices(index_dtype):
+    """Rows whose indices are not sorted take the tested scatter (no binary search): the same
+    training as the reference, and bitwise the same on 1, 2 and 3 threads."""
+    params, layers = build([500, 24, 16, 1], ["relu", "relu", "sigmoid"], seed=12)
+    X, y, order = csr_data(300, 500, seed=13, index_dtype=index_dtype, binary=False)
+    Xu = unsorted_rows(X)
+    assert (np.diff(Xu.indices[Xu.indptr[2]:Xu.indptr[3]]) < 0).any()
+    runs = []
+    for n_threads in (1, 2, 3):
+        mc, mr = make_pair(params, layers, "sigmoid_bxent", [], "rmsprop", OPTIMIZERS[3][1], 1, 64, n_threads)
+        assert mc._csr_meta(mc._inputs("test", Xu))[0] is False
+        rc = mc.train_steps(Xu, y, order, 0, 4, 0, 1e-3)
+        rr = mr.train_steps(Xu, y, order, 0, 4, 0, 1e-3)
+        assert_same_training(rc, rr, mc, mr)
+        runs.append((rc[0], mc.params.copy()))
+    for loss, p in runs[1:]:
+        assert loss == runs[0][0]
+        np.testing.assert_array_equal(p, runs[0][1])
+    # against the same rows sorted: the same sums per kernel row, the forward in another order
+    ms, _ = make_pair(params, layers, "sigmoid_bxent", [], "rmsprop", OPTIMIZERS[3][1], 1, 64, 2)
+    assert ms._csr_meta(ms._inputs("test", X))[0] is True
+    ms.train_steps(X, y, order, 0, 4, 0, 1e-3)
+    np.testing.assert_allclose(ms.params, runs[0][1], rtol=1e-5, atol=1e-6)
+
+
+def test_split_costs_count_each_feature():
+    """MLP._csr_meta: whether rows are sorted (a row may start below the previous row's end), and
+    the cumulative cost of kernel rows 0..f (expected values per batch + CSR_ROW_COST)."""
+    X = sp.csr_matrix(np.array([[0, 1, 0, 1], [1, 0, 0, 0], [0, 0, 0, 0], [0, 1, 1, 0]], np.float32))
+    params, layers = build([4, 2], ["sigmoid"], seed=0)
+    m, _ = make_pair(params, layers, "sigmoid_bxent", [], "sgd", {}, 0, 2)
+    rows_sorted, cum = m._csr_meta(m._inputs("test", X))
+    assert rows_sorted is True
+    counts = np.array([1, 2, 1, 1]) * 2 / 4  # values per feature x batch_size / rows
+    np.testing.assert_allclose(cum, np.cumsum(counts + C.CSR_ROW_COST))
+    flipped = sp.csr_matrix((np.ones(2, np.float32), np.array([3, 1]), np.array([0, 2])), shape=(1, 4))
+    assert m._csr_meta(m._inputs("test", flipped))[0] is False
+
+
 def test_batch_with_only_empty_rows_and_short_last_batch():
     params, layers = build(*IMDB_LIKE, seed=8)
     X = sp.csr_matrix((37, 300), dtype=np.float32)
