@@ -528,6 +528,18 @@ static inline void fastnn_denormals_restore(unsigned int old) {
 #endif
 }
 
+/* Whether nbytes (a multiple of 8) at p are all zero bits. */
+static inline int fastnn_zero_bits(const void *p, size_t nbytes) {
+    const unsigned char *c = (const unsigned char *)p;
+    uint64_t acc = 0, w;
+    size_t k;
+    for (k = 0; k < nbytes; k += 8) {
+        memcpy(&w, c + k, 8);
+        acc |= w;
+    }
+    return acc == 0;
+}
+
 /* ------------------------------------------------------------------ 4. optimizer updates
  * One fused pass over [n0, n1) of the arena, Keras 3 update rules in
  * _reference.py's operation order (so float32 results equal NumPy's bit for
@@ -560,7 +572,26 @@ FASTNN_ALWAYS_INLINE void fastnn_adam_##S##_body(T *restrict w, const T *restric
 FASTNN_ALWAYS_INLINE void fastnn_rmsprop_##S##_body(T *restrict w, const T *restrict g,             \
         T *restrict v, T *restrict mom, T *restrict mg, ptrdiff_t n0, ptrdiff_t n1, T lr, T rho,  \
         T c, T momentum, T eps, int use_momentum, int centered) {                                 \
-    ptrdiff_t n;                                                                                 \
+    ptrdiff_t n, b0;                                                                             \
+    if (!use_momentum && !centered) {                                                            \
+        /* Blocks of 16 whose gradient is all +0.0 (a bag-of-words kernel row absent from the    \
+         * batch): v rho + c 0 0 is v rho and w - lr 0 / sqrt(...) is w, bit for bit, so only v  \
+         * is written (no sqrt, no division). The test is on the bits: a -0.0 gradient would     \
+         * turn a w of -0.0 into +0.0 in the full update. */                                     \
+        for (b0 = n0; b0 < n1; b0 += 16) {                                                       \
+            const ptrdiff_t b1 = n1 - b0 < 16 ? n1 : b0 + 16;                                    \
+            if (b1 - b0 == 16 && fastnn_zero_bits(g + b0, 16 * sizeof(T))) {                     \
+                for (n = b0; n < b1; n++) v[n] = v[n] * rho;                                     \
+                continue;                                                                        \
+            }                                                                                    \
+            for (n = b0; n < b1; n++) {                                                          \
+                T gg = g[n], vv = v[n] * rho + c * gg * gg;                                      \
+                v[n] = vv;                                                                       \
+                w[n] = w[n] - lr * gg / SQRT(vv + eps);                                          \
+            }                                                                                    \
+        }                                                                                        \
+        return;                                                                                  \
+    }                                                                                            \
     for (n = n0; n < n1; n++) {                                                                  \
         T gg = g[n], vv = v[n] * rho + c * gg * gg, den, inc;                                    \
         v[n] = vv;                                                                               \

@@ -53,6 +53,32 @@ def test_matches_reference_over_steps(name, hyper, n_slots, N, dtype, n_threads,
         np.testing.assert_array_equal(w, wr)
 
 
+@pytest.mark.parametrize("dtype_", (np.float32, np.float64))
+def test_rmsprop_blocks_of_zero_gradient_are_the_same_bits(dtype_, rng):
+    """Plain RMSprop skips the square root and division on blocks of 16 whose gradient is all +0.0
+    (a bag-of-words kernel row absent from the batch): the same bits as the full update, with the
+    zero blocks at and off block boundaries, a -0.0 gradient (which must take the full update: it
+    turns a w of -0.0 into +0.0) and a short tail."""
+    N = 16 * 40 + 7
+    w = rng.standard_normal(N).astype(dtype_)
+    v = np.abs(rng.standard_normal(N)).astype(dtype_) * 0.1
+    g = rng.standard_normal(N).astype(dtype_)
+    g[16:48] = 0          # two whole blocks
+    g[70:100] = 0         # one whole block (80..95) and pieces of two
+    g[N - 7:] = 0         # the tail
+    g[128:144] = 0
+    g[130] = -0.0         # a block with a negative zero: the full update
+    w[128:144] = -0.0
+    wr, vr = w.copy(), v.copy()
+    for _ in range(2):
+        C.rmsprop_update(w, g, v, None, None, 0.01, rho=0.9, n_threads=1)
+        R.rmsprop_update(wr, g, vr, None, None, 0.01, rho=0.9)
+    np.testing.assert_array_equal(v, vr)
+    np.testing.assert_array_equal(w, wr)
+    assert np.signbit(w[130]) == np.signbit(wr[130]) and not np.signbit(w[130])  # -0.0 - (-0.0) = +0.0
+    assert np.signbit(w[129])                                                       # untouched -0.0
+
+
 def test_works_on_any_shape_of_contiguous_arena(rng):
     w = rng.standard_normal((3, 4)).astype(np.float32)
     g = rng.standard_normal((3, 4)).astype(np.float32)
