@@ -130,6 +130,10 @@ from fastnn._kernels._loops cimport (gemm_rm, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTM
                                      dropout_scale, loss_rows, metric_code, metric_row, rmsprop_range, sgd_range,
                                      small_input_grad_cols, softmax_backward_rows, softmax_rows, split_gemm)
 
+cdef extern from "fastnn_gemm.h" nogil:
+    void fastnn_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,
+                         Py_ssize_t csa, const float* b, Py_ssize_t ldb, int beta, float* c, Py_ssize_t ldc)
+
 cdef extern from "fastnn_kernels.h" nogil:
     Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx,
                                      const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
@@ -432,6 +436,7 @@ cdef struct Engine:
     const intp_t* b_rows  # train: the step's rows (order + start); NULL at inference
     Py_ssize_t b_row0     # inference: the chunk's first row
     bint csr_sorted       # every row's indices are non-decreasing (MLP._csr_inputs)
+    bint tail_rows        # CSR input and small layers after the first: they run by rows (_tail_rows_ok)
     const intp_t* csr_split  # train: (T + 1,) thread t owns the first layer's kernel rows [split[t], split[t+1])
     # results (written by thread 0)
     double loss_sum
@@ -613,6 +618,145 @@ cdef void _csr_forward(Engine* e, float* Y, Py_ssize_t n, int act, int tid, int 
         fastnn_csr_batch_forward_i32(Y, ly.W, O, <const int32_t*>e.indptr, <const int32_t*>e.indices, e.data,
                                      e.b_rows, e.b_row0, r0, r1)
     bias_act_block(Y, O, ly.b, r0, r1, 0, O, act)
+
+
+cdef enum:
+    TAIL_MAX_WEIGHTS = 1024  # (I * O) of a layer after a CSR first layer that runs by rows
+
+
+cdef bint _tail_rows_ok(Engine* e) noexcept nogil:
+    """Whether the layers after a CSR first layer run by ROWS (the rows each thread took through the
+    first layer, _csr_forward): every one is small (at most SMALL_UNITS units and TAIL_MAX_WEIGHTS
+    weights: IMDB's 16-16-1), no layer has post ops (BatchNormalization reads every row) and only
+    the last may be a softmax, with its fused loss. Then no thread waits while another runs them (~90 of IMDB's ~375 us
+    per 2-thread step). A property of the model, not of the thread count: the row kernels below
+    give every row the same bits on any rows, so results stay independent of the thread count."""
+    cdef int l
+    cdef Layer* ly
+    if e.L < 2:
+        return False
+    for l in range(e.L):
+        ly = &e.layers[l]
+        if ly.n_post:
+            return False
+        if l == 0:
+            if ly.act == ACT_SOFTMAX:
+                return False
+            continue
+        if ly.n_out > SMALL_UNITS or ly.n_in * ly.n_out > TAIL_MAX_WEIGHTS:
+            return False
+        if ly.act == ACT_SOFTMAX and (l != e.L - 1 or not e.fused):  # (a fused loss takes the logits)
+            return False
+    return True
+
+
+cdef void _rows_forward(float* Y, const float* X, const float* W, const float* b, Py_ssize_t n, Py_ssize_t I,
+                        Py_ssize_t O, int act) noexcept nogil:
+    """Y (n, O) = act(X (n, I) @ W + b) for rows that may be any slice of the batch: each row gets the
+    same bits on any rows. 8 units or more: csrc/fastnn_gemm.h (no BLAS, whose one-row GEMV and
+    row-count-dependent kernels give no such promise); fewer: each sum in order i = 0..I-1."""
+    cdef Py_ssize_t r, o, i
+    cdef float acc
+    if n <= 0:
+        return
+    if O >= 8:
+        fastnn_gemm_f32(n, O, I, X, I, 1, W, O, 0, Y, O)
+    else:
+        for r in range(n):
+            for o in range(O):
+                acc = 0
+                for i in range(I):
+                    acc = acc + X[r * I + i] * W[i * O + o]
+                Y[r * O + o] = acc
+    bias_act_block(Y, O, b, 0, n, 0, O, act)
+
+
+cdef void _rows_input_grad(float* dX, const float* dZ, const float* WT, Py_ssize_t n, Py_ssize_t I,
+                           Py_ssize_t O) noexcept nogil:
+    """dX (n, I) = dZ (n, O) @ W^T with WT = W^T (O, I): each element sums k = 0..O-1 in order, the
+    arithmetic of small_input_grad_cols (vectorised along i)."""
+    cdef Py_ssize_t r, i, k
+    cdef float d
+    cdef float* x
+    cdef const float* wt
+    for r in range(n):
+        x = dX + r * I
+        for i in range(I):
+            x[i] = 0
+        for k in range(O):
+            d = dZ[r * O + k]
+            wt = WT + k * I
+            for i in range(I):
+                x[i] += d * wt[i]
+
+
+cdef void _tail_forward(Engine* e, float* final_out, bint fuse, const intp_t* ids, const float* Y, bint loss,
+                        bint with_grad, Py_ssize_t n, int tid, int T) noexcept nogil:
+    """_forward_and_loss with tail_rows: this thread's rows [r0, r1) through every layer and the loss
+    (no barrier until the end: a row needs only its own row of the layer below), then thread 0 adds
+    the batch's loss and metrics. In training thread 0 also transposes the small layers' kernels
+    into WT for the backward (read after this phase's barrier)."""
+    cdef int l, act
+    cdef Py_ssize_t r0, r1, I, O
+    cdef Layer* ly
+    cdef float* out
+    cdef const float* inp
+    cdef Py_ssize_t i, k
+    _rows_of(n, tid, T, &r0, &r1)
+    _csr_forward(e, e.layers[0].A, n, e.layers[0].act, tid, T)
+    inp = e.layers[0].A
+    for l in range(1, e.L):
+        ly = &e.layers[l]
+        I = ly.n_in
+        O = ly.n_out
+        out = final_out if (l == e.L - 1 and final_out != NULL) else ly.A
+        act = ly.act
+        if act == ACT_SOFTMAX or (l == e.L - 1 and fuse):
+            act = ACT_LINEAR
+        _rows_forward(out + r0 * O, inp + r0 * I, ly.W, ly.b, r1 - r0, I, O, act)
+        if ly.act == ACT_SOFTMAX and not (l == e.L - 1 and fuse):
+            softmax_rows(out, out, r0, r1, O)
+        inp = out
+    if with_grad and tid == 0:
+        for l in range(1, e.L):
+            ly = &e.layers[l]
+            for i in range(ly.n_in):
+                for k in range(ly.n_out):
+                    ly.WT[k * ly.n_in + i] = ly.W[i * ly.n_out + k]
+    if loss:
+        _loss_rows(e, inp, ids, Y, n, r0, r1, with_grad)
+    _sync(T)
+    if loss and tid == 0:
+        _reduce_rows(e, n)  # reads the row buffers only; the next writer is behind 2+ barriers
+
+
+cdef void _tail_backward(Engine* e, Py_ssize_t n, int tid, int T) noexcept nogil:
+    """_backward with tail_rows: this thread's rows of every layer's gradient (G_{l-1} = G_l W_l^T, then
+    the activation's derivative), down to the first layer's; after a barrier thread 0 computes the
+    small layers' weight gradients (over all rows, as with one thread) while every thread scatters
+    and updates its share of the first layer (_csr_grad_and_update)."""
+    cdef int l
+    cdef Py_ssize_t r0, r1, I, O
+    cdef Layer* ly
+    cdef Layer* below
+    cdef double* acc = e.acc + tid * e.acc_stride
+    _rows_of(n, tid, T, &r0, &r1)
+    for l in range(e.L - 1, 0, -1):
+        ly = &e.layers[l]
+        below = &e.layers[l - 1]
+        I = ly.n_in
+        O = ly.n_out
+        _rows_input_grad(below.G + r0 * I, ly.G + r0 * O, ly.WT, r1 - r0, I, O)
+        if below.act != ACT_LINEAR:
+            act_backward_block(below.G, I, below.G, I, below.A, I, r0, r1, 0, I, below.act)
+    _sync(T)
+    if tid == 0:
+        for l in range(1, e.L):
+            ly = &e.layers[l]
+            dense_weight_grad_cols(ly.dW, acc, ly.db, ly.G, e.layers[l - 1].A, n, ly.n_in, ly.n_out, 0,
+                                   ly.n_out, 0)
+    _csr_grad_and_update(e, &e.layers[0], n, acc, tid, T)
+    _sync(T)
 
 
 cdef void _csr_grad_and_update(Engine* e, Layer* ly, Py_ssize_t n, double* acc, int tid, int T) noexcept nogil:
@@ -802,6 +946,9 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
     cdef float* out
     cdef Layer* ly
     cdef bint sparse = _use_sparse(e, n, T), solo, train = e.mode == MODE_TRAIN
+    if e.csr and e.tail_rows:
+        _tail_forward(e, final_out, fuse, ids, Y, loss, with_grad, n, tid, T)
+        return sparse
     for l in range(e.L):
         ly = &e.layers[l]
         out = final_out if (l == e.L - 1 and final_out != NULL) else ly.A
@@ -980,6 +1127,9 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
     cdef Layer* below
     cdef const float* inp
     cdef double* acc = e.acc + tid * e.acc_stride
+    if e.csr and e.tail_rows and e.mode == MODE_TRAIN:
+        _tail_backward(e, n, tid, T)
+        return
     for l in range(e.L - 1, -1, -1):
         ly = &e.layers[l]
         I = ly.n_in
@@ -1423,6 +1573,7 @@ cdef class _Core:
         e.indptr = <const void*><size_t>X.indptr.ctypes.data
         e.indices = <const void*><size_t>X.indices.ctypes.data
         e.data = <const float*><size_t>X.data.ctypes.data
+        e.tail_rows = _tail_rows_ok(e)
         if csr_meta is None:
             return 0
         sorted_rows, cum = csr_meta
@@ -1467,6 +1618,11 @@ cdef class _Core:
     def layout(self):
         """How the last call shared the first layer: 'blocks', 'rows' or 'cols' (tests, benchmarks)."""
         return "blocks" if self.e.blocked else ("rows" if self.e.split_rows else "cols")
+
+    @property
+    def tail_rows(self):
+        """Whether the last call ran the layers after a CSR first layer by rows (_tail_rows_ok)."""
+        return bool(self.e.csr and self.e.tail_rows)
 
     def profile(self, bint enable):
         """Turn the phase timer on (and reset it); returns the seconds so far per phase of

@@ -167,6 +167,38 @@ def test_split_costs_count_each_feature():
     assert m._csr_meta(m._inputs("test", flipped))[0] is False
 
 
+@pytest.mark.parametrize("sizes,acts,loss,tail", [
+    ([500, 24, 16, 1], ["relu", "relu", "sigmoid"], "sigmoid_bxent", True),      # IMDB's shape
+    ([500, 12, 9, 3], ["relu", "tanh", "softmax"], "softmax_xent", True),       # 8+ units: fastnn's GEMM
+    ([500, 40, 48, 1], ["relu", "relu", "sigmoid"], "sigmoid_bxent", False),    # too wide: by units
+], ids=("imdb", "softmax", "wide"))
+def test_layers_after_the_first_by_rows_or_by_units(sizes, acts, loss, tail):
+    """Small layers after a CSR first layer run by rows (no thread waits while one runs them); wider
+    ones by units. Either way: the reference's training, and the same bits on 1, 2 and 3 threads,
+    with batches of 64 rows and a last one of 12 (4 rows per thread on 3 threads)."""
+    params, layers = build(sizes, acts, seed=14)
+    X, y, order = csr_data(300, 500, seed=15, binary=False)
+    if loss == "softmax_xent":
+        y = np.random.default_rng(1).integers(0, 3, 300)
+    order = order[:268]
+    runs = []
+    for n_threads in (1, 2, 3):
+        mc, mr = make_pair(params, layers, loss, [], "rmsprop", OPTIMIZERS[3][1], 1, 64, n_threads)
+        rc = mc.train_steps(X, y, order, 0, 5, 0, 1e-3)
+        assert mc._core.tail_rows is tail
+        rr = mr.train_steps(X, y, order, 0, 5, 0, 1e-3)
+        assert_same_training(rc, rr, mc, mr)
+        ev = mc.evaluate(X, y, 50)
+        pred = mc.predict(X, 50)
+        np.testing.assert_allclose(pred, mr.predict(X, 50), rtol=1e-5, atol=1e-6)
+        runs.append((rc[0], mc.params.copy(), ev[0], pred))
+    for loss_sum, p, ev, pred in runs[1:]:
+        assert loss_sum == runs[0][0]
+        np.testing.assert_array_equal(p, runs[0][1])
+        assert ev == runs[0][2]
+        np.testing.assert_array_equal(pred, runs[0][3])
+
+
 def test_batch_with_only_empty_rows_and_short_last_batch():
     params, layers = build(*IMDB_LIKE, seed=8)
     X = sp.csr_matrix((37, 300), dtype=np.float32)
