@@ -1678,6 +1678,8 @@ cdef class _Core:
     def train(self, X, ids, Y, order, Py_ssize_t first_batch, Py_ssize_t n_batches, Py_ssize_t iterations,
               list uniforms, csr_meta=None):
         cdef Engine* e = &self.e
+        if csr_meta is None and not isinstance(X, np.ndarray):
+            raise ValueError("_Core.train: CSR input needs csr_meta = MLP._csr_meta(X) (the first layer's split).")
         for k, u in enumerate(uniforms):  # the caller keeps them alive during the call
             self.u_addrs[k] = u.ctypes.data
         cdef int nt = self._threads(min(e.batch_size, order.shape[0]))
