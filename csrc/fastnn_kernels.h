@@ -104,6 +104,8 @@ static inline double fastnn_bxent_logit(double z, double y) {
  *
  *   fastnn_sparse_forward:     H[b, c0:c1] = sum_i X[b, i] W[i, c0:c1] + bias[c0:c1]
  *   fastnn_sparse_weight_grad: dW[i, c0:c1] = sum_b X[b, i] dZ[b, c0:c1]   (overwrites; i in [f0, f1))
+ * Row b of X is at X + rows[b] * ldx, or X + b * ldx when rows is NULL: training reads the batch
+ * where it lies in the data set (no copy, see _gather in mlp.pyx).
  */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define FASTNN_X86_DISPATCH 1
@@ -186,6 +188,7 @@ static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof
  * rows came from L2 for every row: 1.7x slower (MNIST, 64 columns: 17 us against 10).
  * The partial sums do not go through H: with two threads writing neighbouring column
  * blocks of H, reloading them 13 times a row made each thread's forward 2x slower. */
+#define FASTNN_ROW(b) (rows != NULL ? (ptrdiff_t)rows[b] : (b))  /* batch row b's row of X */
 #define FASTNN_SPARSE_ROWS 32
 #define FASTNN_SPARSE_FORWARD_CHUNK(K)                                                              \
     {                                                                                               \
@@ -199,7 +202,7 @@ static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof
                 int last = w == nwi - 1;                                                            \
                 for (b = b0; b < b1; b++) {                                                         \
                     uint64_t m = rowbits[w * ldr + b];                                              \
-                    const float *x = X + b * ldx;                                                   \
+                    const float *x = X + FASTNN_ROW(b) * ldx;                                       \
                     float *p = part + (b - b0) * 64;                                                \
                     if (!m && w && !last) continue;                                                 \
                     for (k = 0; k < K; k++)                                                         \
@@ -236,7 +239,7 @@ static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof
                 uint64_t m = featmask[i * nw + g];                                                  \
                 while (m) {                                                                         \
                     ptrdiff_t b = g * 64 + fastnn_ctz64(m);                                         \
-                    float v = X[b * ldx + i];                                                       \
+                    float v = X[FASTNN_ROW(b) * ldx + i];                                           \
                     fastnn_v8sf vv = {v, v, v, v, v, v, v, v};                                      \
                     const float *z = dZ + b * ldz + c;                                              \
                     m &= m - 1;                                                                     \
@@ -269,7 +272,7 @@ static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof
     }
 
 FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_scalar(
-        float *restrict H, ptrdiff_t ldh, const float *restrict X, ptrdiff_t ldx,
+        float *restrict H, ptrdiff_t ldh, const float *restrict X, ptrdiff_t ldx, const intptr_t *restrict rows,
         const float *restrict W, ptrdiff_t ldw, const float *restrict bias, const uint64_t *restrict rowbits,
         ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
     ptrdiff_t b, w, c;
@@ -280,7 +283,7 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_scalar(
             uint64_t m = rowbits[w * ldr + b];
             while (m) {
                 ptrdiff_t i = w * 64 + fastnn_ctz64(m);
-                float v = X[b * ldx + i];
+                float v = X[FASTNN_ROW(b) * ldx + i];
                 m &= m - 1;
                 for (c = c0; c < c1; c++) h[c] += v * W[i * ldw + c];
             }
@@ -291,7 +294,7 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_scalar(
 }
 
 FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_scalar(
-        float *restrict dW, ptrdiff_t lddw, const float *restrict X, ptrdiff_t ldx,
+        float *restrict dW, ptrdiff_t lddw, const float *restrict X, ptrdiff_t ldx, const intptr_t *restrict rows,
         const float *restrict dZ, ptrdiff_t ldz, const uint64_t *restrict featmask, ptrdiff_t nw,
         ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
     ptrdiff_t i, g, c;
@@ -302,7 +305,7 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_scalar(
             uint64_t m = featmask[i * nw + g];
             while (m) {
                 ptrdiff_t b = g * 64 + fastnn_ctz64(m);
-                float v = X[b * ldx + i];
+                float v = X[FASTNN_ROW(b) * ldx + i];
                 m &= m - 1;
                 for (c = c0; c < c1; c++) d[c] += v * dZ[b * ldz + c];
             }
@@ -312,51 +315,53 @@ FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_scalar(
 
 #if FASTNN_HAVE_VECTOR_EXT
 FASTNN_ALWAYS_INLINE void fastnn_sparse_forward_body(
-        float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
+        float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const intptr_t *rows, const float *W, ptrdiff_t ldw,
         const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B,
         ptrdiff_t c0, ptrdiff_t c1) {
     ptrdiff_t b, b0, w;
     float part[FASTNN_SPARSE_ROWS * 64];
     FASTNN_CHUNKED(FASTNN_SPARSE_FORWARD_CHUNK,
-                   fastnn_sparse_forward_scalar(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1))
+                   fastnn_sparse_forward_scalar(H, ldh, X, ldx, rows, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1))
 }
 FASTNN_ALWAYS_INLINE void fastnn_sparse_weight_grad_body(
-        float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx, const float *dZ, ptrdiff_t ldz,
+        float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx, const intptr_t *rows, const float *dZ, ptrdiff_t ldz,
         const uint64_t *featmask, ptrdiff_t nw, ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
     ptrdiff_t i, g;
     FASTNN_CHUNKED(FASTNN_SPARSE_GRAD_CHUNK,
-                   fastnn_sparse_weight_grad_scalar(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1))
+                   fastnn_sparse_weight_grad_scalar(dW, lddw, X, ldx, rows, dZ, ldz, featmask, nw, f0, f1, c0, c1))
 }
 #else
 #define fastnn_sparse_forward_body fastnn_sparse_forward_scalar
 #define fastnn_sparse_weight_grad_body fastnn_sparse_weight_grad_scalar
 #endif
 
-static void fastnn_sparse_forward_base(float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W,
+static void fastnn_sparse_forward_base(float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx,
+                                       const intptr_t *rows, const float *W,
                                        ptrdiff_t ldw, const float *bias, const uint64_t *rowbits, ptrdiff_t ldr,
                                        ptrdiff_t nwi,
                                        ptrdiff_t B, ptrdiff_t c0, ptrdiff_t c1) {
-    fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
+    fastnn_sparse_forward_body(H, ldh, X, ldx, rows, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
 }
 static void fastnn_sparse_weight_grad_base(float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx,
+                                           const intptr_t *rows,
                                            const float *dZ, ptrdiff_t ldz, const uint64_t *featmask, ptrdiff_t nw,
                                            ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
-    fastnn_sparse_weight_grad_body(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+    fastnn_sparse_weight_grad_body(dW, lddw, X, ldx, rows, dZ, ldz, featmask, nw, f0, f1, c0, c1);
 }
 
 #if FASTNN_X86_DISPATCH
 /* Same bodies compiled for AVX2+FMA, chosen at run time: no -march flag at
  * build time, so one wheel runs everywhere and is fast where it can be. */
 FASTNN_TARGET_AVX2 static void fastnn_sparse_forward_avx2(
-        float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const float *W, ptrdiff_t ldw,
+        float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx, const intptr_t *rows, const float *W, ptrdiff_t ldw,
         const float *bias, const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B,
         ptrdiff_t c0, ptrdiff_t c1) {
-    fastnn_sparse_forward_body(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
+    fastnn_sparse_forward_body(H, ldh, X, ldx, rows, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
 }
 FASTNN_TARGET_AVX2 static void fastnn_sparse_weight_grad_avx2(
-        float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx, const float *dZ, ptrdiff_t ldz,
+        float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx, const intptr_t *rows, const float *dZ, ptrdiff_t ldz,
         const uint64_t *featmask, ptrdiff_t nw, ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
-    fastnn_sparse_weight_grad_body(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+    fastnn_sparse_weight_grad_body(dW, lddw, X, ldx, rows, dZ, ldz, featmask, nw, f0, f1, c0, c1);
 }
 static int fastnn_cpu_has_avx2_fma(void) {
     static int cached = -1;
@@ -369,30 +374,32 @@ static int fastnn_cpu_has_avx2_fma(void) {
 #endif
 
 static inline void fastnn_sparse_forward(float *H, ptrdiff_t ldh, const float *X, ptrdiff_t ldx,
+                                         const intptr_t *rows,
                                          const float *W, ptrdiff_t ldw, const float *bias,
                                          const uint64_t *rowbits, ptrdiff_t ldr, ptrdiff_t nwi, ptrdiff_t B,
                                          ptrdiff_t c0, ptrdiff_t c1) {
     if (c1 <= c0) return;
 #if FASTNN_X86_DISPATCH
     if (fastnn_cpu_has_avx2_fma()) {
-        fastnn_sparse_forward_avx2(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
+        fastnn_sparse_forward_avx2(H, ldh, X, ldx, rows, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
         return;
     }
 #endif
-    fastnn_sparse_forward_base(H, ldh, X, ldx, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
+    fastnn_sparse_forward_base(H, ldh, X, ldx, rows, W, ldw, bias, rowbits, ldr, nwi, B, c0, c1);
 }
 
 static inline void fastnn_sparse_weight_grad(float *dW, ptrdiff_t lddw, const float *X, ptrdiff_t ldx,
-                                             const float *dZ, ptrdiff_t ldz, const uint64_t *featmask,
+                                             const intptr_t *rows, const float *dZ, ptrdiff_t ldz,
+                                             const uint64_t *featmask,
                                              ptrdiff_t nw, ptrdiff_t f0, ptrdiff_t f1, ptrdiff_t c0, ptrdiff_t c1) {
     if (c1 <= c0 || f1 <= f0) return;
 #if FASTNN_X86_DISPATCH
     if (fastnn_cpu_has_avx2_fma()) {
-        fastnn_sparse_weight_grad_avx2(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+        fastnn_sparse_weight_grad_avx2(dW, lddw, X, ldx, rows, dZ, ldz, featmask, nw, f0, f1, c0, c1);
         return;
     }
 #endif
-    fastnn_sparse_weight_grad_base(dW, lddw, X, ldx, dZ, ldz, featmask, nw, f0, f1, c0, c1);
+    fastnn_sparse_weight_grad_base(dW, lddw, X, ldx, rows, dZ, ldz, featmask, nw, f0, f1, c0, c1);
 }
 
 /* The batch's rows and both bitmaps, each row's bits read from its copy while in L1.
@@ -400,8 +407,8 @@ static inline void fastnn_sparse_weight_grad(float *dW, ptrdiff_t lddw, const fl
  * dst + b * ldd (no copy when dst is NULL), and writes rowbits and featmask, for
  * the features of the 64-feature words [w0, w1) only: threads own whole words.
  * rowbits is written with ldr = 64 * nw. Returns the number of non-zeros it found.
- * It also prefetches the same features of rows X + next_rows[b] * ldx, b in [0, n_next):
- * the next batch's, one step ahead (n_next = 0: none).
+ * It also prefetches the whole rows X + next_rows[b] * ldx, b in [0, n_next): the next
+ * batch's, one step ahead (n_next = 0: none); every thread reads all of a row later.
  * octets (8 * nwi, 64 * nw) is scratch: byte [o, b] holds the bits of features
  * 8o..8o+7 of row b, so that one AVX2 movemask turns 32 rows of it into a
  * feature's 32 row bits. featmask rows B..64*nw-1 are zero. */
@@ -431,8 +438,8 @@ FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptr
         ptrdiff_t nnz = 0;                                                                          \
         for (b = 0; b < B || b < n_next; b++) {                                                     \
             const float *x = X + (rows ? (ptrdiff_t)rows[b] : b) * ldx;                             \
-            if (b < n_next && f1 > f0) /* a step ahead: in L2 when the next call copies it */       \
-                fastnn_prefetch(X + (ptrdiff_t)next_rows[b] * ldx + f0, (size_t)(f1 - f0) * sizeof(float)); \
+            if (b < n_next) /* a step ahead: in L2 when the next step reads it */                  \
+                fastnn_prefetch(X + (ptrdiff_t)next_rows[b] * ldx, (size_t)n_in * sizeof(float));    \
             if (b >= B) continue;                                                                   \
             if (dst && f1 > f0) { /* memcpy keeps more of a random row's lines in flight */         \
                 memcpy(dst + b * ldd + f0, x + f0, (size_t)(f1 - f0) * sizeof(float));              \

@@ -139,12 +139,12 @@ cdef extern from "fastnn_kernels.h" nogil:
                                      const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
                                      Py_ssize_t n_in, uint64_t* rowbits, Py_ssize_t nwi, uint64_t* featmask,
                                      Py_ssize_t nw, uint8_t* octets, Py_ssize_t w0, Py_ssize_t w1)
-    void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const float* W,
-                               Py_ssize_t ldw, const float* bias, const uint64_t* rowbits, Py_ssize_t ldr,
-                               Py_ssize_t nwi, Py_ssize_t B, Py_ssize_t c0, Py_ssize_t c1)
-    void fastnn_sparse_weight_grad(float* dW, Py_ssize_t lddw, const float* X, Py_ssize_t ldx, const float* dZ,
-                                   Py_ssize_t ldz, const uint64_t* featmask, Py_ssize_t nw, Py_ssize_t f0,
-                                   Py_ssize_t f1, Py_ssize_t c0, Py_ssize_t c1)
+    void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const intp_t* rows,
+                               const float* W, Py_ssize_t ldw, const float* bias, const uint64_t* rowbits,
+                               Py_ssize_t ldr, Py_ssize_t nwi, Py_ssize_t B, Py_ssize_t c0, Py_ssize_t c1)
+    void fastnn_sparse_weight_grad(float* dW, Py_ssize_t lddw, const float* X, Py_ssize_t ldx, const intp_t* rows,
+                                   const float* dZ, Py_ssize_t ldz, const uint64_t* featmask, Py_ssize_t nw,
+                                   Py_ssize_t f0, Py_ssize_t f1, Py_ssize_t c0, Py_ssize_t c1)
     void fastnn_prefetch(const void* p, size_t nbytes)
     unsigned int fastnn_denormals_flush()
     void fastnn_denormals_restore(unsigned int old)
@@ -547,6 +547,14 @@ cdef inline bint _use_sparse(Engine* e, Py_ssize_t n, int T) noexcept nogil:
     return nnz <= SPARSE_MAX_DENSITY * n * e.layers[0].n_in
 
 
+cdef inline const intp_t* _xrows(Engine* e, bint sparse) noexcept nogil:
+    """Where the first layer's sparse kernels find batch row b: at X + rows[b] * ldx in the data set
+    (training on dense input: the batch is not copied, see _gather), or NULL for a contiguous x."""
+    if sparse and e.mode == MODE_TRAIN and not e.csr:
+        return e.b_rows
+    return NULL
+
+
 # --------------------------------------------------------------------------- phases
 cdef inline void _feature_words(Engine* e, int tid, int T, Py_ssize_t* w0, Py_ssize_t* w1,
                                 Py_ssize_t* i0, Py_ssize_t* i1) noexcept nogil:
@@ -575,32 +583,39 @@ cdef inline float* _xb(Engine* e, int tid, int T) noexcept nogil:
     return e.xb + (tid * e.batch_size * e.layers[0].n_in if T > 1 else 0)
 
 
+cdef void _copy_batch(Engine* e, Py_ssize_t start, Py_ssize_t n, Py_ssize_t next_start, Py_ssize_t n_next,
+                      int tid, int T) noexcept nogil:
+    """Copy the batch's rows into this thread's copy (_xb), prefetching rows next_start.. of the next
+    batch as it goes (n_next = 0: none)."""
+    cdef Py_ssize_t r, I0 = e.layers[0].n_in
+    cdef float* xb = _xb(e, tid, T)
+    for r in range(max(n, n_next)):
+        if r < n_next:
+            fastnn_prefetch(e.X + e.order[next_start + r] * e.ldx, I0 * sizeof(float))
+        if r < n:
+            memcpy(xb + r * I0, e.X + e.order[start + r] * e.ldx, I0 * sizeof(float))
+
+
 cdef void _gather(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int T) noexcept nogil:
-    """Copy the batch's rows into this thread's copy (_xb) and build the bitmaps of this thread's
-    input FEATURES (64 at a time) from it while it is in cache; one barrier after it. The NEXT
-    batch's rows are prefetched as it goes: the rows are random lines of a large X, and the copy
-    otherwise waits on DRAM (MNIST, one thread: 24 -> 17 us/step)."""
+    """Build the bitmaps of this thread's input FEATURES (64 at a time) straight from the batch's rows
+    where they lie in X, and prefetch the NEXT batch's rows whole (they are random lines of a large
+    X: without it the reads wait on DRAM, MNIST one thread 24 -> 17 us/step); one barrier after it.
+    The sparse kernels then read the rows there (_xrows): the batch is not copied. Copying it (each
+    thread its own copy) cost ~9 us of a ~100 us 2-thread Fashion-MNIST step; a dense batch is
+    copied after the barrier, when it is known to be one (_copy_batch). Without bitmaps (narrow
+    inputs) every thread copies the batch here."""
     cdef Py_ssize_t w0, w1, i0, i1, r, src, I0 = e.layers[0].n_in, K = e.layers[e.L - 1].n_out
     cdef Py_ssize_t next_start = start + e.batch_size
     cdef Py_ssize_t n_next = min(e.batch_size, e.n_order - next_start) if next_start < e.n_order else 0
-    cdef float* xb = _xb(e, tid, T)
     _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
     e.nnz_part[8 * tid] = 0
     if not e.csr:  # CSR input: the forward reads the rows where they are
-        if e.sparse_ok and T == 1:
-            e.nnz_part[0] = fastnn_gather_bitmaps(xb, I0, e.X, e.ldx, e.order + start, n, e.order + next_start,
-                                                  n_next, I0, e.rowbits, e.nwi, e.mask, e.nw, e.octets, 0, e.nwi)
+        if e.sparse_ok:
+            e.nnz_part[8 * tid] = fastnn_gather_bitmaps(<float*>NULL, 0, e.X, e.ldx, e.order + start, n,
+                                                        e.order + next_start, n_next, I0, e.rowbits, e.nwi,
+                                                        e.mask, e.nw, e.octets, w0, w1)
         else:
-            for r in range(max(n, n_next)):
-                if r < n_next:
-                    fastnn_prefetch(e.X + e.order[next_start + r] * e.ldx, I0 * sizeof(float))
-                if r < n:
-                    src = e.order[start + r]
-                    memcpy(xb + r * I0, e.X + src * e.ldx, I0 * sizeof(float))
-            if e.sparse_ok:  # this thread's features, read back from its copy (in L1/L2)
-                e.nnz_part[8 * tid] = fastnn_gather_bitmaps(<float*>NULL, 0, xb, I0, <intp_t*>NULL, n,
-                                                            <intp_t*>NULL, 0, I0, e.rowbits, e.nwi, e.mask,
-                                                            e.nw, e.octets, w0, w1)
+            _copy_batch(e, start, n, next_start, n_next, tid, T)
     if tid == T - 1:  # labels: tiny, one thread
         for r in range(n):
             src = e.order[start + r]
@@ -792,15 +807,17 @@ cdef void _csr_grad_and_update(Engine* e, Layer* ly, Py_ssize_t n, double* acc, 
 
 cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_t n, int act, bint sparse,
                          int t_eff, int tid) noexcept nogil:
-    """This thread's units of layer l: Y[:, c0:c1] = act(inp @ W[:, c0:c1] + b) (elementwise act)."""
+    """This thread's units of layer l: Y[:, c0:c1] = act(inp @ W[:, c0:c1] + b) (elementwise act).
+    The first layer's sparse kernels read batch row b at inp + rows[b] * I when _xrows gives rows."""
     cdef Layer* ly = &e.layers[l]
     cdef Py_ssize_t c0, c1, r, r0, r1, O = ly.n_out, I = ly.n_in
+    cdef const intp_t* rows
     if l == 0 and e.blocked:  # this thread's block: (I, c1 - c0) at bw + I * c0, rows _block_ld apart
         if not _cols(ly, t_eff, tid, &c0, &c1):
             return
         if sparse:
-            fastnn_sparse_forward(Y + c0, O, inp, I, e.bw + I * c0, _block_ld(c1 - c0), <float*>NULL, e.rowbits,
-                                  64 * e.nw, e.nwi, n, 0, c1 - c0)
+            fastnn_sparse_forward(Y + c0, O, inp, I, _xrows(e, sparse), e.bw + I * c0, _block_ld(c1 - c0),
+                                  <float*>NULL, e.rowbits, 64 * e.nw, e.nwi, n, 0, c1 - c0)
         else:
             gemm_rm(False, False, <int>n, <int>(c1 - c0), <int>I, <float>1, inp, <int>I, e.bw + I * c0,
                     <int>_block_ld(c1 - c0), <float>0, Y + c0, <int>O)
@@ -810,7 +827,9 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
         if not _split16(n, t_eff, tid, &r0, &r1):
             return
         if sparse:
-            fastnn_sparse_forward(Y + r0 * O, O, inp + r0 * I, I, ly.W, O, ly.b, e.rowbits + r0, 64 * e.nw, e.nwi,
+            rows = _xrows(e, sparse)
+            fastnn_sparse_forward(Y + r0 * O, O, inp if rows != NULL else inp + r0 * I, I,
+                                  rows + r0 if rows != NULL else rows, ly.W, O, ly.b, e.rowbits + r0, 64 * e.nw, e.nwi,
                                   r1 - r0, 0, O)
             bias_act_block(Y + r0 * O, O, <float*>NULL, 0, r1 - r0, 0, O, act)
         else:
@@ -819,7 +838,8 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
     if not _cols(ly, t_eff, tid, &c0, &c1):
         return
     if l == 0 and sparse:
-        fastnn_sparse_forward(Y, O, inp, ly.n_in, ly.W, O, ly.b, e.rowbits, 64 * e.nw, e.nwi, n, c0, c1)
+        fastnn_sparse_forward(Y, O, inp, ly.n_in, _xrows(e, sparse), ly.W, O, ly.b, e.rowbits, 64 * e.nw, e.nwi, n,
+                              c0, c1)
         bias_act_block(Y, O, <float*>NULL, 0, n, c0, c1, act)
     else:
         dense_forward_cols(Y, inp, ly.W, ly.b, n, ly.n_in, O, c0, c1, act)
@@ -1024,7 +1044,7 @@ cdef void _first_layer_grad_and_update(Engine* e, Layer* ly, const float* x, Py_
     while f0 < i_hi:
         f1 = min(f0 + blk, i_hi)
         if sparse:
-            fastnn_sparse_weight_grad(ly.dW, O, x, I, ly.G, O, e.mask, e.nw, f0, f1, c0, c1)
+            fastnn_sparse_weight_grad(ly.dW, O, x, I, _xrows(e, sparse), ly.G, O, e.mask, e.nw, f0, f1, c0, c1)
         else:
             gemm_rm(True, False, <int>(f1 - f0), <int>(c1 - c0), <int>n, <float>1, x + f0, <int>I,
                     ly.G + c0, <int>O, <float>0, ly.dW + f0 * O + c0, <int>O)
@@ -1079,7 +1099,8 @@ cdef void _first_layer_grad_and_update_blocked(Engine* e, Layer* ly, const float
         f1 = min(f0 + blk, I)
         off = base + f0 * ld
         if sparse:
-            fastnn_sparse_weight_grad(e.bg + base, ld, x, I, ly.G + c0, O, e.mask, e.nw, f0, f1, 0, w)
+            fastnn_sparse_weight_grad(e.bg + base, ld, x, I, _xrows(e, sparse), ly.G + c0, O, e.mask, e.nw, f0, f1,
+                                      0, w)
         else:
             gemm_rm(True, False, <int>(f1 - f0), <int>w, <int>n, <float>1, x + f0, <int>I,
                     ly.G + c0, <int>O, <float>0, e.bg + off, <int>ld)
@@ -1260,6 +1281,7 @@ cdef void _update(Engine* e, Py_ssize_t iteration, Py_ssize_t n, int tid, int T)
 cdef void _train(Engine* e, int tid, int T) noexcept nogil:
     cdef Py_ssize_t s, start, n
     cdef bint sparse
+    cdef const float* x
     cdef double t0 = _tick(e, tid, 0, 0)
     if e.blocked:  # nobody reads another thread's block: no barrier needed after the copy
         _blocks_copy(e, tid, T, True)
@@ -1275,12 +1297,18 @@ cdef void _train(Engine* e, int tid, int T) noexcept nogil:
         t0 = _tick(e, tid, 0, t0)
         _sync(T)
         t0 = _tick(e, tid, 2, t0)
-        sparse = _forward_and_loss(e, _xb(e, tid, T), n, <float*>NULL, e.fused,
+        x = _xb(e, tid, T)
+        if e.sparse_ok and not e.csr:
+            if _use_sparse(e, n, T):
+                x = e.X  # rows at e.X + b_rows[b] * ldx (_xrows)
+            else:
+                _copy_batch(e, start, n, 0, 0, tid, T)  # a dense batch: the GEMMs need it contiguous
+        sparse = _forward_and_loss(e, x, n, <float*>NULL, e.fused,
                                    e.ids_b if e.ids != NULL else <intp_t*>NULL,
                                    e.yb if e.ids == NULL else <float*>NULL, True, True, tid, T)
         t0 = _tick(e, tid, 1, t0)
         e.alpha = _alpha(e, e.iterations + s + 1)
-        _backward(e, _xb(e, tid, T), n, sparse, tid, T)
+        _backward(e, x, n, sparse, tid, T)
         t0 = _tick(e, tid, 3, t0)
         _update(e, e.iterations + s + 1, n, tid, T)
         t0 = _tick(e, tid, 4, t0)

@@ -153,6 +153,25 @@ def test_sparse_and_dense_paths_are_bitwise_the_same(n_threads):
 
 
 @pytest.mark.parametrize("n_threads", (1, 2))
+def test_batches_switch_between_in_place_sparse_and_copied_dense(n_threads):
+    """In one call, sparse batches are read where they lie in X (no copy) and dense ones are copied
+    for the GEMMs: the same bits as every batch on either path, 1 and 2 threads."""
+    params, layers = build([100, 48, 6], ["relu", "softmax"], seed=6)
+    X, y, _ = data(120, 100, 6, "softmax_xent", seed=7, density=0.1)
+    X[60:] = np.random.default_rng(8).random((60, 100)).astype(np.float32) + 0.1  # dense rows
+    order = np.concatenate([np.arange(0, 60), np.arange(60, 120)])[::-1].copy()  # dense batches first
+    runs = []
+    for density in (None, 0.0, 1.0):  # the default threshold: both kinds of batch in one call
+        with engine_settings(density=density, parallel_work=0):
+            mc, _ = make_pair(params, layers, "softmax_xent", [], "adam", OPTIMIZERS[5][1], 2, 20, n_threads)
+            losses = mc.train_steps(X, y, order, 0, 6, 0, 1e-2)
+            runs.append((mc.params.copy(), losses[0]))
+    for p, loss in runs[1:]:
+        np.testing.assert_array_equal(p, runs[0][0])
+        assert loss == runs[0][1]
+
+
+@pytest.mark.parametrize("n_threads", (1, 2))
 def test_deep_stacks_no_bias_gaps_and_hidden_softmax(n_threads):
     """Three+ layers (barriers between hidden layers), no biases, unused arena gaps, a softmax hidden layer."""
     for sizes, acts, bias in (([20, 300, 300, 3], ["tanh", "sigmoid", "softmax"], True),
