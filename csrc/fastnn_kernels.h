@@ -411,7 +411,8 @@ static inline void fastnn_sparse_weight_grad(float *dW, ptrdiff_t lddw, const fl
  * batch's, one step ahead (n_next = 0: none); every thread reads all of a row later.
  * octets (8 * nwi, 64 * nw) is scratch: byte [o, b] holds the bits of features
  * 8o..8o+7 of row b, so that one AVX2 movemask turns 32 rows of it into a
- * feature's 32 row bits. featmask rows B..64*nw-1 are zero. */
+ * feature's 32 row bits. featmask rows B..64*nw-1 are zero. featmask = NULL (inference: only the
+ * forward's rowbits are needed) skips octets and featmask. */
 FASTNN_ALWAYS_INLINE unsigned fastnn_octet_scalar(const float *x, ptrdiff_t n) {
     unsigned m = 0;
     ptrdiff_t j;
@@ -453,13 +454,13 @@ FASTNN_ALWAYS_INLINE void fastnn_octets_transpose_scalar(uint64_t *featmask, ptr
                     if (i + 8 <= n_in) m = OCTET8(x + i);                                           \
                     else if (i < n_in) m = fastnn_octet_scalar(x + i, n_in - i);                    \
                     word |= (uint64_t)m << (8 * k);                                                 \
-                    octets[(8 * w + k) * Bp + b] = (uint8_t)m;                                      \
+                    if (featmask) octets[(8 * w + k) * Bp + b] = (uint8_t)m;                        \
                 }                                                                                   \
                 rowbits[w * Bp + b] = word;                                                         \
                 nnz += fastnn_popcount64(word);                                                     \
             }                                                                                       \
         }                                                                                           \
-        for (o = 8 * w0; o < 8 * w1 && 8 * o < n_in; o++) {                                         \
+        for (o = 8 * w0; featmask && o < 8 * w1 && 8 * o < n_in; o++) {                            \
             memset(octets + o * Bp + B, 0, (size_t)(Bp - B));                                       \
             TRANSPOSE(featmask, nw, octets, o, n_in - 8 * o < 8 ? n_in - 8 * o : 8);                \
         }                                                                                           \

@@ -919,15 +919,18 @@ cdef void _post_backward(Layer* ly, Py_ssize_t n, Py_ssize_t c0, Py_ssize_t c1) 
 
 
 cdef void _loss_rows(Engine* e, const float* final, const intp_t* ids, const float* Y, Py_ssize_t n,
-                     Py_ssize_t r0, Py_ssize_t r1, bint with_grad) noexcept nogil:
-    """Per-row loss (+ gradient at the last pre-activation) and metrics of rows [r0, r1)."""
+                     Py_ssize_t r0, Py_ssize_t r1, bint with_grad, int slot=0) noexcept nogil:
+    """Per-row loss (+ gradient at the last pre-activation) and metrics of rows [r0, r1), into row
+    buffer `slot` (0 or 1: _infer_rows writes one chunk's rows while thread 0 adds the last's)."""
     cdef Layer* last = &e.layers[e.L - 1]
     cdef Py_ssize_t K = last.n_out, r
     cdef int m
     cdef const float* outputs = final
     cdef bint need_probs = e.fused and last.act != ACT_LINEAR and e.n_metrics > 0
     # the fused losses hand back the activated outputs they compute anyway (for the metrics)
-    loss_rows(e.loss, e.rowloss, last.G if with_grad else <float*>NULL, final, ids, Y, r0, r1, K, 1.0 / n,
+    cdef double* rowloss = e.rowloss + slot * e.batch_size
+    cdef double* rowmetric = e.rowmetric + slot * e.n_metrics * e.batch_size
+    loss_rows(e.loss, rowloss, last.G if with_grad else <float*>NULL, final, ids, Y, r0, r1, K, 1.0 / n,
               e.probs if need_probs else <float*>NULL)
     if with_grad and not e.fused and last.act != ACT_LINEAR:
         act_backward_rows(last.G, last.G, final, r0, r1, K, last.act)
@@ -935,25 +938,27 @@ cdef void _loss_rows(Engine* e, const float* final, const intp_t* ids, const flo
         outputs = e.probs
     for m in range(e.n_metrics):
         for r in range(r0, r1):
-            e.rowmetric[m * e.batch_size + r] = metric_row(e.metrics[m], outputs, ids, Y, r, K)
+            rowmetric[m * e.batch_size + r] = metric_row(e.metrics[m], outputs, ids, Y, r, K)
 
 
-cdef void _reduce_rows(Engine* e, Py_ssize_t n) noexcept nogil:
+cdef void _reduce_rows(Engine* e, Py_ssize_t n, int slot=0) noexcept nogil:
     """Thread 0: add this batch's loss and metrics in row order (as _reference's sums)."""
     cdef Py_ssize_t r
     cdef int m
     cdef double s = 0, sm
+    cdef const double* rowloss = e.rowloss + slot * e.batch_size
+    cdef const double* rowmetric = e.rowmetric + slot * e.n_metrics * e.batch_size
     if e.loss == LOSS_SIGMOID_BXENT and e.mode == MODE_TRAIN:
         for r in range(n):  # sigmoid_bxent_backward sums the float64 values
-            s += e.rowloss[r]
+            s += rowloss[r]
     else:
         for r in range(n):  # the others sum the per-sample losses rounded to float32
-            s += <double><float>e.rowloss[r]
+            s += <double><float>rowloss[r]
     e.loss_sum += s
     for m in range(e.n_metrics):
         sm = 0
         for r in range(n):
-            sm += e.rowmetric[m * e.batch_size + r]
+            sm += rowmetric[m * e.batch_size + r]
         e.metric_sums[m] += sm
     e.seen += n
 
@@ -1342,6 +1347,71 @@ cdef void _infer(Engine* e, int tid, int T) noexcept nogil:
         start += n
 
 
+cdef bint _infer_rows_ok(Engine* e) noexcept nogil:
+    """Whether evaluate/predict on dense input run by ROWS (_infer_rows): no layer has a
+    BatchNormalization (its inference pass runs by units; Dropout is the identity there). A
+    property of the model, so the same rows get the same bits on any thread count."""
+    cdef int l, k
+    if e.csr:
+        return False
+    for l in range(e.L):
+        for k in range(e.layers[l].n_post):
+            if e.layers[l].post[k].kind == POST_BATCH_NORM:
+                return False
+    return True
+
+
+cdef void _infer_rows(Engine* e, int tid, int T) noexcept nogil:
+    """evaluate / predict on dense input, `chunk` rows at a time, each thread taking its rows of a
+    chunk through every layer and the loss: one barrier per chunk (the column split needs three,
+    ~1,100 per Fashion-MNIST validation pass), and the loss and metrics of a chunk's rows go to one
+    of two row buffers so that thread 0 adds them up (in row order) while the team runs the next.
+    Each row gets the same bits on any rows (the bitmask kernel; fastnn's GEMM for 8+ units, an
+    ordered sum below: _rows_forward; the sparse and dense paths give the same bits)."""
+    cdef Py_ssize_t start = 0, n, r0, r1, I, O, I0 = e.layers[0].n_in, K = e.layers[e.L - 1].n_out
+    cdef bint fuse = e.fused and e.mode == MODE_EVAL, sparse, last
+    cdef const float* x
+    cdef const float* inp
+    cdef float* out
+    cdef Layer* ly
+    cdef int l, act, slot = 0
+    while start < e.n_rows:
+        n = min(e.chunk, e.n_rows - start)
+        _rows_of(n, tid, T, &r0, &r1)
+        x = e.X + start * e.ldx
+        if r1 > r0:
+            sparse = False
+            if e.sparse_ok:  # this thread's rows, every word; no featmask (no weight gradient)
+                sparse = fastnn_gather_bitmaps(<float*>NULL, 0, x + r0 * e.ldx, e.ldx, <intp_t*>NULL, r1 - r0,
+                                               <intp_t*>NULL, 0, I0, e.rowbits + r0, e.nwi, <uint64_t*>NULL,
+                                               e.nw, e.octets, 0, e.nwi) <= SPARSE_MAX_DENSITY * (r1 - r0) * I0
+            inp = x
+            for l in range(e.L):
+                ly = &e.layers[l]
+                I = ly.n_in
+                O = ly.n_out
+                last = l == e.L - 1
+                out = e.out + start * K if (last and e.mode == MODE_PREDICT) else ly.A
+                act = ACT_LINEAR if (ly.act == ACT_SOFTMAX or (last and fuse)) else ly.act
+                if l == 0 and sparse:
+                    fastnn_sparse_forward(out + r0 * O, O, x + r0 * e.ldx, e.ldx, <intp_t*>NULL, ly.W, O, ly.b,
+                                          e.rowbits + r0, 64 * e.nw, e.nwi, r1 - r0, 0, O)
+                    bias_act_block(out + r0 * O, O, <float*>NULL, 0, r1 - r0, 0, O, act)
+                else:
+                    _rows_forward(out + r0 * O, inp + r0 * I, ly.W, ly.b, r1 - r0, I, O, act)
+                if ly.act == ACT_SOFTMAX and not (last and fuse):
+                    softmax_rows(out, out, r0, r1, O)
+                inp = out
+            if e.mode == MODE_EVAL:
+                _loss_rows(e, inp, e.ids + start if e.ids != NULL else <intp_t*>NULL,
+                           e.Y + start * K if e.Y != NULL else <float*>NULL, n, r0, r1, False, slot)
+        _sync(T)  # the chunk's rows are written; the one before was added up (thread 0 passed here)
+        if e.mode == MODE_EVAL and tid == 0:
+            _reduce_rows(e, n, slot)
+        slot = 1 - slot
+        start += n
+
+
 cdef void _run(Engine* e, int nt, bint pin_blas) noexcept nogil:
     """Run e.mode on nt threads: one team, phases separated by barriers.
 
@@ -1359,6 +1429,8 @@ cdef void _run(Engine* e, int nt, bint pin_blas) noexcept nogil:
         csr = fastnn_denormals_flush()
         if e.mode == MODE_TRAIN:
             _train(e, 0, 1)
+        elif _infer_rows_ok(e):
+            _infer_rows(e, 0, 1)
         else:
             _infer(e, 0, 1)
         fastnn_denormals_restore(csr)
@@ -1369,6 +1441,8 @@ cdef void _run(Engine* e, int nt, bint pin_blas) noexcept nogil:
             csr = fastnn_denormals_flush()
             if e.mode == MODE_TRAIN:
                 _train(e, tid, T)
+            elif _infer_rows_ok(e):
+                _infer_rows(e, tid, T)
             else:
                 _infer(e, tid, T)
             fastnn_denormals_restore(csr)
@@ -1500,8 +1574,8 @@ cdef class _Core:
         ids_b = np.zeros(batch_size, np.intp)
         yb = _aligned(batch_size * self.K, np.float32)
         probs = _aligned(batch_size * self.K, np.float32)
-        rowloss = np.zeros(batch_size)
-        rowmetric = np.zeros(max(1, e.n_metrics) * batch_size)
+        rowloss = np.zeros(2 * batch_size)  # two slots (_infer_rows)
+        rowmetric = np.zeros(2 * max(1, e.n_metrics) * batch_size)
         e.acc_stride = (width + 7) // 8 * 8
         self.acc = np.zeros(e.acc_stride)
         e.acc = <double*><size_t>self.acc.ctypes.data

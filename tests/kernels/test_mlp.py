@@ -211,6 +211,33 @@ def test_reproducible_and_thread_count_independent_on_the_sparse_path():
             np.testing.assert_array_equal(p, runs[0][1])
 
 
+@pytest.mark.parametrize("sizes,acts,loss", [
+    ([200, 40, 10], ["relu", "softmax"], "softmax_xent"),          # 8+ units: fastnn's GEMM
+    ([200, 24, 3], ["tanh", "sigmoid"], "sigmoid_bxent"),          # 3 units: the ordered sum
+    ([200, 30, 20, 1], ["relu", "softmax", "linear"], "mse"),      # a hidden softmax, one unit
+], ids=("softmax", "narrow", "hidden-softmax"))
+def test_evaluate_and_predict_by_rows_any_thread_count(sizes, acts, loss):
+    """evaluate/predict run each thread's rows of a chunk through every layer (_infer_rows): the
+    reference's values, and the same bits on 1, 2 and 3 threads and for any chunk size, with sparse
+    and dense chunks mixed."""
+    params, layers = build(sizes, acts, seed=9)
+    X, y, _ = data(101, sizes[0], sizes[-1], loss, seed=10, density=0.2)
+    X[50:70] += 0.5  # dense rows: some chunks take the GEMM
+    results = []
+    for n_threads, chunk in ((1, 16), (2, 16), (3, 16), (2, 7), (2, 32)):
+        with engine_settings(parallel_work=0):
+            mc, mr = make_pair(params, layers, loss, ["mae"] if loss == "mse" else [], "sgd", {}, 0, 32, n_threads)
+            ev, pred = mc.evaluate(X, y, chunk), mc.predict(X, chunk)
+        np.testing.assert_allclose(ev[0], mr.evaluate(X, y, chunk)[0], rtol=1e-5)
+        np.testing.assert_allclose(pred, mr.predict(X, chunk), rtol=1e-5, atol=1e-6)
+        results.append((pred, ev))
+    for pred, ev in results[1:]:
+        np.testing.assert_array_equal(pred, results[0][0])
+    for pred, ev in results[1:3]:  # the same chunks: the same sums of the same row losses
+        assert ev[0] == results[0][1][0]
+        np.testing.assert_array_equal(ev[1], results[0][1][1])
+
+
 def test_predict_single_sample_and_out_buffer():
     params, layers = build([300, 64, 10], ["relu", "softmax"])
     X, _, _ = data(3, 300, 10, "softmax_xent")
