@@ -1348,17 +1348,29 @@ cdef void _infer(Engine* e, int tid, int T) noexcept nogil:
 
 
 cdef bint _infer_rows_ok(Engine* e) noexcept nogil:
-    """Whether evaluate/predict on dense input run by ROWS (_infer_rows): no layer has a
-    BatchNormalization (its inference pass runs by units; Dropout is the identity there). A
-    property of the model, so the same rows get the same bits on any thread count."""
+    """Whether evaluate/predict run by ROWS (_infer_rows): dense input (CSR input has its own row
+    path, _tail_forward). A property of the input, so the same rows get the same bits on any thread
+    count."""
+    return not e.csr
+
+
+cdef void _bn_infer_coefficients(Engine* e) noexcept nogil:
+    """Every BatchNormalization's inference coefficients from its moving statistics, all units (as
+    _post_forward computes them per unit owner; _infer_rows: thread 0, before a barrier)."""
     cdef int l, k
-    if e.csr:
-        return False
+    cdef Py_ssize_t c, O
+    cdef PostOp* op
     for l in range(e.L):
+        O = e.layers[l].n_out
         for k in range(e.layers[l].n_post):
-            if e.layers[l].post[k].kind == POST_BATCH_NORM:
-                return False
-    return True
+            op = &e.layers[l].post[k]
+            if op.kind != POST_BATCH_NORM:
+                continue
+            for c in range(O):  # batch_norm_forward_infer: the moving statistics as float64
+                op.stats[c] = op.moving_mean[c]
+                op.stats[O + c] = op.moving_var[c]
+            bn_coefficients(op.coef, op.coef + O, op.stats + 2 * O, op.stats, op.stats + O, op.gamma,
+                            op.epsilon, 0, O)
 
 
 cdef void _infer_rows(Engine* e, int tid, int T) noexcept nogil:
@@ -1367,14 +1379,23 @@ cdef void _infer_rows(Engine* e, int tid, int T) noexcept nogil:
     ~1,100 per Fashion-MNIST validation pass), and the loss and metrics of a chunk's rows go to one
     of two row buffers so that thread 0 adds them up (in row order) while the team runs the next.
     Each row gets the same bits on any rows (the bitmask kernel; fastnn's GEMM for 8+ units, an
-    ordered sum below: _rows_forward; the sparse and dense paths give the same bits)."""
+    ordered sum below: _rows_forward; the sparse and dense paths give the same bits).
+    BatchNormalization normalizes the thread's rows with coefficients thread 0 computes first (the
+    same elementwise loop as _post_forward); Dropout is the identity at inference."""
     cdef Py_ssize_t start = 0, n, r0, r1, I, O, I0 = e.layers[0].n_in, K = e.layers[e.L - 1].n_out
     cdef bint fuse = e.fused and e.mode == MODE_EVAL, sparse, last
     cdef const float* x
     cdef const float* inp
     cdef float* out
     cdef Layer* ly
-    cdef int l, act, slot = 0
+    cdef PostOp* op
+    cdef int l, k, act, slot = 0
+    for l in range(e.L):
+        if e.layers[l].n_post:  # (one barrier per call: the coefficients are read by every thread)
+            if tid == 0:
+                _bn_infer_coefficients(e)
+            _sync(T)
+            break
     while start < e.n_rows:
         n = min(e.chunk, e.n_rows - start)
         _rows_of(n, tid, T, &r0, &r1)
@@ -1402,6 +1423,11 @@ cdef void _infer_rows(Engine* e, int tid, int T) noexcept nogil:
                 if ly.act == ACT_SOFTMAX and not (last and fuse):
                     softmax_rows(out, out, r0, r1, O)
                 inp = out
+                for k in range(ly.n_post):  # (never on the last layer; Dropout: the identity here)
+                    op = &ly.post[k]
+                    if op.kind == POST_BATCH_NORM:
+                        bn_normalize_block(op.out, inp, O, op.coef, op.coef + O, op.beta, r0, r1, 0, O)
+                        inp = op.out
             if e.mode == MODE_EVAL:
                 _loss_rows(e, inp, e.ids + start if e.ids != NULL else <intp_t*>NULL,
                            e.Y + start * K if e.Y != NULL else <float*>NULL, n, r0, r1, False, slot)

@@ -238,6 +238,27 @@ def test_evaluate_and_predict_by_rows_any_thread_count(sizes, acts, loss):
         np.testing.assert_array_equal(ev[1], results[0][1][1])
 
 
+def test_evaluate_and_predict_by_rows_with_batch_norm_and_dropout():
+    """At inference BatchNormalization (moving statistics) runs on each thread's rows and Dropout is
+    the identity: the reference's values, the same bits on 1, 2 and 3 threads and any chunk size."""
+    params, layers = build_post([60, 24, 16, 4], ["relu", "relu", "softmax"], [("bn", "dropout"), ("bn",), ()],
+                                seed=11, rate=0.3)
+    X, y, order = data(90, 60, 4, "softmax_xent", seed=12, density=0.3)
+    results = []
+    for n_threads, chunk in ((1, 16), (2, 16), (3, 16), (2, 5)):
+        with engine_settings(parallel_work=0):
+            mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "sgd", {}, 0, 16,
+                               n_threads)
+            for m in (mc, mr):  # moving statistics away from their initial values
+                m.train_steps(X, y, order, 0, 3, 0, 0.1, [np.full((48, 24), 0.5, np.float32)])
+            ev, pred = mc.evaluate(X, y, chunk), mc.predict(X, chunk)
+        np.testing.assert_allclose(ev[0], mr.evaluate(X, y, chunk)[0], rtol=1e-5)
+        np.testing.assert_allclose(pred, mr.predict(X, chunk), rtol=1e-5, atol=1e-6)
+        results.append(pred)
+    for pred in results[1:]:
+        np.testing.assert_array_equal(pred, results[0])
+
+
 def test_predict_single_sample_and_out_buffer():
     params, layers = build([300, 64, 10], ["relu", "softmax"])
     X, _, _ = data(3, 300, 10, "softmax_xent")
