@@ -423,7 +423,7 @@ cdef struct Engine:
     float* out          # predict output (S, K)
     const float** U     # (n_dropout,) train: uniforms (R, O) of each dropout op for the call's rows
     Py_ssize_t u_row    # train: row of the current step in U
-    # optional phase timer of thread 0 (bench/bench_kernels.py --profile)
+    # optional phase timer of threads 0 and 1 (_Core.profile: turned on by a caller timing phases)
     bint profile
     double phase_time[16]   # [thread (0 or 1)][phase]: busy time, barrier waits excluded
     double wait_time[2]     # per thread: time spent in barriers
