@@ -32,8 +32,11 @@ Threads
                          with its gradient, a block of rows at a time)
     The first layer, the bulk of the work, is shared as FIRST_LAYER_SPLIT says:
     on calls of many steps each thread copies its units' kernel columns and
-    optimizer slots into a contiguous column block and back at the end (_blocks_copy).
+    optimizer slots into a contiguous column block (rows padded to 8 floats,
+    _block_ld) and back at the end (_blocks_copy).
     A layer below GEMM_WORK_THRESHOLD multiply-adds runs on thread 0 alone.
+    evaluate/predict go by ROWS instead (_infer_rows): each thread takes its rows
+    of a chunk through every layer and the loss, one barrier per chunk.
     float32 GEMMs are csrc/fastnn_gemm.h, whose sums run in a fixed order
     whatever the split; the sparse-input kernels likewise. So a run is bitwise
     the same on 1 and 2 threads (tests/kernels/test_mlp.py). With a team, BLAS
@@ -73,7 +76,9 @@ Sparse inputs
     (MNIST: 81%). When a batch's density is below SPARSE_MAX_DENSITY, the first
     layer's forward and weight gradient skip the zeros using bitmaps of the
     batch's non-zeros (csrc/fastnn_kernels.h, register-blocked AVX2/FMA with a
-    run-time CPU check); otherwise both are sgemm calls.
+    run-time CPU check); otherwise both are GEMM calls. In training the bitmaps
+    are built from the batch's rows where they lie in X and the bitmask kernels
+    read them there; only a batch too dense for them is copied (_gather).
 
 CSR inputs (scipy.sparse.csr_matrix X, the IMDB bag-of-words tutorial)
     X is read where it is (indptr/indices/data, int32 or int64 indices as scipy
@@ -383,7 +388,7 @@ cdef struct Engine:
     double alpha    # Adam's step size of the current step
     # buffers for batch_size rows
     Py_ssize_t batch_size
-    float* xb       # (T, B, I0) gathered inputs, a copy per thread of the team (_xb)
+    float* xb       # (T, B, I0) a dense batch's copy, one per thread of the team (_xb, _copy_batch)
     intp_t* ids_b   # (B,) gathered class ids
     float* yb       # (B, K) gathered float labels
     float* probs    # (B, K) model outputs for the metrics when the loss is fused
