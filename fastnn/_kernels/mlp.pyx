@@ -682,19 +682,29 @@ cdef void _rows_forward(float* Y, const float* X, const float* W, const float* b
                         Py_ssize_t O, int act) noexcept nogil:
     """Y (n, O) = act(X (n, I) @ W + b) for rows that may be any slice of the batch: each row gets the
     same bits on any rows. 8 units or more: csrc/fastnn_gemm.h (no BLAS, whose one-row GEMV and
-    row-count-dependent kernels give no such promise); fewer: each sum in order i = 0..I-1."""
-    cdef Py_ssize_t r, o, i
+    row-count-dependent kernels give no such promise); fewer: each sum in 8 partial sums over
+    i mod 8, added in a fixed order, then the last I % 8 terms (one chain of I adds took 9.6 ms to
+    evaluate 10,000 dense rows of a 784-1 model)."""
+    cdef Py_ssize_t r, o, i, j, I8 = I // 8 * 8
     cdef float acc
+    cdef float part[8]
+    cdef const float* x
     if n <= 0:
         return
     if O >= 8:
         fastnn_gemm_f32(n, O, I, X, I, 1, W, O, 0, Y, O)
     else:
         for r in range(n):
+            x = X + r * I
             for o in range(O):
-                acc = 0
-                for i in range(I):
-                    acc = acc + X[r * I + i] * W[i * O + o]
+                for j in range(8):
+                    part[j] = 0
+                for i in range(0, I8, 8):
+                    for j in range(8):
+                        part[j] = part[j] + x[i + j] * W[(i + j) * O + o]
+                acc = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]))
+                for i in range(I8, I):
+                    acc = acc + x[i] * W[i * O + o]
                 Y[r * O + o] = acc
     bias_act_block(Y, O, b, 0, n, 0, O, act)
 
