@@ -70,22 +70,15 @@
  * with ind[k] in [f0, f1), of data[k] G[r * ldg : r * ldg + O]. `sorted`:
  * every row's indices are non-decreasing. Kernel rows without a value get a
  * zero row. */
-FASTNN_ALWAYS_INLINE ptrdiff_t fastnn_lower_bound_i32(const int32_t *ind, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t f) {
-    while (lo < hi) {
-        const ptrdiff_t mid = lo + ((hi - lo) >> 1);
-        if ((ptrdiff_t)ind[mid] < f) lo = mid + 1; else hi = mid;
-    }
-    return lo;
-}
-FASTNN_ALWAYS_INLINE ptrdiff_t fastnn_lower_bound_i64(const int64_t *ind, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t f) {
-    while (lo < hi) {
-        const ptrdiff_t mid = lo + ((hi - lo) >> 1);
-        if ((ptrdiff_t)ind[mid] < f) lo = mid + 1; else hi = mid;
-    }
-    return lo;
-}
-
 #define FASTNN_DEFINE_CSR_BATCH(IDX, SI)                                                            \
+/* the first position in the sorted ind[lo:hi) whose index is >= f */                               \
+FASTNN_ALWAYS_INLINE ptrdiff_t fastnn_lower_bound_##SI(const IDX *ind, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t f) { \
+    while (lo < hi) {                                                                               \
+        const ptrdiff_t mid = lo + ((hi - lo) >> 1);                                                \
+        if ((ptrdiff_t)ind[mid] < f) lo = mid + 1; else hi = mid;                                   \
+    }                                                                                               \
+    return lo;                                                                                      \
+}                                                                                                   \
 static void fastnn_csr_batch_forward_##SI(float *Y, const float *W, ptrdiff_t O,                     \
         const IDX *indptr, const IDX *ind, const float *data, const intptr_t *rows, ptrdiff_t row0,  \
         ptrdiff_t r0, ptrdiff_t r1) {                                                               \

@@ -739,7 +739,6 @@ cdef void _tail_forward(Engine* e, float* final_out, bint fuse, const intp_t* id
     cdef Layer* ly
     cdef float* out
     cdef const float* inp
-    cdef Py_ssize_t i, k
     _rows_of(n, tid, T, &r0, &r1)
     _csr_forward(e, e.layers[0].A, n, e.layers[0].act, tid, T)
     inp = e.layers[0].A
@@ -758,9 +757,7 @@ cdef void _tail_forward(Engine* e, float* final_out, bint fuse, const intp_t* id
     if with_grad and tid == 0:
         for l in range(1, e.L):
             ly = &e.layers[l]
-            for i in range(ly.n_in):
-                for k in range(ly.n_out):
-                    ly.WT[k * ly.n_in + i] = ly.W[i * ly.n_out + k]
+            transpose_cols(ly.WT, ly.W, ly.n_in, ly.n_out, 0, ly.n_in)
     if loss:
         _loss_rows(e, inp, ids, Y, n, r0, r1, with_grad)
     _sync(T)
