@@ -146,7 +146,8 @@ cdef extern from "fastnn_kernels.h" nogil:
                                      Py_ssize_t nw, uint8_t* octets, Py_ssize_t w0, Py_ssize_t w1)
     void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const intp_t* rows,
                                const float* W, Py_ssize_t ldw, const float* bias, const uint64_t* rowbits,
-                               Py_ssize_t ldr, Py_ssize_t nwi, Py_ssize_t B, Py_ssize_t c0, Py_ssize_t c1)
+                               Py_ssize_t ldr, Py_ssize_t f0, Py_ssize_t f1, Py_ssize_t B, Py_ssize_t c0,
+                               Py_ssize_t c1)
     void fastnn_sparse_weight_grad(float* dW, Py_ssize_t lddw, const float* X, Py_ssize_t ldx, const intp_t* rows,
                                    const float* dZ, Py_ssize_t ldz, const uint64_t* featmask, Py_ssize_t nw,
                                    Py_ssize_t f0, Py_ssize_t f1, Py_ssize_t c0, Py_ssize_t c1)
@@ -244,7 +245,23 @@ cdef double SPARSE_MAX_DENSITY = 0.55
 # (O = 100 units: 400 bytes) the column boundary shares a line on most rows, and
 # the two cores fought over ~800 lines per step (a split step of a 784-100 layer
 # took 4x longer than one thread alone). "auto": rows exactly then.
-cdef int FIRST_LAYER_SPLIT = 0  # 0 auto, 1 columns, 2 rows, 3 column blocks
+cdef int FIRST_LAYER_SPLIT = 0  # 0 auto, 1 columns, 2 rows, 3 column blocks, 4 feature halves
+
+# Feature halves ("features", what "auto" picks for a first layer of HALVES_MIN_UNITS to
+# HALVES_MAX_UNITS units on dense input, whatever the thread count): the first layer's
+# pre-activation is summed as (sum over features [0, s)) + (sum over [s, I)) + bias, with s chosen
+# once per model so that both halves hold about as many non-zeros (MLP._Core._choose_half_split).
+# Thread h sums half h for every row and unit, and takes the gradient + update of the kernel
+# rows of that half: the rows it reads in its forward, so they stay in its core's cache. Each
+# thread then runs 13 accumulators of 8 units (up to 104 units in one pass) and both threads
+# the same share of the non-zeros. Fashion-MNIST's 784-100 layer, split 48 + 52 units by
+# column blocks, ran 6 and 7 accumulators, and the second thread did 7/6 of the work
+# (C harness: forward 21 us per half against 22.6 and 26.1 per column block; weight
+# gradient 20.7 against 25.8 and 28.2). The split point changes the last bits of the sums,
+# so it is a property of the model, not of the thread count: one thread sums both halves.
+HALVES_MIN_UNITS = 16
+HALVES_MAX_UNITS = 104  # FASTNN_CHUNK_MAX: one pass of the sparse kernels
+HALVES_SAMPLE_ROWS = 4096  # rows of the first training call whose non-zeros choose the split
 
 # Column blocks ("blocks", what "auto" picks whenever the first layer is shared and a call
 # runs at least BLOCKED_MIN_STEPS steps): each thread copies its units' kernel columns and
@@ -275,10 +292,10 @@ _CSR_MEMO = 4  # CSR matrices whose check (and split costs) an MLP remembers
 
 
 def _first_layer_split(value=None):
-    """Get (and with `value` set) the first layer's split: 'auto', 'cols', 'rows' or 'blocks' (benchmarks,
-    tests; see FIRST_LAYER_SPLIT)."""
+    """Get (and with `value` set) the first layer's split: 'auto', 'cols', 'rows', 'blocks' or 'features'
+    (benchmarks, tests; see FIRST_LAYER_SPLIT)."""
     global FIRST_LAYER_SPLIT
-    names = ("auto", "cols", "rows", "blocks")
+    names = ("auto", "cols", "rows", "blocks", "features")
     old = names[FIRST_LAYER_SPLIT]
     if value is not None:
         FIRST_LAYER_SPLIT = names.index(value)
@@ -405,6 +422,9 @@ cdef struct Engine:
     bint sparse_ok
     bint split_rows    # first layer split by batch rows (forward) and input features (gradient + update)
     bint blocked       # this call keeps the first layer in per-thread column blocks (see _blocks_in)
+    bint halves        # this call sums the first layer in two halves of its features (_halves_ok)
+    Py_ssize_t half_split  # the halves: features [0, half_split) and [half_split, I0); 0 until chosen
+    float* part        # (2, B, O0) the halves' partial sums
     float* bw          # (I0 * O0) the first layer's kernel, slots and gradient as column blocks:
     float* bg          #   thread t's units [c0, c1) at offset I0 * c0, an (I0, c1 - c0) row-major block
     float* bs0
@@ -563,10 +583,17 @@ cdef inline const intp_t* _xrows(Engine* e, bint sparse) noexcept nogil:
 # --------------------------------------------------------------------------- phases
 cdef inline void _feature_words(Engine* e, int tid, int T, Py_ssize_t* w0, Py_ssize_t* w1,
                                 Py_ssize_t* i0, Py_ssize_t* i1) noexcept nogil:
-    """This thread's input features: whole 64-feature words [w0, w1) = features [i0, i1)."""
-    cdef Py_ssize_t I0 = e.layers[0].n_in
-    w0[0] = e.nwi * tid // T
-    w1[0] = e.nwi * (tid + 1) // T
+    """This thread's input features: whole 64-feature words [w0, w1) = features [i0, i1). With the
+    feature halves (training), the words nearest its half (threads 0 and 1): its forward and
+    gradient then read the values its gather scanned."""
+    cdef Py_ssize_t I0 = e.layers[0].n_in, wh
+    if e.halves and T > 1:
+        wh = (e.half_split + 32) // 64
+        w0[0] = 0 if tid == 0 else (wh if tid == 1 else e.nwi)
+        w1[0] = wh if tid == 0 else e.nwi
+    else:
+        w0[0] = e.nwi * tid // T
+        w1[0] = e.nwi * (tid + 1) // T
     i0[0] = w0[0] * 64
     i1[0] = min(w1[0] * 64, I0)
 
@@ -817,6 +844,52 @@ cdef void _csr_grad_and_update(Engine* e, Layer* ly, Py_ssize_t n, double* acc, 
         _update_range(e, ly.b - e.params, (ly.b - e.params) + O, e.alpha)
 
 
+cdef inline bint _half_range(Engine* e, int h, int t_eff, int tid, Py_ssize_t* f0,
+                             Py_ssize_t* f1) noexcept nogil:
+    """Whether thread tid takes half h of the first layer's features, [f0, f1): thread h on a team,
+    thread 0 both halves alone (t_eff 1)."""
+    if tid != (h if t_eff > 1 else 0):
+        return False
+    f0[0] = 0 if h == 0 else e.half_split
+    f1[0] = e.half_split if h == 0 else e.layers[0].n_in
+    return True
+
+
+cdef void _halves_forward(Engine* e, Layer* ly, const float* inp, Py_ssize_t n, bint sparse, int t_eff,
+                          int tid) noexcept nogil:
+    """This thread's halves of the first layer: part[h] = inp[:, f0:f1] @ W[f0:f1, :] for every row and
+    unit, summed from 0 in feature order by either kernel (the bitmask kernel or fastnn's GEMM), so a
+    dense batch gives the bits of a sparse one. _halves_add then adds the halves by rows."""
+    cdef Py_ssize_t f0, f1, O = ly.n_out, I = ly.n_in
+    cdef float* P
+    cdef int h
+    for h in range(2):
+        if not _half_range(e, h, t_eff, tid, &f0, &f1):
+            continue
+        P = e.part + h * e.batch_size * O
+        if sparse:
+            fastnn_sparse_forward(P, O, inp, I, _xrows(e, sparse), ly.W, O, <float*>NULL, e.rowbits, 64 * e.nw,
+                                  f0, f1, n, 0, O)
+        else:
+            gemm_rm(False, False, <int>n, <int>O, <int>(f1 - f0), <float>1, inp + f0, <int>I, ly.W + f0 * O,
+                    <int>O, <float>0, P, <int>O)
+
+
+cdef void _halves_add(Engine* e, Layer* ly, float* Y, Py_ssize_t r0, Py_ssize_t r1, int act) noexcept nogil:
+    """Rows [r0, r1) of the first layer: Y = act((part[0] + part[1]) + b)."""
+    cdef Py_ssize_t r, c, O = ly.n_out
+    cdef const float* p0
+    cdef const float* p1
+    cdef float* y
+    for r in range(r0, r1):
+        p0 = e.part + r * O
+        p1 = e.part + (e.batch_size + r) * O
+        y = Y + r * O
+        for c in range(O):
+            y[c] = p0[c] + p1[c]
+    bias_act_block(Y, O, ly.b, r0, r1, 0, O, act)
+
+
 cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_t n, int act, bint sparse,
                          int t_eff, int tid) noexcept nogil:
     """This thread's units of layer l: Y[:, c0:c1] = act(inp @ W[:, c0:c1] + b) (elementwise act).
@@ -824,12 +897,15 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
     cdef Layer* ly = &e.layers[l]
     cdef Py_ssize_t c0, c1, r, r0, r1, O = ly.n_out, I = ly.n_in
     cdef const intp_t* rows
+    if l == 0 and e.halves:
+        _halves_forward(e, ly, inp, n, sparse, t_eff, tid)
+        return
     if l == 0 and e.blocked:  # this thread's block: (I, c1 - c0) at bw + I * c0, rows _block_ld apart
         if not _cols(ly, t_eff, tid, &c0, &c1):
             return
         if sparse:
             fastnn_sparse_forward(Y + c0, O, inp, I, _xrows(e, sparse), e.bw + I * c0, _block_ld(c1 - c0),
-                                  <float*>NULL, e.rowbits, 64 * e.nw, e.nwi, n, 0, c1 - c0)
+                                  <float*>NULL, e.rowbits, 64 * e.nw, 0, I, n, 0, c1 - c0)
         else:
             gemm_rm(False, False, <int>n, <int>(c1 - c0), <int>I, <float>1, inp, <int>I, e.bw + I * c0,
                     <int>_block_ld(c1 - c0), <float>0, Y + c0, <int>O)
@@ -841,7 +917,7 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
         if sparse:
             rows = _xrows(e, sparse)
             fastnn_sparse_forward(Y + r0 * O, O, inp if rows != NULL else inp + r0 * I, I,
-                                  rows + r0 if rows != NULL else rows, ly.W, O, ly.b, e.rowbits + r0, 64 * e.nw, e.nwi,
+                                  rows + r0 if rows != NULL else rows, ly.W, O, ly.b, e.rowbits + r0, 64 * e.nw, 0, I,
                                   r1 - r0, 0, O)
             bias_act_block(Y + r0 * O, O, <float*>NULL, 0, r1 - r0, 0, O, act)
         else:
@@ -850,7 +926,7 @@ cdef void _layer_forward(Engine* e, int l, const float* inp, float* Y, Py_ssize_
     if not _cols(ly, t_eff, tid, &c0, &c1):
         return
     if l == 0 and sparse:
-        fastnn_sparse_forward(Y, O, inp, ly.n_in, _xrows(e, sparse), ly.W, O, ly.b, e.rowbits, 64 * e.nw, e.nwi, n,
+        fastnn_sparse_forward(Y, O, inp, ly.n_in, _xrows(e, sparse), ly.W, O, ly.b, e.rowbits, 64 * e.nw, 0, ly.n_in, n,
                               c0, c1)
         bias_act_block(Y, O, <float*>NULL, 0, n, c0, c1, act)
     else:
@@ -975,6 +1051,15 @@ cdef void _reduce_rows(Engine* e, Py_ssize_t n, int slot=0) noexcept nogil:
     e.seen += n
 
 
+cdef inline bint _last_by_rows(Engine* e, int l, Py_ssize_t n, int T, bint loss, bint fuse) noexcept nogil:
+    """Whether layer l is a last layer too small to split by units that runs by ROWS with its loss
+    (see _forward_and_loss)."""
+    cdef Layer* ly = &e.layers[l]
+    cdef int act = ACT_LINEAR if (l == e.L - 1 and fuse) else ly.act
+    return (loss and l == e.L - 1 and l > 0 and _team(ly, n, T) == 1 and T > 1 and act != ACT_SOFTMAX
+            and ly.n_out >= 8 and n >= 4 * T)
+
+
 cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* final_out, bint fuse,
                             const intp_t* ids, const float* Y, bint loss, bint with_grad,
                             int tid, int T) noexcept nogil:
@@ -1001,8 +1086,7 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
         if l == e.L - 1 and fuse:
             act = ACT_LINEAR
         t_eff = _team(ly, n, T)
-        if (loss and l == e.L - 1 and l > 0 and t_eff == 1 and T > 1 and act != ACT_SOFTMAX
-                and ly.n_out >= 8 and n >= 4 * T):
+        if _last_by_rows(e, l, n, T, loss, fuse):
             # A last layer too small to split by units (MNIST's 10): split by ROWS with its loss, so
             # the other threads do not wait while thread 0 runs both (12.6 us of a 97 us MNIST step
             # on two threads). Each row's sums run in the same order on any rows (csrc/fastnn_gemm.h;
@@ -1031,6 +1115,11 @@ cdef bint _forward_and_loss(Engine* e, const float* x, Py_ssize_t n, float* fina
             _sync(T)
             return sparse
         _sync(T)
+        if l == 0 and e.halves:  # the partial sums are complete: each thread adds up its rows
+            _rows_of(n, tid, T, &r0, &r1)
+            _halves_add(e, ly, out, r0, r1, act)
+            if not _last_by_rows(e, 1, n, T, loss, fuse):  # (that one reads only these rows)
+                _sync(T)
         if act == ACT_SOFTMAX:
             _rows_of(n, tid, T, &r0, &r1)
             softmax_rows(out, out, r0, r1, ly.n_out)
@@ -1173,7 +1262,7 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
     all in one phase: a barrier is needed only before G_{l-1} is read whole (the
     dX of layer l-1), i.e. between hidden layers.
     """
-    cdef int l, t_eff, t_below
+    cdef int l, t_eff, t_below, h
     cdef Py_ssize_t c0, c1, i0, i1, r0, r1, I, O
     cdef Layer* ly
     cdef Layer* below
@@ -1192,7 +1281,11 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
             _sync(T)  # G of the first layer was written by its units' owners; it is read whole
             _csr_grad_and_update(e, ly, n, acc, tid, T)
             break
-        if l == 0 and e.blocked:
+        if l == 0 and e.halves:  # the kernel rows of this thread's half, all units; bias by thread 0
+            for h in range(2):
+                if _half_range(e, h, t_eff, tid, &i0, &i1):
+                    _first_layer_grad_and_update(e, ly, x, n, sparse, acc, 0, O, i0, i1, h == 0)
+        elif l == 0 and e.blocked:
             if _cols(ly, t_eff, tid, &c0, &c1):
                 _first_layer_grad_and_update_blocked(e, ly, x, n, sparse, acc, c0, c1)
         elif l == 0 and e.split_rows:  # this thread's input features, all units; bias by thread 0
@@ -1225,7 +1318,8 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
             _rows_of(n, tid, T, &r0, &r1)
             softmax_backward_rows(below.G, below.G, below.A, r0, r1, I)
             _sync(T)
-        elif l - 1 > 0 or e.split_rows:  # (split_rows: layer 0's gradient reads all of G_0's units)
+        elif l - 1 > 0 or e.split_rows or e.halves:  # (split_rows, halves: layer 0's gradient reads all
+            # of G_0's units)
             _sync(T)
     _sync(T)
 
@@ -1428,7 +1522,7 @@ cdef void _infer_rows(Engine* e, int tid, int T) noexcept nogil:
                 act = ACT_LINEAR if (ly.act == ACT_SOFTMAX or (last and fuse)) else ly.act
                 if l == 0 and sparse:
                     fastnn_sparse_forward(out + r0 * O, O, x + r0 * e.ldx, e.ldx, <intp_t*>NULL, ly.W, O, ly.b,
-                                          e.rowbits + r0, 64 * e.nw, e.nwi, r1 - r0, 0, O)
+                                          e.rowbits + r0, 64 * e.nw, 0, ly.n_in, r1 - r0, 0, O)
                     bias_act_block(out + r0 * O, O, <float*>NULL, 0, r1 - r0, 0, O, act)
                 else:
                     _rows_forward(out + r0 * O, inp + r0 * I, ly.W, ly.b, r1 - r0, I, O, act)
@@ -1494,6 +1588,24 @@ cdef object _aligned(Py_ssize_t n, dtype):
     raw = np.zeros(n + 64 // item + 1, dtype)
     off = ((-raw.ctypes.data) % 64) // item
     return raw[off:off + n]
+
+
+def _choose_half_split(X, order, Py_ssize_t I):
+    """The first feature of the first layer's second half: a multiple of 16 (16 kernel rows are whole
+    cache lines for any unit count) in [16, I - 16], where the non-zeros of up to
+    HALVES_SAMPLE_ROWS evenly spaced rows of the call are shared most evenly (Fashion-MNIST: 416 of
+    784, where the middle, 392, leaves 46% to the first half; rows without non-zeros: the middle)."""
+    order = np.asarray(order)
+    step = max(1, order.shape[0] // HALVES_SAMPLE_ROWS)
+    counts = np.count_nonzero(np.asarray(X)[np.sort(order[::step])], axis=0)
+    ends = np.arange(16, I - 15, 16)
+    if ends.size == 0:
+        return max(1, I // 2)
+    total = counts.sum()
+    if total == 0:
+        return int(ends[(ends.size - 1) // 2])
+    before = np.cumsum(counts)[ends - 1]
+    return int(ends[np.argmin(np.abs(2 * before - total))])
 
 
 cdef inline size_t _addr(a):
@@ -1625,8 +1737,12 @@ cdef class _Core:
         mask = _aligned(self.I0 * e.nw, np.uint64)
         rowbits = _aligned(e.nwi * 64 * e.nw, np.uint64)
         octets = _aligned(8 * e.nwi * 64 * e.nw, np.uint8)
-        self.keep += [rowbits, octets]
+        part = _aligned(2 * batch_size * e.layers[0].n_out, np.float32)
+        self.keep += [rowbits, octets, part]
         e.rowbits = <uint64_t*><size_t>rowbits.ctypes.data
+        e.part = <float*><size_t>part.ctypes.data
+        e.halves = False
+        e.half_split = 0
         e.octets = <uint8_t*><size_t>octets.ctypes.data
         self.keep += [ids_b, yb, probs, rowloss, rowmetric, mask]
         self.xb = xb
@@ -1770,8 +1886,32 @@ cdef class _Core:
         return self._threads(rows)
 
     def layout(self):
-        """How the last call shared the first layer: 'blocks', 'rows' or 'cols' (tests, benchmarks)."""
+        """How the last call shared the first layer: 'features', 'blocks', 'rows' or 'cols' (tests,
+        benchmarks)."""
+        if self.e.halves:
+            return "features"
         return "blocks" if self.e.blocked else ("rows" if self.e.split_rows else "cols")
+
+    @property
+    def half_split(self):
+        """The first feature of the first layer's second half (0: the model does not sum it in halves)."""
+        return self.e.half_split
+
+    cdef bint _halves_ok(self, X, order) except -1:
+        """Whether this training call sums the first layer in feature halves (see HALVES_MIN_UNITS):
+        dense input the bitmask kernels can take, a second layer, no post ops, no softmax, and the
+        knob at "auto" with HALVES_MIN_UNITS..HALVES_MAX_UNITS units (or at "features"). Under "auto"
+        that is the same for every call of a model, so its results do not depend on the thread count."""
+        cdef Engine* e = &self.e
+        cdef Layer* ly = &e.layers[0]
+        if e.csr or not e.sparse_ok or e.L < 2 or ly.n_post or ly.act == ACT_SOFTMAX:
+            return False
+        if not (FIRST_LAYER_SPLIT == 4 or (
+                FIRST_LAYER_SPLIT == 0 and HALVES_MIN_UNITS <= ly.n_out <= HALVES_MAX_UNITS)):
+            return False
+        if e.half_split == 0:
+            e.half_split = _choose_half_split(X, order, ly.n_in)
+        return True
 
     @property
     def tail_rows(self):
@@ -1847,7 +1987,9 @@ cdef class _Core:
             self.keep[1][gap] = 0
         e.mode = MODE_TRAIN
         self._set_x(X, nt, csr_meta)
-        e.blocked = e.blocked and not e.csr  # CSR input has its own first-layer split (_csr_grad_and_update)
+        e.halves = self._halves_ok(X, order)
+        # CSR input has its own first-layer split (_csr_grad_and_update); halves are a split of their own
+        e.blocked = e.blocked and not e.csr and not e.halves
         if nt > 1 and not e.csr and self.xb.shape[0] < nt * e.batch_size * self.I0:  # a batch copy per thread
             self.xb = _aligned(nt * e.batch_size * self.I0, np.float32)
             e.xb = <float*><size_t>self.xb.ctypes.data
@@ -1875,6 +2017,7 @@ cdef class _Core:
         cdef Engine* e = &self.e
         cdef int nt = self._threads(min(chunk, X.shape[0]))
         e.blocked = False  # the kernel is in the arena between calls
+        e.halves = False  # inference sums each row's features in one pass (_infer_rows)
         e.mode = mode
         self._set_x(X, nt, None)
         e.ids = <const intp_t*><size_t>ids.ctypes.data if ids is not None else NULL

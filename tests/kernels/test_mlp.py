@@ -525,33 +525,41 @@ def test_first_layer_splits_match_reference_and_each_other_bitwise(units, densit
     # "cols": each thread owns units; "rows": batch rows in the forward, input features in the
     # gradient + update; "blocks": units, with the kernel and slots copied into per-thread column
     # blocks for the call and back. Every element is summed in the same order in all of them, so
-    # all runs are bitwise equal (and the arena holds the trained kernel and slots after a call).
+    # all their runs are bitwise equal (and the arena holds the trained kernel and slots after a call).
+    # "features" sums the first layer in two halves of its features and adds them: other bits, the
+    # same on any thread count; "auto" picks it for 16..104 units on every thread count.
     with engine_settings(density=density, parallel_work=0):
         params, layers = build([300, units, 10], ["relu", "softmax"], seed=3)
         X, y, order = data(330, 300, 10, "softmax_xent", seed=4, density=0.3)  # last batch: 10 rows
-        runs = []
-        for split, n_threads in (("cols", 1), ("cols", 2), ("rows", 2), ("blocks", 2), ("auto", 2)):
+        groups = {"features": [], "sequential": []}
+        for split, n_threads in (("cols", 1), ("cols", 2), ("rows", 2), ("blocks", 2), ("features", 1),
+                                 ("features", 2), ("features", 3), ("auto", 1), ("auto", 2)):
             C._first_layer_split(split)
             mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], opt, hyper,
                                n_slots, 32, n_threads)
             rc, rr = run_pair(mc, mr, X, y, order, 11, LR[opt])
-            if split != "auto" and units != 7 and HAVE_OPENMP:
-                assert mc._core.layout() == split
+            layout = mc._core.layout()
+            if split == "features" or (split == "auto" and 16 <= units <= 104):
+                assert layout == "features" and 16 <= mc._core.half_split <= 300 - 16
+            elif split != "auto" and units != 7 and HAVE_OPENMP:
+                assert layout == split
             assert_same_training(rc, rr, mc, mr)
             ev = mc.evaluate(X, y, 64)
-            runs.append((rc[0], mc.params.copy(), ev))
-        for loss, p, ev in runs[1:]:
-            assert loss == runs[0][0]
-            np.testing.assert_array_equal(p, runs[0][1])
-            assert ev == runs[0][2]
+            groups["features" if layout == "features" else "sequential"].append((rc[0], mc.params.copy(), ev))
+        for runs in groups.values():
+            for loss, p, ev in runs[1:]:
+                assert loss == runs[0][0]
+                np.testing.assert_array_equal(p, runs[0][1])
+                assert ev == runs[0][2]
 
 
 @pytest.mark.parametrize("density", (0.0, 1.0))
 def test_auto_column_blocks_on_long_calls_equal_one_thread_bitwise(density):
-    # a call of >= 16 steps with the first layer shared runs on column blocks ("auto"); the kernel and
-    # the Adam slots are copied back into the arena, and a second call resumes from them
+    # a call of >= 16 steps with the first layer shared runs on column blocks ("auto", more units than
+    # the feature halves take); the kernel and the Adam slots are copied back into the arena, and a
+    # second call resumes from them
     with engine_settings(density=density, parallel_work=0, split="auto"):
-        params, layers = build([200, 96, 10], ["relu", "softmax"], seed=5)
+        params, layers = build([200, 128, 10], ["relu", "softmax"], seed=5)
         X, y, order = data(32 * 20 + 17, 200, 10, "softmax_xent", seed=6, density=0.3)
         runs = []
         for n_threads in (1, 2):
@@ -566,6 +574,52 @@ def test_auto_column_blocks_on_long_calls_equal_one_thread_bitwise(density):
         np.testing.assert_array_equal(runs[0][2], runs[1][2])
         for a, b in zip(runs[0][3], runs[1][3]):
             np.testing.assert_array_equal(a, b)
+
+
+def _half_split_rule(X, order, I):
+    """MLP._core's choice of the feature halves, restated: the multiple of 16 in [16, I - 16] that
+    shares the non-zeros of evenly spaced rows (at most 4096) most evenly."""
+    rows = np.sort(order[::max(1, len(order) // 4096)])
+    before = np.cumsum(np.count_nonzero(X[rows], axis=0))
+    ends = np.arange(16, I - 15, 16)
+    return int(ends[np.argmin(np.abs(2 * before[ends - 1] - before[-1]))])
+
+
+@pytest.mark.parametrize("density", (None, 0.0, 1.0))  # batches of both kinds, GEMMs, bitmask kernels
+def test_feature_halves_give_the_same_bits_on_any_thread_count_and_split_by_non_zeros(density):
+    # "auto" sums a first layer of 16..104 units on dense input in two halves of its features
+    # (Fashion-MNIST's 784-100): thread h sums half h of every row, each thread adds the halves of
+    # its rows, and thread h takes the gradient + update of half h's kernel rows. The split point,
+    # chosen from the non-zeros of the model's first training call and then kept, is part of the
+    # arithmetic: the same bits on 1, 2 and 3 threads, in one call or in several, with a last layer
+    # by rows (right after the halves are added) or a hidden layer after the first.
+    rng = np.random.default_rng(20)
+    for sizes, acts in (([300, 100, 10], ["relu", "softmax"]), ([300, 40, 24, 10], ["tanh", "relu", "softmax"])):
+        params, layers = build(sizes, acts, seed=21)
+        X, y, order = data(32 * 12 + 9, 300, 10, "softmax_xent", seed=22, density=0.4)
+        X[:, 120:] *= rng.random((X.shape[0], 180)) < 0.25  # fewer non-zeros after feature 120
+        X[40:80] = rng.random((40, 300)).astype(np.float32) + 0.1  # dense rows: some dense batches
+        expected_split = _half_split_rule(X, order, 300)
+        assert 16 <= expected_split < 150
+        runs = []
+        with engine_settings(density=density, parallel_work=0, split="auto"):
+            for n_threads, pieces in ((1, (12,)), (2, (12,)), (3, (12,)), (2, (5, 7))):
+                mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
+                                   OPTIMIZERS[5][1], 2, 32, n_threads)
+                loss, first = 0.0, 0
+                for steps in pieces:
+                    loss += mc.train_steps(X, y, order, first, steps, first, 1e-3)[0]
+                    assert mc._core.layout() == "features" and mc._core.half_split == expected_split
+                    first += steps
+                if n_threads == 2 and len(pieces) == 1:  # against the NumPy reference trainer
+                    rr = mr.train_steps(X, y, order, 0, 12, 0, 1e-3)
+                    np.testing.assert_allclose(loss, rr[0], rtol=2e-5)
+                    np.testing.assert_allclose(mc.params, mr.params, rtol=1e-4, atol=2e-5)
+                runs.append((loss if len(pieces) == 1 else None, mc.params.copy(), mc.evaluate(X, y, 64)))
+        for loss, p, ev in runs[1:]:
+            assert loss is None or loss == runs[0][0]
+            np.testing.assert_array_equal(p, runs[0][1])
+            assert ev == runs[0][2]
 
 
 @pytest.mark.parametrize("density", (0.0, 1.0))
