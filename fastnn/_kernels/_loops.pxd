@@ -422,34 +422,6 @@ cdef inline void dense_input_grad_cols(floating* dX, const floating* dZ, const f
             <floating>0, dX + i0, <int>I)
 
 
-cdef inline void small_input_grad_cols(floating* dX, floating* WT, const floating* dZ, const floating* W,
-                                       Py_ssize_t B, Py_ssize_t I, Py_ssize_t O,
-                                       Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
-    """dX[:, i0:i1] = dZ (B, O) @ W[i0:i1, :]^T for a layer with few units (O <= 16).
-
-    Each element sums its O products in order k = 0..O-1, whatever [i0, i1)
-    is, so unlike a split sgemm the result does not depend on the thread
-    count. W[i0:i1, :] is first transposed into WT (O, I) so the inner loop
-    runs along contiguous memory and vectorizes.
-    """
-    cdef Py_ssize_t b, i, k
-    cdef floating d
-    cdef floating* x
-    cdef const floating* wt
-    for i in range(i0, i1):
-        for k in range(O):
-            WT[k * I + i] = W[i * O + k]
-    for b in range(B):
-        x = dX + b * I
-        for i in range(i0, i1):
-            x[i] = 0
-        for k in range(O):
-            d = dZ[b * O + k]
-            wt = WT + k * I
-            for i in range(i0, i1):
-                x[i] += d * wt[i]
-
-
 # ---------------------------------------------------------------- batch normalization (column blocks)
 # batch_norm.pyx and the fused engine (mlp.pyx) both call these, so the two give the
 # same float32 results; the formulas and their sources are in batch_norm.pyx's docstring.

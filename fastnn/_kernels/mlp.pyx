@@ -133,7 +133,7 @@ from fastnn._kernels._loops cimport (gemm_rm, ACT_LINEAR, ACT_SIGMOID, ACT_SOFTM
                                      bn_stats_cols, bn_update_moving_cols, dense_forward_cols,
                                      dense_weight_grad_cols, dropout_backward_range, dropout_forward_range,
                                      dropout_scale, loss_rows, metric_code, metric_row, rmsprop_range, sgd_range,
-                                     small_input_grad_cols, softmax_backward_rows, softmax_rows, split_gemm)
+                                     softmax_backward_rows, softmax_rows, split_gemm)
 
 cdef extern from "fastnn_gemm.h" nogil:
     void fastnn_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,
@@ -142,7 +142,7 @@ cdef extern from "fastnn_gemm.h" nogil:
 cdef extern from "fastnn_kernels.h" nogil:
     Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx,
                                      const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
-                                     Py_ssize_t n_in, uint64_t* rowbits, Py_ssize_t nwi, uint64_t* featmask,
+                                     Py_ssize_t pf0, Py_ssize_t pf1, Py_ssize_t n_in, uint64_t* rowbits, Py_ssize_t nwi, uint64_t* featmask,
                                      Py_ssize_t nw, uint8_t* octets, Py_ssize_t w0, Py_ssize_t w1)
     void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const intp_t* rows,
                                const float* W, Py_ssize_t ldw, const float* bias, const uint64_t* rowbits,
@@ -151,6 +151,9 @@ cdef extern from "fastnn_kernels.h" nogil:
     void fastnn_sparse_weight_grad(float* dW, Py_ssize_t lddw, const float* X, Py_ssize_t ldx, const intp_t* rows,
                                    const float* dZ, Py_ssize_t ldz, const uint64_t* featmask, Py_ssize_t nw,
                                    Py_ssize_t f0, Py_ssize_t f1, Py_ssize_t c0, Py_ssize_t c1)
+    void fastnn_small_input_grad(float* dX, Py_ssize_t ldx, const float* dZ, Py_ssize_t ldz, const float* WT,
+                                 Py_ssize_t ldwt, const float* W, Py_ssize_t I, Py_ssize_t B, Py_ssize_t O,
+                                 Py_ssize_t c0, Py_ssize_t c1)
     void fastnn_prefetch(const void* p, size_t nbytes)
     unsigned int fastnn_denormals_flush()
     void fastnn_denormals_restore(unsigned int old)
@@ -194,7 +197,7 @@ POST_OPS = ("batch_norm", "dropout")
 cdef enum:
     MAX_METRICS = 8
     # a layer with at most this many units gets its input gradient from
-    # small_input_grad_cols (fixed summation order) instead of split sgemms
+    # fastnn_small_input_grad (fixed summation order) instead of split sgemms
     SMALL_UNITS = 16
     # first-layer rows per gradient block in the fused gradient + update
     FUSED_ROWS_SPARSE = 16
@@ -324,7 +327,7 @@ def batch_bitmaps(X, rows=None, n_threads=None):
     if B == 0 or I == 0:
         return xb, rowbits, featmask, 0
     for t in range(T):
-        nnz += fastnn_gather_bitmaps(&d[0, 0], I, &x[0, 0], I, &r[0], B, <intp_t*>NULL, 0, I, &rb[0, 0], nwi,
+        nnz += fastnn_gather_bitmaps(&d[0, 0], I, &x[0, 0], I, &r[0], B, <intp_t*>NULL, 0, 0, 0, I, &rb[0, 0], nwi,
                                      &fm[0, 0], nw, &oc[0], nwi * t // T, nwi * (t + 1) // T)
     return xb, rowbits, featmask, nnz
 
@@ -603,8 +606,8 @@ cdef void _masks(Engine* e, const float* x, Py_ssize_t n, int tid, int T) noexce
     cdef Py_ssize_t w0, w1, i0, i1, I0 = e.layers[0].n_in
     if e.sparse_ok and not e.csr:
         _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
-        e.nnz_part[8 * tid] = fastnn_gather_bitmaps(<float*>NULL, 0, x, I0, <intp_t*>NULL, n, <intp_t*>NULL, 0, I0,
-                                                    e.rowbits, e.nwi, e.mask, e.nw, e.octets, w0, w1)
+        e.nnz_part[8 * tid] = fastnn_gather_bitmaps(<float*>NULL, 0, x, I0, <intp_t*>NULL, n, <intp_t*>NULL, 0, 0, 0,
+                                                    I0, e.rowbits, e.nwi, e.mask, e.nw, e.octets, w0, w1)
 
 
 cdef inline float* _xb(Engine* e, int tid, int T) noexcept nogil:
@@ -637,18 +640,22 @@ cdef void _gather(Engine* e, Py_ssize_t start, Py_ssize_t n, int tid, int T) noe
     copied after the barrier, when it is known to be one (_copy_batch). Without bitmaps (narrow
     inputs) every thread copies the batch here."""
     cdef Py_ssize_t w0, w1, i0, i1, r, src, I0 = e.layers[0].n_in, K = e.layers[e.L - 1].n_out
+    cdef Py_ssize_t pf0 = 0, pf1 = I0  # the next rows' features this thread reads: all, or its half
     cdef Py_ssize_t next_start = start + e.batch_size
     cdef Py_ssize_t n_next = min(e.batch_size, e.n_order - next_start) if next_start < e.n_order else 0
     _feature_words(e, tid, T, &w0, &w1, &i0, &i1)
+    if e.halves and T > 1 and _team(&e.layers[0], e.batch_size, T) > 1:  # threads 0 and 1 take the halves
+        if tid > 1 or not _half_range(e, tid, T, tid, &pf0, &pf1):
+            pf1 = pf0
     e.nnz_part[8 * tid] = 0
     if not e.csr:  # CSR input: the forward reads the rows where they are
         if e.sparse_ok:
             e.nnz_part[8 * tid] = fastnn_gather_bitmaps(<float*>NULL, 0, e.X, e.ldx, e.order + start, n,
-                                                        e.order + next_start, n_next, I0, e.rowbits, e.nwi,
+                                                        e.order + next_start, n_next, pf0, pf1, I0, e.rowbits, e.nwi,
                                                         e.mask, e.nw, e.octets, w0, w1)
         else:
             _copy_batch(e, start, n, next_start, n_next, tid, T)
-    if tid == T - 1:  # labels: tiny, one thread
+    if tid == (0 if e.halves else T - 1):  # labels: tiny, one thread
         for r in range(n):
             src = e.order[start + r]
             if e.ids != NULL:
@@ -739,20 +746,8 @@ cdef void _rows_forward(float* Y, const float* X, const float* W, const float* b
 cdef void _rows_input_grad(float* dX, const float* dZ, const float* WT, Py_ssize_t n, Py_ssize_t I,
                            Py_ssize_t O) noexcept nogil:
     """dX (n, I) = dZ (n, O) @ W^T with WT = W^T (O, I): each element sums k = 0..O-1 in order, the
-    arithmetic of small_input_grad_cols (vectorised along i)."""
-    cdef Py_ssize_t r, i, k
-    cdef float d
-    cdef float* x
-    cdef const float* wt
-    for r in range(n):
-        x = dX + r * I
-        for i in range(I):
-            x[i] = 0
-        for k in range(O):
-            d = dZ[r * O + k]
-            wt = WT + k * I
-            for i in range(I):
-                x[i] += d * wt[i]
+    arithmetic of the engine's other narrow input gradients (fastnn_small_input_grad)."""
+    fastnn_small_input_grad(dX, I, dZ, O, WT, I, <float*>NULL, I, n, O, 0, I)  # (all columns: W unread)
 
 
 cdef void _tail_forward(Engine* e, float* final_out, bint fuse, const intp_t* ids, const float* Y, bint loss,
@@ -1303,8 +1298,9 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
         below = &e.layers[l - 1]
         t_below = _team(below, n, T)
         if _cols(below, t_below, tid, &i0, &i1):
-            if O <= SMALL_UNITS:
-                small_input_grad_cols(below.G, ly.WT, ly.G, ly.W, n, I, O, i0, i1)
+            if O <= SMALL_UNITS:  # W^T's columns [i0, i1), then one pass with its sums in registers
+                transpose_cols(ly.WT, ly.W, I, O, i0, i1)
+                fastnn_small_input_grad(below.G, I, ly.G, O, ly.WT, I, ly.W, I, n, O, i0, i1)
             else:  # W^T's columns [i0, i1), then csrc/fastnn_gemm.h: the same sums whatever the split
                 transpose_cols(ly.WT, ly.W, I, O, i0, i1)
                 gemm_rm(False, False, <int>n, <int>(i1 - i0), <int>O, <float>1, ly.G, <int>O, ly.WT + i0, <int>I,
@@ -1510,7 +1506,7 @@ cdef void _infer_rows(Engine* e, int tid, int T) noexcept nogil:
             sparse = False
             if e.sparse_ok:  # this thread's rows, every word; no featmask (no weight gradient)
                 sparse = fastnn_gather_bitmaps(<float*>NULL, 0, x + r0 * e.ldx, e.ldx, <intp_t*>NULL, r1 - r0,
-                                               <intp_t*>NULL, 0, I0, e.rowbits + r0, e.nwi, <uint64_t*>NULL,
+                                               <intp_t*>NULL, 0, 0, 0, I0, e.rowbits + r0, e.nwi, <uint64_t*>NULL,
                                                e.nw, e.octets, 0, e.nwi) <= SPARSE_MAX_DENSITY * (r1 - r0) * I0
             inp = x
             for l in range(e.L):
