@@ -592,18 +592,20 @@ def test_feature_halves_give_the_same_bits_on_any_thread_count_and_split_by_non_
     # its rows, and thread h takes the gradient + update of half h's kernel rows. The split point,
     # chosen from the non-zeros of the model's first training call and then kept, is part of the
     # arithmetic: the same bits on 1, 2 and 3 threads, in one call or in several, with a last layer
-    # by rows (right after the halves are added) or a hidden layer after the first.
+    # by rows (right after the halves are added) or a hidden layer after the first. Calls of 16+
+    # steps copy the kernel and slots into a block with padded rows and back (_blocks_copy), shorter
+    # ones work in the arena: the same bits.
     rng = np.random.default_rng(20)
     for sizes, acts in (([300, 100, 10], ["relu", "softmax"]), ([300, 40, 24, 10], ["tanh", "relu", "softmax"])):
         params, layers = build(sizes, acts, seed=21)
-        X, y, order = data(32 * 12 + 9, 300, 10, "softmax_xent", seed=22, density=0.4)
+        X, y, order = data(32 * 20 + 9, 300, 10, "softmax_xent", seed=22, density=0.4)
         X[:, 120:] *= rng.random((X.shape[0], 180)) < 0.25  # fewer non-zeros after feature 120
         X[40:80] = rng.random((40, 300)).astype(np.float32) + 0.1  # dense rows: some dense batches
         expected_split = _half_split_rule(X, order, 300)
         assert 16 <= expected_split < 150
         runs = []
         with engine_settings(density=density, parallel_work=0, split="auto"):
-            for n_threads, pieces in ((1, (12,)), (2, (12,)), (3, (12,)), (2, (5, 7))):
+            for n_threads, pieces in ((1, (21,)), (2, (21,)), (3, (21,)), (2, (5, 7, 9))):
                 mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "adam",
                                    OPTIMIZERS[5][1], 2, 32, n_threads)
                 loss, first = 0.0, 0
@@ -612,14 +614,17 @@ def test_feature_halves_give_the_same_bits_on_any_thread_count_and_split_by_non_
                     assert mc._core.layout() == "features" and mc._core.half_split == expected_split
                     first += steps
                 if n_threads == 2 and len(pieces) == 1:  # against the NumPy reference trainer
-                    rr = mr.train_steps(X, y, order, 0, 12, 0, 1e-3)
+                    rr = mr.train_steps(X, y, order, 0, 21, 0, 1e-3)
                     np.testing.assert_allclose(loss, rr[0], rtol=2e-5)
                     np.testing.assert_allclose(mc.params, mr.params, rtol=1e-4, atol=2e-5)
-                runs.append((loss if len(pieces) == 1 else None, mc.params.copy(), mc.evaluate(X, y, 64)))
-        for loss, p, ev in runs[1:]:
+                runs.append((loss if len(pieces) == 1 else None, mc.params.copy(), mc.evaluate(X, y, 64),
+                             [s.copy() for s in mc.slots[:2]]))
+        for loss, p, ev, slots in runs[1:]:
             assert loss is None or loss == runs[0][0]
             np.testing.assert_array_equal(p, runs[0][1])
             assert ev == runs[0][2]
+            for a, b in zip(slots, runs[0][3]):
+                np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("density", (0.0, 1.0))
