@@ -238,6 +238,23 @@ def test_evaluate_and_predict_by_rows_any_thread_count(sizes, acts, loss):
         np.testing.assert_array_equal(ev[1], results[0][1][1])
 
 
+@pytest.mark.parametrize("n_threads", (1, 2))
+def test_long_inference_calls_on_a_padded_kernel_give_the_bits_of_short_ones(n_threads):
+    """evaluate/predict calls of C.INFER_PADDED_MIN_ROWS+ rows read the first layer's kernel from a
+    copy with rows padded to 8 floats (20 units: 24): the same bits as short calls on the arena."""
+    params, layers = build([100, 20, 5], ["relu", "softmax"], seed=30)
+    X, y, _ = data(C.INFER_PADDED_MIN_ROWS + 77, 100, 5, "softmax_xent", seed=31, density=0.3)
+    mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "sgd", {}, 0, 32,
+                       n_threads)
+    whole = mc.predict(X, 32)
+    parts = np.concatenate([mc.predict(X[i:i + 500], 32) for i in range(0, X.shape[0], 500)])
+    np.testing.assert_array_equal(whole, parts)
+    np.testing.assert_allclose(whole, mr.predict(X, 32), rtol=1e-5, atol=1e-6)
+    loss, metrics = mc.evaluate(X, y, 32)
+    np.testing.assert_allclose(loss, mr.evaluate(X, y, 32)[0], rtol=1e-5)
+    assert metrics[0] == np.sum(whole.argmax(1) == y)
+
+
 def test_evaluate_and_predict_by_rows_with_batch_norm_and_dropout():
     """At inference BatchNormalization (moving statistics) runs on each thread's rows and Dropout is
     the identity: the reference's values, the same bits on 1, 2 and 3 threads and any chunk size."""
