@@ -20,7 +20,7 @@ KERNEL_NAMES = tuple(
 )
 
 _COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "mlp", "sparse", "regularizers", "dropout",
-                     "batch_norm", "unpickle")
+                     "batch_norm", "unpickle", "random")
 
 
 def _load_compiled():

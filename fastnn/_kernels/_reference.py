@@ -189,6 +189,20 @@ def dropout_backward(dY, mask, rate, out=None, n_threads=None):
     return out
 
 
+# --------------------------------------------------------------------------- random (uniforms)
+def generator_random_f32(generator, out):
+    """out[...] = generator.random(dtype=np.float32) numbers, in C order, advancing the generator."""
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"generator_random_f32: argument `generator` must be a numpy.random.Generator; "
+                        f"received {_describe(generator)}.")
+    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.flags.c_contiguous
+            and out.flags.writeable):
+        raise TypeError(f"generator_random_f32: argument `out` must be a writeable C-contiguous float32 "
+                        f"array; received {_describe(out)}.")
+    generator.random(dtype=np.float32, out=out)
+    return out
+
+
 # --------------------------------------------------------------------------- batch normalization
 # Per-feature statistics over the rows of X (B, F) (the last axis is normalized), reduced in float64,
 # two-pass, with the BIASED variance (divide by B) as K3's ``ops.moments`` and BatchNormalization use

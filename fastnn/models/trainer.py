@@ -210,6 +210,7 @@ class Trainer:
         self._engine = None
         self._engine_key = None
         self._engine_dropouts = []
+        self._uniforms_kept = None  # Dropout's uniform buffers for the engine (_uniform_buffers)
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
@@ -433,14 +434,22 @@ class Trainer:
         checks it); generators shared by several (the global one) are drawn per step, interleaved."""
         rows = min((first + steps) * batch_size, n) - first * batch_size
         generators = [layer._generator() for layer, _ in self._engine_dropouts]
-        if len({id(g) for g in generators}) == len(generators):
-            return [g.random((rows, units), dtype=np.float32)
-                    for g, (_, units) in zip(generators, self._engine_dropouts)]
-        uniforms = [np.empty((rows, units), np.float32) for _, units in self._engine_dropouts]
+        uniforms = self._uniform_buffers(rows)
+        if len({id(g) for g in generators}) == len(generators):  # NumPy's stream, drawn in C (K's twin: NumPy)
+            return [K.generator_random_f32(g, u) for g, u in zip(generators, uniforms)]
         for r0 in range(0, rows, batch_size):
             for g, u in zip(generators, uniforms):
                 g.random(dtype=np.float32, out=u[r0:r0 + batch_size])
         return uniforms
+
+    def _uniform_buffers(self, rows):
+        """One (rows, units) float32 array per engine Dropout, reused from call to call (the engine reads
+        them during its call only): fresh 4 MB arrays cost ~1.5 ms of page faults each here."""
+        kept = self._uniforms_kept
+        units = [u for _, u in self._engine_dropouts]
+        if kept is None or [k.shape[1] for k in kept] != units or kept[0].shape[0] < rows:
+            kept = self._uniforms_kept = [np.empty((rows, u), np.float32) for u in units]
+        return [k[:rows] for k in kept]
 
     # ------------------------------------------------------------------ layer-by-layer path
     def _forward(self, x, training=False, logits=False):
