@@ -190,8 +190,8 @@ def dropout_backward(dY, mask, rate, out=None, n_threads=None):
 
 
 # --------------------------------------------------------------------------- random (uniforms)
-def generator_random_f32(generator, out):
-    """out[...] = generator.random(dtype=np.float32) numbers, in C order, advancing the generator."""
+def _check_random_f32(generator, out):
+    """generator_random_f32's argument checks (the compiled twin imports them)."""
     if not isinstance(generator, np.random.Generator):
         raise TypeError(f"generator_random_f32: argument `generator` must be a numpy.random.Generator; "
                         f"received {_describe(generator)}.")
@@ -199,6 +199,11 @@ def generator_random_f32(generator, out):
             and out.flags.writeable):
         raise TypeError(f"generator_random_f32: argument `out` must be a writeable C-contiguous float32 "
                         f"array; received {_describe(out)}.")
+
+
+def generator_random_f32(generator, out):
+    """out[...] = generator.random(dtype=np.float32) numbers, in C order, advancing the generator."""
+    _check_random_f32(generator, out)
     generator.random(dtype=np.float32, out=out)
     return out
 

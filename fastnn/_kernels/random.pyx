@@ -11,7 +11,7 @@ import numpy as np
 
 from libc.stdint cimport uint32_t, uint64_t
 
-from fastnn.utils.validation import describe
+from fastnn._kernels._reference import _check_random_f32  # the same checks and messages as the twin
 
 cdef extern from "fastnn_pcg64.h" nogil:
     int FASTNN_HAVE_PCG64
@@ -24,13 +24,7 @@ _MASK64 = (1 << 64) - 1
 
 def generator_random_f32(generator, out):
     """out[...] = generator.random(dtype=np.float32) numbers, in C order, advancing the generator."""
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator_random_f32: argument `generator` must be a numpy.random.Generator; "
-                        f"received {describe(generator)}.")
-    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.flags.c_contiguous
-            and out.flags.writeable):
-        raise TypeError(f"generator_random_f32: argument `out` must be a writeable C-contiguous float32 "
-                        f"array; received {describe(out)}.")
+    _check_random_f32(generator, out)
     bit_generator = generator.bit_generator
     if type(bit_generator) is not np.random.PCG64 or not HAVE_PCG64:
         generator.random(dtype=np.float32, out=out)
