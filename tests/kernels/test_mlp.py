@@ -216,18 +216,25 @@ def test_reproducible_and_thread_count_independent_on_the_sparse_path():
     ([200, 24, 3], ["tanh", "sigmoid"], "sigmoid_bxent"),          # 3 units: the ordered sum
     ([200, 30, 20, 1], ["relu", "softmax", "linear"], "mse"),      # a hidden softmax, one unit
 ], ids=("softmax", "narrow", "hidden-softmax"))
-def test_evaluate_and_predict_by_rows_any_thread_count(sizes, acts, loss):
+def test_evaluate_and_predict_by_rows_any_thread_count(sizes, acts, loss, monkeypatch):
     """evaluate/predict run each thread's rows of a chunk through every layer (_infer_rows): the
     reference's values, and the same bits on 1, 2 and 3 threads and for any chunk size, with sparse
-    and dense chunks mixed."""
+    and dense chunks mixed. Dense input runs in chunks of max(batch_size, INFER_CHUNK_ROWS) rows
+    whatever the call's batch_size (which therefore changes no bit)."""
     params, layers = build(sizes, acts, seed=9)
     X, y, _ = data(101, sizes[0], sizes[-1], loss, seed=10, density=0.2)
     X[50:70] += 0.5  # dense rows: some chunks take the GEMM
     results = []
-    for n_threads, chunk in ((1, 16), (2, 16), (3, 16), (2, 7), (2, 32)):
+    for n_threads, chunk in ((1, 16), (2, 16), (3, 16), (2, 7), (2, 32), (2, 128)):
+        monkeypatch.setattr(C, "INFER_CHUNK_ROWS", chunk)  # read when an MLP is built
         with engine_settings(parallel_work=0):
-            mc, mr = make_pair(params, layers, loss, ["mae"] if loss == "mse" else [], "sgd", {}, 0, 32, n_threads)
-            ev, pred = mc.evaluate(X, y, chunk), mc.predict(X, chunk)
+            mc, mr = make_pair(params, layers, loss, ["mae"] if loss == "mse" else [], "sgd", {}, 0, 5, n_threads)
+            ev, pred = mc.evaluate(X, y, 5), mc.predict(X, 3)
+            if chunk == 16:  # the call's batch_size does not matter
+                again = mc.evaluate(X, y, 64)
+                assert again[0] == ev[0]
+                np.testing.assert_array_equal(again[1], ev[1])
+                np.testing.assert_array_equal(mc.predict(X, 64), pred)
         np.testing.assert_allclose(ev[0], mr.evaluate(X, y, chunk)[0], rtol=1e-5)
         np.testing.assert_allclose(pred, mr.predict(X, chunk), rtol=1e-5, atol=1e-6)
         results.append((pred, ev))
@@ -255,14 +262,15 @@ def test_long_inference_calls_on_a_padded_kernel_give_the_bits_of_short_ones(n_t
     assert metrics[0] == np.sum(whole.argmax(1) == y)
 
 
-def test_evaluate_and_predict_by_rows_with_batch_norm_and_dropout():
+def test_evaluate_and_predict_by_rows_with_batch_norm_and_dropout(monkeypatch):
     """At inference BatchNormalization (moving statistics) runs on each thread's rows and Dropout is
     the identity: the reference's values, the same bits on 1, 2 and 3 threads and any chunk size."""
     params, layers = build_post([60, 24, 16, 4], ["relu", "relu", "softmax"], [("bn", "dropout"), ("bn",), ()],
                                 seed=11, rate=0.3)
     X, y, order = data(90, 60, 4, "softmax_xent", seed=12, density=0.3)
     results = []
-    for n_threads, chunk in ((1, 16), (2, 16), (3, 16), (2, 5)):
+    for n_threads, chunk in ((1, 16), (2, 16), (3, 16), (2, 5), (2, 128)):
+        monkeypatch.setattr(C, "INFER_CHUNK_ROWS", chunk)  # inference chunks: max(16, chunk) rows
         with engine_settings(parallel_work=0):
             mc, mr = make_pair(params, layers, "softmax_xent", ["sparse_categorical_accuracy"], "sgd", {}, 0, 16,
                                n_threads)
