@@ -260,7 +260,7 @@ cdef int FIRST_LAYER_SPLIT = 0  # 0 auto, 1 columns, 2 rows, 3 column blocks, 4 
 # Feature halves ("features", what "auto" picks for a first layer of HALVES_MIN_UNITS to
 # HALVES_MAX_UNITS units on dense input, whatever the thread count): the first layer's
 # pre-activation is summed as (sum over features [0, s)) + (sum over [s, I)) + bias, with s chosen
-# once per model so that both halves hold about as many non-zeros (MLP._Core._choose_half_split).
+# once per model so that both halves hold about as many non-zeros (_choose_half_split).
 # Thread h sums half h for every row and unit, and takes the gradient + update of the kernel
 # rows of that half: the rows it reads in its forward, so they stay in its core's cache. Each
 # thread then runs 13 accumulators of 8 units (up to 104 units in one pass) and both threads
@@ -1325,7 +1325,8 @@ cdef void _backward(Engine* e, const float* x, Py_ssize_t n, bint sparse, int ti
             _sync(T)  # G of the first layer was written by its units' owners; it is read whole
             _csr_grad_and_update(e, ly, n, acc, tid, T)
             break
-        if l == 0 and e.halves:  # the kernel rows of this thread's half, all units; bias by thread 0
+        if l == 0 and e.halves:  # the kernel rows of this thread's half, all units; the bias with half 1
+            # (thread 0 has the last layer's gradient, the labels and the loss sums)
             for h in range(2):
                 if not _half_range(e, h, t_eff, tid, &i0, &i1):
                     continue
@@ -1947,7 +1948,7 @@ cdef class _Core:
 
     @property
     def half_split(self):
-        """The first feature of the first layer's second half (0: the model does not sum it in halves)."""
+        """The first feature of the first layer's second half (0 until a training call sums it in halves)."""
         return self.e.half_split
 
     cdef bint _halves_ok(self, X, order) except -1:
