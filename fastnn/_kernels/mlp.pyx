@@ -43,7 +43,9 @@ Threads
     arithmetic, so one thread sums both halves too (see HALVES_MIN_UNITS).
     A layer below GEMM_WORK_THRESHOLD multiply-adds runs on thread 0 alone.
     evaluate/predict go by ROWS instead (_infer_rows): each thread takes its rows
-    of a chunk through every layer and the loss, one barrier per chunk.
+    of a chunk through every layer and the loss, one barrier per chunk; on dense
+    input a chunk is max(batch_size, INFER_CHUNK_ROWS) rows, whatever the call's
+    batch_size (no row's bits depend on its chunk).
     float32 GEMMs are csrc/fastnn_gemm.h, whose sums run in a fixed order
     whatever the split; the sparse-input kernels likewise. So a run is bitwise
     the same on 1 and 2 threads (tests/kernels/test_mlp.py). With a team, BLAS
