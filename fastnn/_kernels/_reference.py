@@ -107,7 +107,8 @@ def activation_backward(dY, Y, activation, out=None, n_threads=None):
 def dense_forward(X, W, b, activation="linear", out=None, n_threads=None):
     """Y = act(X @ W + b).  X (B, I), W (I, O), b (O,) or None -> out (B, O)."""
     out = _out(out, (X.shape[0], W.shape[1]), X.dtype)
-    np.matmul(X, W, out=out)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf propagate, as in the compiled kernel
+        np.matmul(X, W, out=out)
     if b is not None:
         out += b
     return activation_forward(out, activation, out=out)
