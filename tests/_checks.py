@@ -94,3 +94,13 @@ def check_layer_gradients(layer, x, eps=1e-5, rtol=1e-6, atol=1e-8, seed=0):
         numeric = numerical_gradient(objective, w.value, eps)
         assert_close(analytic[w.name], numeric, rtol=rtol, atol=atol, err_msg=f"{layer.name}: d {w.name}")
     return dX, analytic
+
+
+def use_reference_engine(model):
+    """Run `model`'s fit/evaluate/predict on the engine's NumPy twin instead of the compiled engine: the
+    oracle the compiled runs are compared with (as FASTNN_KERNELS=reference does for a whole process)."""
+    from fastnn import _kernels
+
+    model._runner.engine_class = _kernels.twin("Engine")
+    model._runner.invalidate()
+    return model

@@ -48,7 +48,7 @@ class Sequential(Trainer):
         self._trainable = bool(value)
         for layer in self._layers:
             layer.trainable = self._trainable
-        if hasattr(self, "_engine"):
+        if hasattr(self, "_runner"):
             self._invalidate_engine()
 
     def add(self, layer):

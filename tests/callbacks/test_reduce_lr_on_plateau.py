@@ -8,6 +8,7 @@ import fastnn
 from fastnn.callbacks import LambdaCallback, LearningRateScheduler, ReduceLROnPlateau
 from fastnn.layers import Dense, Input
 from fastnn.utils.rng_utils import set_random_seed
+from _checks import use_reference_engine
 
 
 class FakeModel:
@@ -190,7 +191,7 @@ def small_model(lr=0.1, engine=True, seed=0):
     model = fastnn.Sequential([Input((3,)), Dense(4, activation="relu"), Dense(1)])
     model.compile(optimizer=fastnn.optimizers.SGD(lr), loss="mse")
     if not engine:
-        model._engine_enabled = False  # the layer-by-layer path
+        use_reference_engine(model)  # the NumPy twin
     return model
 
 
