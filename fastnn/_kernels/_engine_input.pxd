@@ -8,16 +8,16 @@
 #   IN_CSR     a dense first layer on a scipy.sparse CSR matrix, read where it lies: the forward over rows,
 #              the weight gradient scattered over features (csrc/fastnn_csr_batch.h)
 #
-# The first layer's forward runs over each thread's rows, or over its units (first_cols) when that is
-# measured faster: the kernel columns a thread computes are then the ones it updates, and stay in its
-# core's cache. The same bits either way.
+# A wide first layer on dense input sums its features in two partitions, one per thread (see
+# first_forward_train), so each thread's kernel rows stay in its core's cache.
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._loops cimport ACT_LINEAR, ACT_SOFTMAX, bias_act_block, bias_grad_cols, softmax_rows
 from fastnn._kernels._engine_types cimport EOp, Engine, IN_CSR, IN_DENSE, share16, sync
-from fastnn._kernels._engine_ops cimport GRAD_BLOCK_ROWS, dense_bias_update, dense_share, finish_dense_rows, gemm
+from fastnn._kernels._engine_ops cimport (GRAD_BLOCK_ROWS, SPARSE_GRAD_BLOCK_ROWS, dense_bias_update, dense_share,
+                                          finish_dense_rows, gemm)
 from fastnn._kernels._engine_update cimport update_block, update_range
 
 cdef extern from "fastnn_kernels.h" nogil:
@@ -76,16 +76,29 @@ cdef inline bint gather_bitmaps(Engine* e, const intp_t* rows, Py_ssize_t n, con
     return nnz <= e.max_density * n * e.I0
 
 
+cdef inline int part_owner(int p, int T) noexcept nogil:
+    """The thread that sums partition p of the first layer's features (thread 0 both when alone)."""
+    return p if T > 1 else 0
+
+
 cdef inline bint first_forward_train(Engine* e, EOp* op, floating* xb, const intp_t* rows, Py_ssize_t n,
                                      const intp_t* next_rows, Py_ssize_t n_next, Py_ssize_t r0, Py_ssize_t r1,
                                      bint fold, int tid, int T) noexcept nogil:
     """The first (dense) op of a training step, from the raw batch into op.A (IN_DENSE / IN_CSR); returns
-    whether it ran on bitmaps. Ends with this thread's rows of op.A written (after a barrier when the work
-    was split by units). next_rows: the next batch's rows, prefetched."""
-    cdef Py_ssize_t c0, c1, O = op.n_out, I = op.n_in
+    whether it ran on bitmaps. Ends with this thread's rows of op.A written. next_rows: the next batch's
+    rows, prefetched.
+
+    With first_split s (a wide layer on dense input), the layer sums its features in two partitions,
+    (sum over [0, s)) + (sum over [s, I)) + b, each partition by one thread over every row: each thread
+    then reads, differentiates and updates only its own rows of the kernel, which stay in its core's
+    cache (a split by rows or units made both cores touch every kernel row: 2-thread steps slower than
+    one thread's). The split is part of the layer's arithmetic, so one thread sums the same two halves."""
+    cdef Py_ssize_t O = op.n_out, I = op.n_in, s = e.first_split, f0, f1, r, c
     cdef floating* A = <floating*>op.A
-    cdef int act = ACT_LINEAR if fold else op.act
-    cdef int lin = ACT_LINEAR if act == ACT_SOFTMAX else act
+    cdef floating* part = <floating*>e.part
+    cdef floating* p0
+    cdef floating* p1
+    cdef int act = ACT_LINEAR if fold else op.act, p
     cdef bint sparse = False
     if e.input == IN_CSR:
         if floating is float:
@@ -102,28 +115,36 @@ cdef inline bint first_forward_train(Engine* e, EOp* op, floating* xb, const int
             sparse = gather_bitmaps(e, rows, n, next_rows, n_next, tid, T)
     if not sparse:
         copy_rows(e, xb, rows, r0, r1)
-        if not e.first_cols:
+    if s == 0:  # one pass over the features, by rows
+        if sparse:
+            if floating is float:
+                fastnn_sparse_forward(A + r0 * O, O, <const float*>e.X, e.ldx, rows + r0, <float*>op.W, O,
+                                      <float*>op.b, e.rowbits + r0, 64 * e.nw, 0, I, r1 - r0, 0, O)
+            finish_bias_done(op, A, r0, r1, act)
+        else:
             gemm(r1 - r0, O, I, xb + r0 * I, I, 1, <floating*>op.W, O, 0, A + r0 * O, O)
             finish_dense_rows(op, A, r0, r1, act)
-            return False
-        sync(T)  # the GEMM by units reads every row
-    if e.first_cols:
-        if share16(O, tid, T, &c0, &c1):
-            if sparse:
-                if floating is float:
-                    fastnn_sparse_forward(A, O, <const float*>e.X, e.ldx, rows, <float*>op.W, O, <float*>NULL,
-                                          e.rowbits, 64 * e.nw, 0, I, n, c0, c1)
-            else:
-                gemm(n, c1 - c0, I, xb, I, 1, (<floating*>op.W) + c0, O, 0, A + c0, O)
-            bias_act_block(A, O, <floating*>op.b, 0, n, c0, c1, lin)
-        sync(T)
-        if act == ACT_SOFTMAX:
-            softmax_rows(A, A, r0, r1, O)
         return sparse
-    if floating is float:  # bitmaps, by rows
-        fastnn_sparse_forward(A + r0 * O, O, <const float*>e.X, e.ldx, rows + r0, <float*>op.W, O, <float*>op.b,
-                              e.rowbits + r0, 64 * e.nw, 0, I, r1 - r0, 0, O)
-        finish_bias_done(op, A, r0, r1, act)
+    if not sparse:
+        sync(T)  # the partitions' GEMMs read every row
+    for p in range(2):
+        if part_owner(p, T) != tid:
+            continue
+        f0 = 0 if p == 0 else s
+        f1 = s if p == 0 else I
+        if sparse:
+            if floating is float:
+                fastnn_sparse_forward(part + p * e.batch_size * O, O, <const float*>e.X, e.ldx, rows, <float*>op.W, O,
+                                      <float*>NULL, e.rowbits, 64 * e.nw, f0, f1, n, 0, O)
+        else:
+            gemm(n, O, f1 - f0, xb + f0, I, 1, (<floating*>op.W) + f0 * O, O, 0, part + p * e.batch_size * O, O)
+    sync(T)
+    for r in range(r0, r1):
+        p0 = part + r * O
+        p1 = part + (e.batch_size + r) * O
+        for c in range(O):
+            A[r * O + c] = p0[c] + p1[c]
+    finish_dense_rows(op, A, r0, r1, act)
     return sparse
 
 
@@ -173,11 +194,13 @@ cdef inline void finish_bias_done(EOp* op, floating* Y, Py_ssize_t r0, Py_ssize_
 cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const intp_t* rows, Py_ssize_t n,
                                    bint sparse, double* acc, int tid, int T) noexcept nogil:
     """The first dense op's weight gradient + update (dense_grad_update's scheme) from the raw batch: the
-    bitmask kernel on X's rows, the GEMM on the copied batch, or the CSR scatter over features."""
+    bitmask kernel on X's rows, the GEMM on the copied batch, or the CSR scatter over features. With
+    feature partitions each thread takes the kernel rows of its partition (those its forward read)."""
     cdef Py_ssize_t i0, i1, c0, c1, f0, f1, I = op.n_in, O = op.n_out
     cdef floating* params = <floating*>e.params
     cdef floating* dW = <floating*>op.dW
     cdef floating* G = <floating*>op.G
+    cdef int p
     if e.input == IN_CSR:
         if floating is float:
             f0 = e.csr_split[tid]
@@ -196,10 +219,29 @@ cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const
                 bias_grad_cols(<floating*>op.db, acc, G, O, n, 0, O, False)
                 update_range(e, params, op.b_off, op.b_off + O, op.b_l1, op.b_l2)
         return
+    if e.first_split:
+        for p in range(2):
+            if part_owner(p, T) == tid:
+                weight_grad_rows(e, op, xb, rows, n, sparse, 0 if p == 0 else e.first_split,
+                                 e.first_split if p == 0 else I, 0, O)
+        if tid == part_owner(1, T):  # (thread 0 has the loss sums)
+            dense_bias_update(e, op, params, n, acc, 0, 0, O, True)
+        return
     dense_share(op, tid, T, &i0, &i1, &c0, &c1)  # (an empty share may still hold the bias)
-    f0 = i0
+    weight_grad_rows(e, op, xb, rows, n, sparse, i0, i1, c0, c1)
+    dense_bias_update(e, op, params, n, acc, tid, c0, c1, True)
+
+
+cdef inline void weight_grad_rows(Engine* e, EOp* op, const floating* xb, const intp_t* rows, Py_ssize_t n,
+                                  bint sparse, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c0,
+                                  Py_ssize_t c1) noexcept nogil:
+    """dW[i0:i1, c0:c1] a block of kernel rows at a time, each block updated while it is in cache."""
+    cdef Py_ssize_t f0 = i0, f1, I = op.n_in, O = op.n_out
+    cdef floating* params = <floating*>e.params
+    cdef floating* dW = <floating*>op.dW
+    cdef floating* G = <floating*>op.G
     while f0 < i1:
-        f1 = min(f0 + GRAD_BLOCK_ROWS, i1)
+        f1 = min(f0 + (SPARSE_GRAD_BLOCK_ROWS if sparse else GRAD_BLOCK_ROWS), i1)
         if sparse:
             if floating is float:
                 fastnn_sparse_weight_grad(<float*>dW, O, <const float*>e.X, e.ldx, rows, <float*>G, O, e.featmask,
@@ -208,4 +250,3 @@ cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const
             gemm(f1 - f0, c1 - c0, n, xb + f0, 1, I, G + c0, O, 0, dW + f0 * O + c0, O)
         update_block(e, params, op.w_off, O, f0, f1, c0, c1, op.w_l1, op.w_l2)
         f0 = f1
-    dense_bias_update(e, op, params, n, acc, tid, c0, c1, True)

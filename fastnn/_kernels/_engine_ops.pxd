@@ -17,7 +17,10 @@ from fastnn._kernels._engine_types cimport (EOp, Engine, OP_ACT, OP_BN, OP_DENSE
 from fastnn._kernels._engine_update cimport update_block, update_range
 
 cdef enum:
-    GRAD_BLOCK_ROWS = 64  # kernel rows per weight-gradient block: still in L1/L2 when the update reads them
+    # kernel rows per weight-gradient block, still in cache when the update reads them: the bitmask
+    # kernel's blocks in L1 (its rows are scattered), the GEMM's in L2
+    GRAD_BLOCK_ROWS = 128
+    SPARSE_GRAD_BLOCK_ROWS = 16
 
 
 cdef inline void gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,

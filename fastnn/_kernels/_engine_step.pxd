@@ -2,8 +2,8 @@
 # thread of the team on its own rows; docs/engine.md draws how a batch flows through them.
 #
 # A training step, on T threads:
-#   labels, input and forward ...... rows (the first layer by units when first_cols; BatchNormalization's
-#                                    batch statistics by channels between two barriers)
+#   labels, input and forward ...... rows (a wide first layer's two feature partitions by one thread each;
+#                                    BatchNormalization's batch statistics by channels between two barriers)
 #   loss, metrics .................. rows
 #   backward to the first op ....... rows (BatchNormalization by channels between two barriers)
 #   barrier

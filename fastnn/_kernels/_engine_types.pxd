@@ -142,7 +142,8 @@ cdef struct Engine:
     Py_ssize_t acc_stride
     # input strategy
     int input
-    bint first_cols         # the first dense op's forward is split over its units (else over rows)
+    Py_ssize_t first_split  # IN_DENSE training: the first dense op sums features [0, s) and [s, I0) apart (0: one pass)
+    void* part              # (2, batch_size, O) those two partial sums
     bint bitmask_ok         # dense float32 input wide enough for the bitmask kernels
     double max_density      # bitmask kernels when a batch's non-zeros are at most this fraction
     uint64_t* featmask      # (I0, nw) feature-major bitmap of the batch's non-zeros

@@ -38,7 +38,7 @@ TUNABLES = {
     "max_density": 0.55,     # a batch with at most this fraction of non-zeros runs the bitmask kernels
     "bitmask_min_inputs": 64,  # ... when the first layer has at least this many inputs (float32)
     "infer_chunk_rows": 128,   # evaluate/predict rows per chunk (one barrier each); no row's bits depend on it
-    "first_cols": "auto",      # first dense layer's forward by units ("cols"), rows ("rows"), or measured
+    "split_min_inputs": 64,    # a first dense layer with this many inputs sums two feature partitions (model arithmetic)
     "csr_row_cost": 4.0,       # CSR input: cost of zeroing and updating one kernel row, in scattered values
 }
 _LOSS_CODES = {"softmax_xent": LOSS_SOFTMAX_XENT, "sigmoid_bxent": LOSS_SIGMOID_BXENT, "xent": LOSS_XENT,
@@ -183,7 +183,10 @@ cdef class _Core:
                 op.dW = self._view(grads, w_off)
                 op.b = self._view(params, b_off)
                 op.db = self._view(grads, b_off)
-                op.dw_by_rows = O < 32  # a narrow layer's gradient is shared out by its input features
+                # the weight gradient + update shared out by input features (contiguous kernel rows: units
+                # interleaved in every row made each core's prefetchers fetch the other's lines), but by
+                # units when the layer has too few inputs for two 16-row shares
+                op.dw_by_rows = I >= 32 or O < 32
             elif spec[0] == "act":
                 op.act = act_code(spec[2])
                 op.group = spec[3]
@@ -235,6 +238,10 @@ cdef class _Core:
             e.featmask = <uint64_t*>self._buffer(e.I0 * e.nw, np.uint64)
             e.rowbits = <uint64_t*>self._buffer(e.nwi * 64 * e.nw_cap, np.uint64)
             e.octets = <uint8_t*>self._buffer(8 * e.nwi * 64 * e.nw, np.uint8)
+        e.first_split = 0
+        if ops[0][0] == "dense" and e.I0 >= TUNABLES["split_min_inputs"]:
+            e.first_split = (e.I0 // 2 + 8) // 16 * 16
+            e.part = self._buffer(2 * batch_size * e.ops[0].n_out, dtype)
         self.u_addrs = self._array(max(1, n_dropout), np.intp)
         e.U = <const void**><size_t>self.u_addrs.ctypes.data
 
@@ -302,10 +309,9 @@ cdef class _Core:
         else:
             e.h_a, e.h_c = hyper["rho"], hyper["epsilon"]
 
-    def set_input(self, X, bint first_cols, csr_split=None):
+    def set_input(self, X, csr_split=None):
         """Point the engine at X: a dense (S, I0) array, or a checked CSR matrix."""
         cdef CEngine* e = &self.e
-        e.first_cols = first_cols
         e.indptr = e.indices = e.data = NULL
         if X is None:
             e.X = NULL
@@ -503,10 +509,6 @@ class Engine:
         """(threads, is_probe) for the next call or piece; tests may force the count (_force_threads)."""
         return (self._force_threads, False) if self._force_threads else chooser.next()
 
-    def _first_cols(self, nt):
-        setting = TUNABLES["first_cols"]
-        return nt > 1 and setting == "cols"
-
     # ---------------------------------------------------------------- calls
     def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, sample_weight=None,
                     uniforms=None, capture=None):
@@ -543,7 +545,7 @@ class Engine:
             k = min(left, PROBE_STEPS if probe and left > PROBE_STEPS else (PIECE_STEPS if left > 2 * PIECE_STEPS
                                                                            else left))
             r0, r1 = done * bs, min((done + k) * bs, rows)
-            core.set_input(X, self._first_cols(nt), self._csr_split(X, nt) if _is_csr(X) else None)
+            core.set_input(X, self._csr_split(X, nt) if _is_csr(X) else None)
             result, seconds = timed(core.train, MODE_TRAIN, order, first_batch + done, k, iterations + done,
                                     [u[r0:r1] for u in uniforms], None if capture is None else capture[r0:r1],
                                     None, nt, done > 0)
@@ -557,7 +559,7 @@ class Engine:
         core.set_labels(ids, Y, sw)
         chooser = self._chooser("infer")
         nt, _ = self._next(chooser)
-        core.set_input(X, False)
+        core.set_input(X)
         result, seconds = timed(core.infer, mode, S, capture, out, nt)
         chooser.record(nt, seconds, S)
         return result
@@ -607,7 +609,7 @@ class Engine:
         core = self._core
         core.set_labels(None, None, None)
         nt, _ = self._next(self._chooser("forward"))
-        core.set_input(X, False, self._csr_split(X, nt) if _is_csr(X) else None)
+        core.set_input(X, self._csr_split(X, nt) if _is_csr(X) else None)
         result, seconds = timed(core.train, MODE_FORWARD, np.arange(S, dtype=np.intp), 0, 1, 0, uniforms, None, out,
                                 nt, False)
         self._chooser("forward").record(nt, seconds, 1)

@@ -40,7 +40,7 @@ def random_case(rng, dtype=None, depth=None, max_width=24, batch_size=None, rows
                 zero_fraction=None, bn=None, dropout=None, frozen=None, regularize=None, weights=None):
     dtype = np.dtype(dtype or rng.choice([np.float32, np.float64]))
     depth = int(depth or rng.integers(1, 5))
-    n_inputs = int(rng.integers(1, 70)) if not csr else int(rng.integers(64, 200))
+    n_inputs = int(rng.integers(1, 150)) if not csr else int(rng.integers(64, 200))
     ops, regs = [], []
     offset = 0
     width = n_inputs
