@@ -48,7 +48,8 @@ from libc.stdlib cimport calloc, free, malloc, qsort
 from libc.string cimport memcpy, memset
 
 from fastnn.utils.validation import describe, shape_str
-from fastnn._kernels import _reference as _R
+from fastnn._kernels._argchecks import (check_multi_hot_args, flatten_array, sequence_list, sequence_tokens,
+                                        token_id, token_range_error)  # the same checks and messages as the twin
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
@@ -655,7 +656,7 @@ def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
     """
     lengths = lengths if isinstance(lengths, np.ndarray) else np.asarray(lengths)   # IN (S,)
     tokens = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)       # IN (T,)
-    _R._check_multi_hot_args(lengths, tokens, num_tokens)
+    check_multi_hot_args(lengths, tokens, num_tokens)
     cdef int64_t n_tok = num_tokens
     cdef Py_ssize_t S = lengths.shape[0]
     tokens = np.ascontiguousarray(tokens, dtype=np.int64)
@@ -679,7 +680,7 @@ def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
     if counts.min() < 0:
         seq = int(np.argmax(counts < 0))
         row = tokens[offsets[seq]:offsets[seq + 1]]
-        raise _R._token_range_error(seq, int(row[np.argmax((row < 0) | (row >= n_tok))]), num_tokens)
+        raise token_range_error(seq, int(row[np.argmax((row < 0) | (row >= n_tok))]), num_tokens)
     np.cumsum(counts, out=counts)
     indices = np.empty(int(indptr[S]), dtype=np.int32)                             # OUT (nnz,)
     cdef int32_t[::1] ind_v = indices
@@ -698,7 +699,7 @@ cdef int _fill_list(int64_t* out, list seq, Py_ssize_t n, Py_ssize_t s, str owne
 
     The fast path is a C loop over exact Python ints (what imdb.load_data returns): a type
     pointer compare and PyLong_AsLongLongAndOverflow per token, about 15x faster than
-    np.fromiter over itertools.chain. Anything else goes through _reference._token_id, which
+    np.fromiter over itertools.chain. Anything else goes through _argchecks.token_id, which
     accepts NumPy integers and whole floats and raises the shared error messages.
     """
     cdef Py_ssize_t j
@@ -714,7 +715,7 @@ cdef int _fill_list(int64_t* out, list seq, Py_ssize_t n, Py_ssize_t s, str owne
             if overflow == 0:
                 out[j] = v
                 continue
-        out[j] = _R._token_id(owner, item, s)
+        out[j] = token_id(owner, item, s)
         if len(seq) != n:  # Python code ran (a custom int type): the list must still be intact
             raise RuntimeError(f"{owner}: sequence {s} changed size while it was read.")
     return 0
@@ -733,7 +734,7 @@ cdef int _fill_tuple(int64_t* out, tuple seq, Py_ssize_t n, Py_ssize_t s, str ow
             if overflow == 0:
                 out[j] = v
                 continue
-        out[j] = _R._token_id(owner, item, s)
+        out[j] = token_id(owner, item, s)
     return 0
 
 
@@ -749,8 +750,8 @@ def flatten_sequences(sequences, n_threads=None):
     """
     owner = "flatten_sequences"
     if isinstance(sequences, np.ndarray) and sequences.dtype != object:
-        return _R._flatten_array(owner, sequences)
-    seqs = _R._sequence_list(owner, sequences)
+        return flatten_array(owner, sequences)
+    seqs = sequence_list(owner, sequences)
     cdef Py_ssize_t S = len(seqs), s, pos = 0, T = 0
     lengths = np.empty(S, dtype=np.int64)                                          # OUT (S,)
     cdef int64_t[::1] L = lengths
@@ -760,7 +761,7 @@ def flatten_sequences(sequences, n_threads=None):
         if type(seq) is list or type(seq) is tuple:
             L[s] = len(seq)
         else:
-            arr = _R._sequence_tokens(owner, seq, s)
+            arr = sequence_tokens(owner, seq, s)
             converted[s] = arr
             L[s] = arr.shape[0]
         T += L[s]
