@@ -7,7 +7,7 @@ The default thread count is the number of CPUs this process may use: its CPU
 affinity mask (``os.sched_getaffinity``) capped by a cgroup CPU quota
 (containers: ``cpu.max`` / ``cpu.cfs_quota_us``), or ``FASTNN_NUM_THREADS``.
 Oversubscribing a container's quota is the classic way to make a small MLP
-several times slower (KERAS_SEMANTICS.md section 3.4).
+several times slower (docs/keras_semantics.md#threads).
 
 The compiled kernels (``_kernels/_openmp.pyx``) read the count and the BLAS
 thread functions from here, and ``fastnn._config`` reports them; this module

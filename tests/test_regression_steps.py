@@ -3,7 +3,7 @@
 
 The reference below is self-contained: forward pass, softmax cross-entropy and
 its gradient, backprop through relu and dense layers, and Keras 3's Adam
-(KERAS_SEMANTICS §2.1), written from the formulas in float64. It shares no
+(docs/keras_semantics.md#optimizers), written from the formulas in float64. It shares no
 code with fastnn; it only starts from the model's initial weights.
 """
 import numpy as np
