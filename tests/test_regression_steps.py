@@ -1,5 +1,6 @@
 """Ten training steps through ``fit`` (the fused engine) vs a standalone NumPy trainer (llm.c
-``test_gpt2.c`` expected-losses style, STYLE.md habits 3 and 4).
+``test_gpt2.c`` expected-losses style: a gradient bug that finite differences on small shapes
+miss still shows up as losses that drift apart).
 
 The reference below is self-contained: forward pass, softmax cross-entropy and
 its gradient, backprop through relu and dense layers, and Keras 3's Adam

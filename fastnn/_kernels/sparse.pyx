@@ -10,7 +10,7 @@ X is (indptr (S+1,), indices (nnz,), data (nnz,)) as scipy.sparse.csr_matrix hol
 int32 or int64 indptr/indices (scipy picks int32 when it can; both kinds run without a copy).
 Row rows[i] of X holds data[k] at column indices[k] for k in [indptr[rows[i]], indptr[rows[i]+1]).
 
-Threads and races (STYLE.md habits 9 and 10)
+Threads and races
     csr_dense_forward    rows are split statically between threads; each output row is summed
                          by one thread in a fixed order, so out does not depend on the thread count.
     csr_dense_backward   dW is split by ROWS (the I axis) into one contiguous range per thread,
@@ -631,7 +631,7 @@ cdef int _multi_hot_pass(int32_t* out, int64_t* counts, const int64_t* indptr, c
     cdef int64_t* scratch = NULL
     cdef Py_ssize_t n = 0
     with parallel(num_threads=nt):
-        # thread-private scratch, allocated inside the parallel region (STYLE.md habit 9)
+        # thread-private scratch, allocated inside the parallel region: each thread has its own
         bits = <uint64_t*>calloc(n_words, sizeof(uint64_t))
         scratch = <int64_t*>malloc(max(max_len, 1) * sizeof(int64_t))
         for s in prange(S, schedule="static"):
