@@ -1,4 +1,4 @@
-"""Shared numerical checks for the tests (STYLE.md habits 3 and 4).
+"""Shared numerical checks for the tests: compiled vs reference, and gradients vs finite differences.
 
 * ``numerical_gradient``: 4th-order central differences in float64
   (sklearn ``numerical_derivative``, thinc ``numeric_gradient``).
@@ -9,7 +9,8 @@
 """
 import numpy as np
 
-# Per-dtype tolerances for "the same computation, possibly in another order" (STYLE.md habit 3).
+# Per-dtype tolerances for "the same computation, possibly in another order" (a few float32 ulps;
+# float64 close to its rounding).
 TOLERANCES = {
     np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
     np.dtype(np.float64): {"rtol": 1e-12, "atol": 0.0},

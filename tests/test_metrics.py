@@ -8,7 +8,7 @@ from fastnn.metrics import (BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteErr
                             SparseCategoricalAccuracy)
 
 
-# ----------------------------------------------------------------------------- resolution (KERAS_SEMANTICS 2.6)
+# ----------------------------------------- resolution (docs/keras_semantics.md#accuracy-resolution)
 @pytest.mark.parametrize("name", ["accuracy", "acc"])
 @pytest.mark.parametrize("y_shape,n_outputs,cls", [
     ((32,), 1, BinaryAccuracy),              # one output unit: binary, whatever the targets

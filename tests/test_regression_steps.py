@@ -1,9 +1,10 @@
 """Ten training steps through ``fit`` (the fused engine) vs a standalone NumPy trainer (llm.c
-``test_gpt2.c`` expected-losses style, STYLE.md habits 3 and 4).
+``test_gpt2.c`` expected-losses style: a gradient bug that finite differences on small shapes
+miss still shows up as losses that drift apart).
 
 The reference below is self-contained: forward pass, softmax cross-entropy and
 its gradient, backprop through relu and dense layers, and Keras 3's Adam
-(KERAS_SEMANTICS §2.1), written from the formulas in float64. It shares no
+(docs/keras_semantics.md#optimizers), written from the formulas in float64. It shares no
 code with fastnn; it only starts from the model's initial weights.
 """
 import numpy as np

@@ -70,7 +70,7 @@ def _select():
 def __getattr__(name):
     # Kernels are chosen on first use, not at `import fastnn`: the compiled modules pull
     # in scipy.linalg (for cython_blas), about 0.2 s that a script which only imports
-    # fastnn, or only loads a data set, should not pay (KERAS_SEMANTICS §3.12).
+    # fastnn, or only loads a data set, should not pay (docs/keras_semantics.md#import-time).
     if name == "BACKEND" or name in KERNEL_NAMES:
         backend, namespace = _select()
         globals().update(namespace)

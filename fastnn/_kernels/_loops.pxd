@@ -13,8 +13,8 @@
 #   [r0, r1) a row range,  [c0, c1) a column range,  [n0, n1) an element range
 #
 # All matrices are C-contiguous (row-major) with an explicit leading dimension.
-# Conventions (STYLE.md habit 7): outputs first, then inputs, then sizes;
-# *_backward loops into parameter gradients ACCUMULATE.
+# Conventions (llm.c's): outputs first, then inputs, then sizes;
+# *_backward loops into parameter gradients ACCUMULATE, into buffers the caller zeroed.
 from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, log1p, nextafterf, INFINITY
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
@@ -354,7 +354,7 @@ cdef inline void bias_grad_cols(floating* db, double* acc, const floating* dZ, P
 
     Summed over rows in order b = 0..B-1 in float64 (as NumPy's axis-0 sum of
     a C-contiguous array), so db does not depend on how columns are split
-    between threads. Accumulating in float64 follows STYLE.md habit 11.
+    between threads. Accumulating in float64 keeps a long sum of float32 terms accurate.
     """
     cdef Py_ssize_t b, c, n = c1 - c0
     cdef const floating* z
@@ -426,7 +426,7 @@ cdef inline void dense_input_grad_cols(floating* dX, const floating* dZ, const f
 # batch_norm.pyx and the fused engine (mlp.pyx) both call these, so the two give the
 # same float32 results; the formulas and their sources are in batch_norm.pyx's docstring.
 # Statistics are per column (feature) of a row-major (B, F) block with leading dimension
-# ld, summed over rows in order in float64 (STYLE.md habit 11): a thread that owns a
+# ld, summed over rows in order in float64 (accurate over many rows): a thread that owns a
 # column range needs no other thread's data, and no result depends on the split.
 cdef inline void bn_stats_cols(double* mean, double* var, const floating* X, Py_ssize_t ld, Py_ssize_t B,
                                Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:

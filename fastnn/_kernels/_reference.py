@@ -25,6 +25,14 @@ import re
 
 import numpy as np
 
+# Argument checks and messages shared with the compiled kernels, which import them from _argchecks too.
+from fastnn._kernels._argchecks import (UNPICKLE_ARGUMENT_ERROR, UNPICKLE_FRAME_ERROR, byte_view,
+                                        check_multi_hot_args, check_random_f32, check_uniforms, flatten_array,
+                                        sequence_list, sequence_tokens, token_range_error, unpickle_error)
+
+# mlp.pyx still imports this name from here (until the engine that replaces it lands).
+_check_uniforms = check_uniforms
+
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 LOSSES = ("softmax_xent", "sigmoid_bxent", "mse", "mae")
 METRICS = ("binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae", "mse")
@@ -191,20 +199,9 @@ def dropout_backward(dY, mask, rate, out=None, n_threads=None):
 
 
 # --------------------------------------------------------------------------- random (uniforms)
-def _check_random_f32(generator, out):
-    """generator_random_f32's argument checks (the compiled twin imports them)."""
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator_random_f32: argument `generator` must be a numpy.random.Generator; "
-                        f"received {_describe(generator)}.")
-    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.flags.c_contiguous
-            and out.flags.writeable):
-        raise TypeError(f"generator_random_f32: argument `out` must be a writeable C-contiguous float32 "
-                        f"array; received {_describe(out)}.")
-
-
 def generator_random_f32(generator, out):
     """out[...] = generator.random(dtype=np.float32) numbers, in C order, advancing the generator."""
-    _check_random_f32(generator, out)
+    check_random_f32(generator, out)
     generator.random(dtype=np.float32, out=out)
     return out
 
@@ -637,30 +634,6 @@ def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsi
 POST_OPS = ("batch_norm", "dropout")
 
 
-def _describe_array(value):
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
-    return _describe(value)
-
-
-def _check_uniforms(owner, layers, uniforms, rows):
-    """``uniforms`` as a list of float32 (rows, O) arrays, one per dropout op of ``layers`` in order."""
-    shapes = [(rows, spec[1]) for spec in layers for op in (spec[5] if len(spec) > 5 else ())
-              if op[0] == "dropout"]
-    given = [] if uniforms is None else list(uniforms)
-    if len(given) != len(shapes):
-        raise ValueError(f"{owner}: argument `uniforms` must hold one array per dropout op ({len(shapes)}); "
-                         f"received {len(given)}.")
-    out = []
-    for k, (u, shape) in enumerate(zip(given, shapes)):
-        if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != shape:
-            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} "
-                             f"(one uniform number per row of these batches and unit); received "
-                             f"{_describe_array(u)}.")
-        out.append(np.ascontiguousarray(u))
-    return out
-
-
 def _is_csr(x):
     """X given to MLP as a scipy.sparse CSR matrix (its first layer then runs csr_dense_forward/backward)."""
     return type(x).__module__.startswith("scipy.sparse")
@@ -819,7 +792,7 @@ class MLP:
         """
         bs = self.batch_size
         rows_total = max(0, min((first_batch + n_batches) * bs, order.shape[0]) - first_batch * bs)
-        uniforms = _check_uniforms("MLP.train_steps", self.layers, uniforms, rows_total)
+        uniforms = check_uniforms("MLP.train_steps", self.layers, uniforms, rows_total)
         loss_sum = 0.0
         metric_sums = np.zeros(len(self.metrics))
         seen = 0
@@ -1011,12 +984,12 @@ def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
     """
     lengths = np.asarray(lengths)
     tokens = np.asarray(tokens)
-    _check_multi_hot_args(lengths, tokens, num_tokens)
+    check_multi_hot_args(lengths, tokens, num_tokens)
     bad = (tokens < 0) | (tokens >= num_tokens)
     if bad.any():
         first = int(np.argmax(bad))
         seq = int(np.searchsorted(np.cumsum(lengths), first, side="right"))
-        raise _token_range_error(seq, int(tokens[first]), num_tokens)
+        raise token_range_error(seq, int(tokens[first]), num_tokens)
     n_seqs = lengths.shape[0]
     seq_of = np.repeat(np.arange(n_seqs, dtype=np.int64), lengths)
     keys = np.sort(seq_of * num_tokens + tokens.astype(np.int64))  # by sequence, then id
@@ -1025,31 +998,6 @@ def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
     indptr = np.zeros(n_seqs + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys // num_tokens, minlength=n_seqs), out=indptr[1:])
     return indptr, (keys % num_tokens).astype(np.int32)
-
-
-def _check_multi_hot_args(lengths, tokens, num_tokens):
-    owner = "multi_hot_csr"
-    if isinstance(num_tokens, bool) or not isinstance(num_tokens, (int, np.integer)) or not (
-            0 < num_tokens <= np.iinfo(np.int32).max):
-        raise ValueError(f"{owner}: argument `num_tokens` must be an integer in [1, 2**31 - 1]; "
-                         f"received {num_tokens!r}.")
-    if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
-        raise ValueError(f"{owner}: argument `lengths` must be a 1-D integer array (S,); received an array "
-                         f"of shape {lengths.shape} and dtype {lengths.dtype}.")
-    if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
-        raise ValueError(f"{owner}: argument `tokens` must be a 1-D integer array (T,); received an array "
-                         f"of shape {tokens.shape} and dtype {tokens.dtype}.")
-    if lengths.size and lengths.min() < 0:
-        raise ValueError(f"{owner}: argument `lengths` must be >= 0; sequence {int(np.argmin(lengths))} "
-                         f"has length {lengths.min()}.")
-    if int(lengths.sum(dtype=np.int64)) != tokens.shape[0]:
-        raise ValueError(f"{owner}: the sum of `lengths` ({int(lengths.sum(dtype=np.int64))}) must equal the "
-                         f"number of tokens ({tokens.shape[0]}).")
-
-
-def _token_range_error(seq, value, num_tokens):
-    return ValueError(f"multi_hot_csr: sequence {seq} contains the token id {value}, outside [0, {num_tokens}) "
-                      f"for num_tokens={num_tokens}.")
 
 
 def flatten_sequences(sequences, n_threads=None):
@@ -1063,117 +1011,12 @@ def flatten_sequences(sequences, n_threads=None):
     """
     owner = "flatten_sequences"
     if isinstance(sequences, np.ndarray) and sequences.dtype != object:
-        return _flatten_array(owner, sequences)
-    seqs = _sequence_list(owner, sequences)
-    parts = [_sequence_tokens(owner, seq, s) for s, seq in enumerate(seqs)]
+        return flatten_array(owner, sequences)
+    seqs = sequence_list(owner, sequences)
+    parts = [sequence_tokens(owner, seq, s) for s, seq in enumerate(seqs)]
     lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
     tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     return lengths, tokens.astype(np.int64, copy=False)
-
-
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-_NESTED_HINT = "expected a list of sequences of integer token ids, as imdb.load_data returns"
-
-
-def _sequence_list(owner, sequences):
-    """The sequences as a list (ValueError/TypeError for things that are not a collection of them)."""
-    if isinstance(sequences, np.ndarray):  # object array
-        if sequences.ndim != 1:
-            raise ValueError(f"{owner}: argument `sequences` must be a 1-D object array of sequences; received "
-                             f"an object array of shape {sequences.shape}.")
-        return list(sequences)
-    if isinstance(sequences, (list, tuple)):
-        return sequences
-    if isinstance(sequences, (str, bytes, dict)) or not hasattr(sequences, "__iter__"):
-        raise TypeError(f"{owner}: argument `sequences` must be a list of sequences of token ids or a 2-D "
-                        f"integer array; received {_describe(sequences)}.")
-    return list(sequences)
-
-
-def _describe(value):
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} (of type {type(value).__name__})"
-
-
-def _sequence_tokens(owner, seq, s):
-    """Sequence ``s`` as a 1-D int64 array."""
-    if type(seq) is list or type(seq) is tuple:
-        if all(type(v) is int for v in seq):
-            try:
-                return np.fromiter(seq, dtype=np.int64, count=len(seq))
-            except OverflowError:
-                pass  # _token_id names the value
-        return np.array([_token_id(owner, v, s) for v in seq], dtype=np.int64)
-    if isinstance(seq, np.ndarray):
-        if seq.ndim != 1:
-            if seq.ndim == 0:
-                raise TypeError(f"{owner}: sequence {s} is the scalar {_describe(seq)}, not a sequence of token "
-                                f"ids; {_NESTED_HINT}.")
-            raise ValueError(f"{owner}: sequence {s} is nested more than one level deep (an array of shape "
-                             f"{seq.shape}); {_NESTED_HINT}.")
-        if seq.dtype == object:
-            return np.array([_token_id(owner, v, s) for v in seq], dtype=np.int64)
-        return _array_tokens(owner, seq, s)
-    if isinstance(seq, (str, bytes, dict)) or not hasattr(seq, "__iter__"):
-        raise TypeError(f"{owner}: sequence {s} is {_describe(seq)}, not a sequence of token ids; {_NESTED_HINT}.")
-    return _sequence_tokens(owner, list(seq), s)
-
-
-def _token_id(owner, v, s):
-    """int(v) for a token id of sequence ``s``; TypeError/ValueError naming the sequence otherwise."""
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{owner}: sequence {s} contains the boolean {v!r}; token ids must be integers.")
-    if isinstance(v, (int, np.integer)):
-        v = int(v)
-    elif isinstance(v, (float, np.floating)):
-        if not (np.isfinite(v) and float(v).is_integer()):
-            raise ValueError(f"{owner}: sequence {s} contains the non-integer value {float(v)!r}; token ids must "
-                             "be integers.")
-        v = int(v)
-    elif isinstance(v, (list, tuple, np.ndarray)):
-        raise ValueError(f"{owner}: sequence {s} is nested more than one level deep (it contains "
-                         f"{_describe(v)}); {_NESTED_HINT}.")
-    else:
-        raise TypeError(f"{owner}: sequence {s} contains {_describe(v)}; token ids must be integers.")
-    if not _INT64_MIN <= v <= _INT64_MAX:
-        raise ValueError(f"{owner}: sequence {s} contains the token id {v}, which does not fit in int64.")
-    return v
-
-
-def _array_tokens(owner, arr, first):
-    """A numeric array of token ids (1-D: sequence ``first``; 2-D: rows first, first+1, ...) as int64."""
-    kind = arr.dtype.kind
-    where = f"sequence {first}" if arr.ndim == 1 else "argument `sequences`"
-    if kind == "b":
-        raise TypeError(f"{owner}: {where} is a boolean array; token ids must be integers.")
-    if kind not in "iuf":
-        raise TypeError(f"{owner}: {where} must hold integer token ids; received an array of dtype {arr.dtype}.")
-    if kind == "f" or (kind == "u" and arr.dtype.itemsize == 8):
-        with np.errstate(invalid="ignore"):
-            ok = (arr >= _INT64_MIN) & (arr < 2.0**63 if kind == "f" else arr <= _INT64_MAX)
-            if kind == "f":
-                ok &= np.isfinite(arr) & (arr == np.floor(arr))
-        if not ok.all():
-            flat = int(np.argmin(ok.reshape(-1)))
-            s = first + (flat // arr.shape[1] if arr.ndim == 2 else 0)
-            v = arr.reshape(-1)[flat].item()
-            if kind == "f" and not (np.isfinite(v) and float(v).is_integer()):
-                raise ValueError(f"{owner}: sequence {s} contains the non-integer value {v!r}; token ids must be "
-                                 "integers.")
-            raise ValueError(f"{owner}: sequence {s} contains the token id {v}, which does not fit in int64.")
-    return arr.astype(np.int64)
-
-
-def _flatten_array(owner, arr):
-    if arr.ndim != 2:
-        hint = ("a 1-D array is one sequence: pass [seq], or a 2-D array (S, L)" if arr.ndim == 1
-                else "nesting deeper than one level is not supported")
-        raise ValueError(f"{owner}: argument `sequences` must be a 2-D array (S, L) of token ids or a list of "
-                         f"sequences; received an array of shape {arr.shape} ({hint}).")
-    tokens = _array_tokens(owner, arr, 0).reshape(-1)
-    return np.full(arr.shape[0], arr.shape[1], dtype=np.int64), tokens
 
 
 # --------------------------------------------------------------------------- pickled int lists (IMDB)
@@ -1199,45 +1042,6 @@ _MEMO_WIDTH = {0x71: 2, 0x72: 5, 0x94: 1}  # BINPUT, LONG_BINPUT, MEMOIZE: bytes
 _FRAME = 0x95
 _INT_OPCODES = {0x4B: (1, False), 0x4D: (2, False), 0x4A: (4, True)}  # K M J: (argument bytes, signed)
 _INT_RUN = re.compile(rb"(?:K.|M..|J....)*", re.DOTALL)
-# Error codes, shared with unpickle.pyx so that both raise the same message.
-UNPICKLE_EXPECTED = {
-    1: "EMPTY_LIST (b']') starting the list",
-    2: "EMPTY_LIST (b']') or APPENDS (b'e') inside the list's MARK batch",
-    3: "BININT1/BININT2/BININT (b'K', b'M', b'J') or APPENDS (b'e') inside a sequence's MARK batch",
-    4: "APPEND (b'a') after a lone item",
-}
-UNPICKLE_ARGUMENT_ERROR = 5
-UNPICKLE_FRAME_ERROR = 6
-
-
-def _unpickle_error(code, pos, data):
-    owner = "unpickle_int_lists"
-    n = len(data)
-    if code == UNPICKLE_ARGUMENT_ERROR:
-        opcode = bytes(data[pos:pos + 1])
-        return ValueError(f"{owner}: the argument of opcode {opcode!r} at byte {pos} runs past the end of "
-                          f"the data ({n} bytes).")
-    if code == UNPICKLE_FRAME_ERROR:
-        length = int.from_bytes(data[pos + 1:pos + 9], "little")
-        return ValueError(f"{owner}: the FRAME at byte {pos} announces {length} bytes, but only "
-                          f"{n - pos - 9} follow.")
-    found = "the end of the data" if pos >= n else f"opcode {bytes(data[pos:pos + 1])!r}"
-    return ValueError(f"{owner}: byte {pos}: expected {UNPICKLE_EXPECTED[code]}; found {found}.")
-
-
-def _byte_view(owner, data, start):
-    """``data`` as a 1-D memoryview of unsigned bytes, and ``start`` checked against it."""
-    try:
-        view = memoryview(data).cast("B")
-    except TypeError:
-        raise ValueError(f"{owner}: argument `data` must be a C-contiguous bytes-like object (bytes, "
-                         f"bytearray, memoryview, uint8 array); received {_describe(data)}.") from None
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start <= len(view):
-        raise ValueError(f"{owner}: argument `start` must be an integer in [0, {len(view)}] (the length of "
-                         f"`data`); received {_describe(start)}.")
-    return view, int(start)
-
-
 def unpickle_int_lists(data, start=0, n_threads=None):
     """The pickled list of lists of ints at ``data[start:]``, without unpickling it.
 
@@ -1251,16 +1055,16 @@ def unpickle_int_lists(data, start=0, n_threads=None):
     import array
     import pickle
 
-    view, pos = _byte_view("unpickle_int_lists", data, start)
+    view, pos = byte_view("unpickle_int_lists", data, start)
     n = len(view)
     lengths, tokens = [], array.array("i")
 
     def frames(pos):  # step over FRAME opcodes
         while pos < n and view[pos] == _FRAME:
             if pos + 9 > n:
-                raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+                raise unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
             if int.from_bytes(view[pos + 1:pos + 9], "little") > n - pos - 9:
-                raise _unpickle_error(UNPICKLE_FRAME_ERROR, pos, view)
+                raise unpickle_error(UNPICKLE_FRAME_ERROR, pos, view)
             pos += 9
         return pos
 
@@ -1268,16 +1072,16 @@ def unpickle_int_lists(data, start=0, n_threads=None):
         pos = frames(pos)
         if pos < n and view[pos] in _MEMO_WIDTH:
             if pos + _MEMO_WIDTH[view[pos]] > n:
-                raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+                raise unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
             pos += _MEMO_WIDTH[view[pos]]
         return pos
 
     def one_int(pos, code):
         if view[pos] not in _INT_OPCODES:
-            raise _unpickle_error(code, pos, view)
+            raise unpickle_error(code, pos, view)
         width, signed = _INT_OPCODES[view[pos]]
         if pos + 1 + width > n:
-            raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+            raise unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
         tokens.append(int.from_bytes(view[pos + 1:pos + 1 + width], "little", signed=signed))
         return pos + 1 + width
 
@@ -1301,12 +1105,12 @@ def unpickle_int_lists(data, start=0, n_threads=None):
                 if pos >= n or view[pos] != _APPENDS:
                     if pos < n:
                         one_int(pos, 3)  # raises: an unexpected opcode, or an int cut off by the end
-                    raise _unpickle_error(3, pos, view)
+                    raise unpickle_error(3, pos, view)
                 pos += 1
             elif view[pos] in _INT_OPCODES:
                 pos = frames(one_int(pos, 3))
                 if pos >= n or view[pos] != _APPEND:
-                    raise _unpickle_error(4, pos, view)
+                    raise unpickle_error(4, pos, view)
                 pos += 1
             else:
                 break
@@ -1314,7 +1118,7 @@ def unpickle_int_lists(data, start=0, n_threads=None):
         return pos
 
     if pos >= n or view[pos] != _EMPTY_LIST:
-        raise _unpickle_error(1, pos, view)
+        raise unpickle_error(1, pos, view)
     pos = memo(pos + 1)
     while True:
         pos = frames(pos)
@@ -1327,13 +1131,13 @@ def unpickle_int_lists(data, start=0, n_threads=None):
                 if pos < n and view[pos] == _APPENDS:
                     break
                 if pos >= n or view[pos] != _EMPTY_LIST:
-                    raise _unpickle_error(2, pos, view)
+                    raise unpickle_error(2, pos, view)
                 pos = inner(pos)
             pos += 1
         elif view[pos] == _EMPTY_LIST:
             pos = frames(inner(pos))
             if pos >= n or view[pos] != _APPEND:
-                raise _unpickle_error(4, pos, view)
+                raise unpickle_error(4, pos, view)
             pos += 1
         else:
             break

@@ -2,7 +2,7 @@
 
 Dimension legend: B rows, I inputs, O units; N rows of a dataset, F features.
 
-Threads (STYLE.md habits 9-10). The GEMMs go to scipy's BLAS, pinned to ONE
+Threads. The GEMMs go to scipy's BLAS, pinned to ONE
 thread while these kernels split the work between their own OpenMP threads,
 so the two pools never oversubscribe the cores:
     forward   Y[:, c0:c1]  = act(X @ W[:, c0:c1] + b[c0:c1])   split over units O

@@ -1,4 +1,7 @@
-"""ReduceLROnPlateau: Keras 3 semantics (K3 callbacks/reduce_lr_on_plateau.py, KERAS_SEMANTICS §2.6)."""
+"""ReduceLROnPlateau: Keras 3 semantics (K3 callbacks/reduce_lr_on_plateau.py).
+
+The ``learning_rate`` log key: docs/keras_semantics.md#history.
+"""
 from types import SimpleNamespace
 
 import numpy as np
