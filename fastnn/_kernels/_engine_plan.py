@@ -37,7 +37,7 @@ import numbers
 
 import numpy as np
 
-from fastnn.utils.validation import describe
+from fastnn._kernels._argchecks import describe_array as describe
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 LOSSES = ("softmax_xent", "sigmoid_bxent", "xent", "bxent", "mse", "mae")
