@@ -1,20 +1,20 @@
 """Kernel benchmarks: compiled kernels vs their NumPy twin (_reference), per shape and thread count.
 
-    python bench/bench_kernels.py --threads 2 [--output results.jsonl] [--quick] [--only mlp]
+    python bench/bench_kernels.py --threads 2 [--output results.jsonl] [--quick] [--only engine]
 
 Every benchmark checks that the compiled result agrees with the reference
 BEFORE it is timed (STYLE.md habit 15), then times both (warm-up, minimum of
 N perf_counter runs) and prints one JSON line per (benchmark, params):
 name (asv-like ``time_*``), params, seconds per call for each, speedup.
 
-``time_mlp_train_epoch`` is the end-to-end engine: one epoch of MLP.train_steps
+``time_engine_train_epoch`` is the end-to-end engine: one epoch of Engine.train_steps
 on MNIST-shaped data (the real MNIST files if FASTNN_DATA_DIR or
 ../shared/datasets has them, random otherwise), compiled vs reference, with
 microseconds per step; "mnist-mlp-bn-dropout" is the same model with
 BatchNormalization and Dropout(0.2) after the hidden layer (issue 4's tutorial;
 its uniforms drawn beforehand, as the trainer does, and not timed).
-``time_mlp_toy_call`` is the per-call overhead of a
-1-unit model, ``time_mlp_predict_one`` a single-sample predict.
+``time_engine_toy_call`` is the per-call overhead of a
+1-unit model, ``time_engine_predict_one`` a single-sample predict.
 """
 import argparse
 import gzip
@@ -47,7 +47,9 @@ except ImportError:  # running from a source checkout built with --inplace
     sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 import fastnn._config as config  # noqa: E402
 from fastnn._kernels import _reference as R  # noqa: E402
-from fastnn._kernels import activations, dense, losses, metrics, mlp, optim  # noqa: E402
+from fastnn._kernels import activations, dense, losses, metrics, optim  # noqa: E402
+from fastnn._kernels import engine as engine_module  # noqa: E402
+from fastnn._kernels import _reference_engine as R_ENGINE  # noqa: E402
 
 if ARGS.threads:
     config.set_num_threads(ARGS.threads)
@@ -159,33 +161,39 @@ def aligned(n):
     return raw[off:off + n]
 
 
-def make_mlp(module, hidden, batch, opt, hyper, n_threads, seed=1, regularized=False):
-    """784 -> hidden (relu) -> 10 (softmax); ``regularized``: BatchNormalization and Dropout(0.2) after
-    the hidden layer (gamma, beta, moving mean and variance at the end of the arena)."""
+def make_engine(module, hidden, batch, opt, hyper, n_threads, seed=1, regularized=False):
+    """The engine (compiled ``engine`` or its twin ``R_ENGINE``) of 784 -> hidden (relu) -> 10 (softmax);
+    ``regularized``: BatchNormalization and Dropout(0.2) after the hidden layer (gamma, beta, moving mean
+    and variance at the end of the arena)."""
     rng = np.random.default_rng(seed)
-    N = 784 * hidden + hidden + hidden * 10 + 10
+    w2 = 784 * hidden + hidden
+    N = w2 + hidden * 10 + 10
     bn = N
     N += 4 * hidden if regularized else 0
     params = aligned(N)
     params[:] = rng.standard_normal(N).astype(np.float32) * 0.05
     slots = [aligned(N), aligned(N), None] if opt == "adam" else [aligned(N), None, None]
-    first = (784, hidden, 0, 784 * hidden, "relu")
+    ops = [("dense", 784, hidden, 0, 784 * hidden, "relu", True)]
     if regularized:
         params[bn:bn + hidden] = 1  # gamma
         params[bn + 3 * hidden:] = 1  # moving variance
-        first += ((("batch_norm", bn, bn + hidden, bn + 2 * hidden, bn + 3 * hidden, 0.99, 1e-3),
-                   ("dropout", 0.2)),)
-    layers = [first, (hidden, 10, 784 * hidden + hidden, 784 * hidden + hidden + hidden * 10, "softmax")]
-    kwargs = {"n_threads": n_threads} if module is mlp else {}
-    return module.MLP(params, aligned(N), layers, "softmax_xent", ["sparse_categorical_accuracy"], opt, slots,
-                      hyper, batch, **kwargs)
+        ops += [("bn", hidden, hidden, bn, bn + hidden, bn + 2 * hidden, bn + 3 * hidden, 0.99, 1e-3, True),
+                ("dropout", hidden, 0.2)]
+    ops.append(("dense", hidden, 10, w2, w2 + hidden * 10, "softmax", True))
+    plan = dict(dtype=np.float32, n_inputs=784, ops=ops, loss=("softmax_xent", True),
+                metrics=("sparse_categorical_accuracy",), optimizer=(opt, hyper), regularizers=())
+    engine = module.Engine(plan, params, aligned(N), slots, batch)
+    if n_threads and module is engine_module:
+        engine._force_threads = n_threads  # this many threads, not the measured choice
+    return engine
 
 
-def mlp_benchmarks():
+def engine_benchmarks():
     X, y, source = mnist()
     adam = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
     workloads = (("mnist-mlp", 128, 32, "adam", adam, y, False),
                  ("mnist-mlp-bn-dropout", 128, 32, "adam", adam, y, True),
+                 ("fashion-shape", 100, 32, "sgd", {}, y, False),
                  ("mnist-wide", 512, 128, "rmsprop", {"rho": 0.9, "epsilon": 1e-7}, y, False))
     for name, hidden, batch, opt, hyper, labels, reg in workloads:
         order = np.random.default_rng(2).permutation(X.shape[0])
@@ -195,58 +203,58 @@ def mlp_benchmarks():
         U = [np.random.default_rng(3).random((steps * batch, hidden), dtype=np.float32)] if reg else None
         for nt in THREADS:
             p = {"workload": name, "data": source, "batch": batch, "steps": steps, "threads": nt}
-            if ARGS.only and ARGS.only not in "time_mlp_train_epoch":
+            if ARGS.only and ARGS.only not in "time_engine_train_epoch":
                 continue
             # agreement first: 5 steps from the same weights
-            a = make_mlp(mlp, hidden, batch, opt, hyper, nt, regularized=reg)
-            r = make_mlp(R, hidden, batch, opt, hyper, nt, regularized=reg)
+            a = make_engine(engine_module, hidden, batch, opt, hyper, nt, regularized=reg)
+            r = make_engine(R_ENGINE, hidden, batch, opt, hyper, nt, regularized=reg)
             u5 = [u[:5 * batch] for u in U] if reg else None
-            ra = a.train_steps(X, labels, order, 0, 5, 0, 1e-3, u5)
-            rr = r.train_steps(X, labels, order, 0, 5, 0, 1e-3, u5)
+            ra = a.train_steps(X, labels, order, 0, 5, 0, 1e-3, uniforms=u5)
+            rr = r.train_steps(X, labels, order, 0, 5, 0, 1e-3, uniforms=u5)
             check(ra[0], rr[0], np.float32, name)
             np.testing.assert_allclose(a.params, r.params, rtol=1e-3, atol=1e-4, err_msg=name)
-            c = make_mlp(mlp, hidden, batch, opt, hyper, nt, regularized=reg)
-            tc = timeit(lambda: c.train_steps(X, labels, order, 0, steps, 0, 1e-3, U),
+            c = make_engine(engine_module, hidden, batch, opt, hyper, nt, regularized=reg)
+            tc = timeit(lambda: c.train_steps(X, labels, order, 0, steps, 0, 1e-3, uniforms=U),
                         repeat=3 if ARGS.quick else 5, warmup=1)
             ref_steps = max(20, steps // 20)
-            ref = make_mlp(R, hidden, batch, opt, hyper, nt, regularized=reg)
+            ref = make_engine(R_ENGINE, hidden, batch, opt, hyper, nt, regularized=reg)
             u_ref = [u[:ref_steps * batch] for u in U] if reg else None
-            tr = timeit(lambda: ref.train_steps(X, labels, order, 0, ref_steps, 0, 1e-3, u_ref), repeat=3,
+            tr = timeit(lambda: ref.train_steps(X, labels, order, 0, ref_steps, 0, 1e-3, uniforms=u_ref), repeat=3,
                         warmup=1)
-            OUT.write({"name": "time_mlp_train_epoch", "params": p,
+            OUT.write({"name": "time_engine_train_epoch", "params": p,
                        "compiled_s_per_epoch": tc["min"] * (X.shape[0] // batch) / steps,
                        "compiled_us_per_step": tc["min"] / steps * 1e6,
                        "compiled_median_us_per_step": tc["median"] / steps * 1e6,
                        "reference_us_per_step": tr["min"] / ref_steps * 1e6,
                        "speedup": (tr["min"] / ref_steps) / (tc["min"] / steps)})
     # per-call overhead of a 1-unit model (the toy regression) and a one-sample predict
-    if not ARGS.only or ARGS.only in "time_mlp_toy_call time_mlp_predict_one":
-        p = np.zeros(2, np.float32)
-        toy = mlp.MLP(p, np.zeros(2, np.float32), [(1, 1, 0, 1, "linear")], "mse", [], "sgd", [], {}, 32)
+    if not ARGS.only or ARGS.only in "time_engine_toy_call time_engine_predict_one":
+        toy_plan = dict(dtype=np.float32, n_inputs=1, ops=[("dense", 1, 1, 0, 1, "linear", True)], loss=("mse", False),
+                        metrics=(), optimizer=("sgd", {}), regularizers=())
+        toy = engine_module.Engine(toy_plan, np.zeros(2, np.float32), np.zeros(2, np.float32), [], 32)
         xs = np.arange(-1, 5, dtype=np.float32).reshape(6, 1)
         ys = 2 * xs - 1
         order6 = np.arange(6)
         t = timeit(lambda: toy.train_steps(xs, ys, order6, 0, 1, 0, 0.01), repeat=REPEAT, min_time=0.05)
-        pr = R.MLP(np.zeros(2, np.float32), np.zeros(2, np.float32), [(1, 1, 0, 1, "linear")], "mse", [], "sgd",
-                   [], {}, 32)
+        pr = R_ENGINE.Engine(toy_plan, np.zeros(2, np.float32), np.zeros(2, np.float32), [], 32)
         trf = timeit(lambda: pr.train_steps(xs, ys, order6, 0, 1, 0, 0.01), repeat=5, min_time=0.05)
-        OUT.write({"name": "time_mlp_toy_call", "params": {"model": "Dense(1) on 6 samples, sgd, mse"},
+        OUT.write({"name": "time_engine_toy_call", "params": {"model": "Dense(1) on 6 samples, sgd, mse"},
                    "compiled_us": t["min"] * 1e6, "reference_us": trf["min"] * 1e6,
                    "speedup": trf["min"] / t["min"]})
-        m = make_mlp(mlp, 128, 32, "adam", workloads[0][4], None)
-        r = make_mlp(R, 128, 32, "adam", workloads[0][4], None)
+        m = make_engine(engine_module, 128, 32, "adam", workloads[0][4], None)
+        r = make_engine(R_ENGINE, 128, 32, "adam", workloads[0][4], None)
         x1 = X[:1].copy()
-        check(m.predict(x1, 32), r.predict(x1, 32), np.float32, "predict")
-        t = timeit(lambda: m.predict(x1, 32), repeat=REPEAT, min_time=0.05)
-        tr = timeit(lambda: r.predict(x1, 32), repeat=5, min_time=0.05)
-        OUT.write({"name": "time_mlp_predict_one", "params": {"model": "mnist-mlp"}, "compiled_us": t["min"] * 1e6,
+        check(m.predict(x1), r.predict(x1), np.float32, "predict")
+        t = timeit(lambda: m.predict(x1), repeat=REPEAT, min_time=0.05)
+        tr = timeit(lambda: r.predict(x1), repeat=5, min_time=0.05)
+        OUT.write({"name": "time_engine_predict_one", "params": {"model": "mnist-mlp"}, "compiled_us": t["min"] * 1e6,
                    "reference_us": tr["min"] * 1e6, "speedup": tr["min"] / t["min"]})
 
 
 def main():
     OUT.write({"name": "environment", **environment()})
     kernels()
-    mlp_benchmarks()
+    engine_benchmarks()
     OUT.close()
 
 

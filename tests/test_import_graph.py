@@ -24,8 +24,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fastnn"
-# mlp.pyx is being replaced; until then it imports _check_uniforms from _reference (its last such import).
-TWIN_IMPORT_ALLOWED = {"mlp.pyx"}
+TWIN_IMPORT_ALLOWED = set()
 
 _FROM_IMPORT = re.compile(r"^\s*from\s+(\.*[\w.]*)\s+import\s+(.+)$")
 _IMPORT = re.compile(r"^\s*import\s+([\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*)\s*$")

@@ -21,7 +21,7 @@ KERNEL_NAMES = tuple(sorted(
     and getattr(getattr(module, name), "__module__", None) == module.__name__
 ))
 
-_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "mlp", "engine", "sparse", "regularizers",
+_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "engine", "sparse", "regularizers",
                      "dropout", "batch_norm", "unpickle", "random")
 
 

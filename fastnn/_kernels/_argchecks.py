@@ -28,29 +28,11 @@ def check_random_f32(generator, out):
                         f"array; received {describe(out)}.")
 
 
-# --------------------------------------------------------------------------- fused MLP engine (dropout uniforms)
+# --------------------------------------------------------------------------- arrays
 def describe_array(value):
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
     return describe(value)
-
-
-def check_uniforms(owner, layers, uniforms, rows):
-    """``uniforms`` as a list of float32 (rows, O) arrays, one per dropout op of ``layers`` in order."""
-    shapes = [(rows, spec[1]) for spec in layers for op in (spec[5] if len(spec) > 5 else ())
-              if op[0] == "dropout"]
-    given = [] if uniforms is None else list(uniforms)
-    if len(given) != len(shapes):
-        raise ValueError(f"{owner}: argument `uniforms` must hold one array per dropout op ({len(shapes)}); "
-                         f"received {len(given)}.")
-    out = []
-    for k, (u, shape) in enumerate(zip(given, shapes)):
-        if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != shape:
-            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} "
-                             f"(one uniform number per row of these batches and unit); received "
-                             f"{describe_array(u)}.")
-        out.append(np.ascontiguousarray(u))
-    return out
 
 
 # --------------------------------------------------------------------------- multi-hot CSR

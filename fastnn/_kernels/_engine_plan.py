@@ -53,13 +53,13 @@ HYPER = {"sgd": {"momentum": 0.0, "nesterov": False},
 _OWNER = "Engine"
 
 
-def _int(owner, name, value, low):
+def check_int(owner, name, value, low):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{owner}: `{name}` must be an integer >= {low}; received {describe(value)}.")
     return int(value)
 
 
-def _real(owner, name, value, low, high):
+def check_real(owner, name, value, low, high):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
         raise ValueError(f"{owner}: `{name}` must be a number in [{low}, {high}]; received {describe(value)}.")
     return float(value)
@@ -104,30 +104,30 @@ def _check_op(owner, k, op, width):
     sizes = {"dense": 7, "act": 4, "bn": 10, "dropout": 3, "permute": 3}
     if len(op) != sizes[kind]:
         raise ValueError(f"{where}: expected {sizes[kind]} fields; received {op!r}.")
-    n_in = _int(where, "inputs", op[1], 1)
+    n_in = check_int(where, "inputs", op[1], 1)
     if n_in != width:
         raise ValueError(f"{where} reads {n_in} features but the op before it gives {width}.")
     if kind == "dense":
-        _int(where, "units", op[2], 1)
-        _int(where, "w_offset", op[3], 0)
-        _int(where, "b_offset", op[4], -1)
+        check_int(where, "units", op[2], 1)
+        check_int(where, "w_offset", op[3], 0)
+        check_int(where, "b_offset", op[4], -1)
         _act(where, op[5])
     elif kind == "act":
         _act(where, op[2])
-        group = _int(where, "group", op[3], 1)
+        group = check_int(where, "group", op[3], 1)
         if n_in % group:
             raise ValueError(f"{where}: `group` {group} must divide the {n_in} features.")
     elif kind == "bn":
-        c = _int(where, "channels", op[2], 1)
+        c = check_int(where, "channels", op[2], 1)
         if n_in % c:
             raise ValueError(f"{where}: {c} channels must divide the {n_in} features.")
         for name, value, low in zip(("gamma_offset", "beta_offset", "moving_mean_offset", "moving_variance_offset"),
                                     op[3:7], (-1, -1, 0, 0)):
-            _int(where, name, value, low)
-        _real(where, "momentum", op[7], 0.0, 1.0)
-        _real(where, "epsilon", op[8], 0.0, np.inf)
+            check_int(where, name, value, low)
+        check_real(where, "momentum", op[7], 0.0, 1.0)
+        check_real(where, "epsilon", op[8], 0.0, np.inf)
     elif kind == "dropout":
-        _real(where, "rate", op[2], 0.0, 1.0)
+        check_real(where, "rate", op[2], 0.0, 1.0)
     else:
         perm = np.asarray(op[2])
         if perm.shape != (n_in,) or perm.dtype.kind not in "iu" or not np.array_equal(np.sort(perm), np.arange(n_in)):
@@ -172,8 +172,8 @@ def check_plan(plan, params, grads, slots, batch_size, owner=_OWNER):
         raise ValueError(f"{owner}: the plan's dtype must be float32 or float64; received {dtype}.")
     n = check_arena(owner, "params", params, -1, dtype).shape[0]
     check_arena(owner, "grads", grads, n, dtype)
-    _int(owner, "batch_size", batch_size, 1)
-    width = _int(owner, "n_inputs", plan["n_inputs"], 1)
+    check_int(owner, "batch_size", batch_size, 1)
+    width = check_int(owner, "n_inputs", plan["n_inputs"], 1)
     ops = tuple(tuple(op) for op in plan["ops"])
     if not ops:
         raise ValueError(f"{owner}: the plan must hold at least one op; received none.")
@@ -209,8 +209,8 @@ def check_plan(plan, params, grads, slots, batch_size, owner=_OWNER):
         raise ValueError(f"{owner}: optimizer {kind!r} takes {sorted(HYPER[kind])}; received {sorted(unknown)}.")
     regs = tuple(tuple(r) for r in plan["regularizers"])
     for off, size, l1, l2 in regs:
-        _int(owner, "regularizer offset", off, 0)
-        _int(owner, "regularizer size", size, 1)
+        check_int(owner, "regularizer offset", off, 0)
+        check_int(owner, "regularizer size", size, 1)
         if off + size > n or l1 < 0 or l2 < 0:
             raise ValueError(f"{owner}: a regularizer ({off}, {size}, {l1}, {l2}) must cover arena elements "
                              f"of {n} with non-negative factors.")
@@ -301,8 +301,8 @@ def check_order(owner, order, first_batch, n_batches, batch_size, S):
         raise ValueError(f"{owner}: argument `order` must be a 1-D integer array of row ids; received "
                          f"{describe(order)}.")
     order = np.ascontiguousarray(order, dtype=np.intp)
-    first_batch = _int(owner, "first_batch", first_batch, 0)
-    n_batches = _int(owner, "n_batches", n_batches, 0)
+    first_batch = check_int(owner, "first_batch", first_batch, 0)
+    n_batches = check_int(owner, "n_batches", n_batches, 0)
     start = first_batch * batch_size
     stop = min((first_batch + n_batches) * batch_size, order.shape[0])
     if n_batches and start + (n_batches - 1) * batch_size >= order.shape[0]:

@@ -167,6 +167,8 @@ class Engine:
         X, S, labels, sw = self._check(owner, X, y, sample_weight)
         order, first_batch, n_batches, rows_total = P.check_order(owner, order, first_batch, n_batches,
                                                                   self.batch_size, S)
+        iterations = P.check_int(owner, "iterations", iterations, 0)
+        learning_rate = P.check_real(owner, "learning_rate", learning_rate, 0.0, np.inf)
         uniforms = P.check_uniforms(owner, self.plan["ops"], uniforms, rows_total, self.plan["dtype"])
         fold = self.plan["loss"][1]
         bs = self.batch_size

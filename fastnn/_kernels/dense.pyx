@@ -16,6 +16,7 @@ Below GEMM_WORK_THRESHOLD multiply-adds everything runs on one thread.
 """
 import numpy as np
 
+from libc.stdint cimport uint8_t, uint64_t
 from cython.parallel cimport parallel, prange, threadid
 
 from fastnn.utils.validation import describe, shape_str
@@ -205,3 +206,38 @@ def gather_rows(X, index, out=None, n_threads=None):
             for r in prange(B, num_threads=nt, schedule="static"):
                 copy_rows(dst, src, &ids[0], r, r + 1, row_bytes)
     return out
+
+
+cdef extern from "fastnn_kernels.h" nogil:
+    Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx,
+                                     const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
+                                     Py_ssize_t pf0, Py_ssize_t pf1, Py_ssize_t n_in, uint64_t* rowbits,
+                                     Py_ssize_t nwi, uint64_t* featmask, Py_ssize_t nw, uint8_t* octets,
+                                     Py_ssize_t w0, Py_ssize_t w1)
+
+
+def batch_bitmaps(X, rows=None, n_threads=None):
+    """The engine's gather and bitmaps (fastnn_gather_bitmaps) on their own; see _reference.batch_bitmaps.
+    n_threads here only splits the features into that many calls, as the engine's threads do."""
+    cdef float[:, ::1] x = np.ascontiguousarray(X, np.float32)
+    cdef Py_ssize_t N = x.shape[0], I = x.shape[1], B, nwi = (I + 63) // 64, nw, t, T = n_threads or 1, nnz = 0
+    cdef intp_t[::1] r = np.ascontiguousarray(np.arange(N) if rows is None else rows, np.intp)
+    B = r.shape[0]
+    nw = (B + 63) // 64
+    if B and (np.min(r) < 0 or np.max(r) >= N):
+        raise ValueError(f"rows must be in [0, {N}), received {np.min(r)}..{np.max(r)}")
+    xb = np.zeros((B, I), np.float32)
+    rowbits = np.zeros((nwi, 64 * nw), np.uint64)
+    featmask = np.zeros((I, nw), np.uint64)
+    octets = np.zeros(8 * nwi * 64 * max(nw, 1), np.uint8)
+    cdef float[:, ::1] d = xb
+    cdef uint64_t[:, ::1] rb = rowbits
+    rowbits = rowbits[:, :B].T  # (B, nwi), as the twin's
+    cdef uint64_t[:, ::1] fm = featmask
+    cdef uint8_t[::1] oc = octets
+    if B == 0 or I == 0:
+        return xb, rowbits, featmask, 0
+    for t in range(T):
+        nnz += fastnn_gather_bitmaps(&d[0, 0], I, &x[0, 0], I, &r[0], B, <intp_t*>NULL, 0, 0, 0, I, &rb[0, 0], nwi,
+                                     &fm[0, 0], nw, &oc[0], nwi * t // T, nwi * (t + 1) // T)
+    return xb, rowbits, featmask, nnz

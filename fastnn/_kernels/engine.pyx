@@ -528,8 +528,8 @@ class Engine:
         ids, Y = P.check_labels(owner, plan, y, S)
         sw = P.check_sample_weight(owner, sample_weight, S)
         order, first_batch, n_batches, rows = P.check_order(owner, order, first_batch, n_batches, self.batch_size, S)
-        iterations = P._int(owner, "iterations", iterations, 0)
-        lr = P._real(owner, "learning_rate", learning_rate, 0.0, np.inf)
+        iterations = P.check_int(owner, "iterations", iterations, 0)
+        lr = P.check_real(owner, "learning_rate", learning_rate, 0.0, np.inf)
         uniforms = P.check_uniforms(owner, plan["ops"], uniforms, rows, plan["dtype"])
         capture = self._capture(owner, capture, rows)
         if n_batches == 0:
