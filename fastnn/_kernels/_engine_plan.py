@@ -245,8 +245,10 @@ def check_uniforms(owner, ops, uniforms, rows, dtype):
     return out
 
 
-def check_labels(owner, plan, y, S):
-    """(ids, Y): int class ids (S,) for the categorical losses, or (S, K) labels of the plan's dtype."""
+def check_labels(owner, plan, y, S, values=True):
+    """(ids, Y): int class ids (S,) for the categorical losses, or (S, K) labels of the plan's dtype.
+    values=False leaves the values' checks (class ids in range, finite labels) to the caller: the compiled
+    engine checks the rows a call uses in one pass (label_error gives the message)."""
     loss = plan["loss"][0]
     K = op_width(plan["ops"][-1])
     dtype = plan["dtype"]
@@ -260,10 +262,8 @@ def check_labels(owner, plan, y, S):
             else:
                 raise ValueError(f"{owner}: argument `y` must hold integer class ids; received {describe(y)}.")
         ids = np.ascontiguousarray(y, dtype=np.intp)
-        if S and (ids.min() < 0 or ids.max() >= K):
-            bad = ids.min() if ids.min() < 0 else ids.max()
-            raise ValueError(f"{owner}: argument `y` holds class ids that must be in [0, {K}) for {K} classes; "
-                             f"received an id of {bad}.")
+        if values and S and (ids.min() < 0 or ids.max() >= K):
+            raise label_error(owner, plan, ids.min() if ids.min() < 0 else ids.max())
         bad_metrics = [m for m in plan["metrics"] if m != "sparse_categorical_accuracy"]
         if bad_metrics:
             raise ValueError(f"{owner}: metrics {bad_metrics} need labels of shape ({S}, {K}); received class ids "
@@ -274,12 +274,25 @@ def check_labels(owner, plan, y, S):
     if y.shape != (S, K) or y.dtype.kind not in "fiub":
         raise ValueError(f"{owner}: argument `y` must have shape ({S}, {K}); received {describe(y)}.")
     Y = np.ascontiguousarray(y, dtype=dtype)
-    if not np.isfinite(Y).all():
-        raise ValueError(f"{owner}: argument `y` must be finite; received {describe(y)} containing NaN or inf.")
+    if values and not np.isfinite(Y).all():
+        raise label_error(owner, plan, None)
     if "sparse_categorical_accuracy" in plan["metrics"]:
         raise ValueError(f"{owner}: metric 'sparse_categorical_accuracy' needs int class ids of shape ({S},); "
                          f"received {describe(y)}.")
     return None, Y
+
+
+def label_error(owner, plan, bad_id):
+    """The error for a class id out of range (bad_id), or for a label that is NaN or inf (None)."""
+    K = op_width(plan["ops"][-1])
+    if bad_id is None:
+        return ValueError(f"{owner}: argument `y` must be finite; received labels containing NaN or inf.")
+    return ValueError(f"{owner}: argument `y` holds class ids that must be in [0, {K}) for {K} classes; "
+                      f"received an id of {bad_id}.")
+
+
+def order_error(owner, bad, S):
+    return ValueError(f"{owner}: argument `order` holds row ids that must be in [0, {S}); received {bad}.")
 
 
 def check_sample_weight(owner, sw, S):
@@ -295,7 +308,7 @@ def check_sample_weight(owner, sw, S):
     return w
 
 
-def check_order(owner, order, first_batch, n_batches, batch_size, S):
+def check_order(owner, order, first_batch, n_batches, batch_size, S, values=True):
     """order as a C-contiguous intp array whose used ids are in [0, S); (order, rows of the call)."""
     if not isinstance(order, np.ndarray) or order.ndim != 1 or order.dtype.kind not in "iu":
         raise ValueError(f"{owner}: argument `order` must be a 1-D integer array of row ids; received "
@@ -309,9 +322,8 @@ def check_order(owner, order, first_batch, n_batches, batch_size, S):
         raise ValueError(f"{owner}: batches {first_batch}..{first_batch + n_batches - 1} of {batch_size} rows "
                          f"need more than the {order.shape[0]} rows of `order`.")
     used = order[start:stop]
-    if used.size and (used.min() < 0 or used.max() >= S):
-        bad = used.min() if used.min() < 0 else used.max()
-        raise ValueError(f"{owner}: argument `order` holds row ids that must be in [0, {S}); received {bad}.")
+    if values and used.size and (used.min() < 0 or used.max() >= S):
+        raise order_error(owner, used.min() if used.min() < 0 else used.max(), S)
     return order, first_batch, n_batches, max(0, stop - start)
 
 

@@ -6,11 +6,10 @@ parameter arena in place. Its NumPy twin is ``_reference_engine.Engine``: same a
 How a batch flows, and where to add an op or a strategy: docs/engine.md. The nogil code is in the
 ``_engine_*.pxd`` files; this module allocates, checks arguments, and chooses the threads.
 """
-import weakref
-
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint64_t
+from libc.math cimport isfinite
 from libc.string cimport memset
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport parallel, threadid
@@ -26,6 +25,7 @@ from fastnn._kernels._engine_types cimport (EOp, Engine as CEngine, IN_CSR, IN_D
 from fastnn._kernels._engine_step cimport infer_call, train_call
 
 from fastnn._kernels import _engine_plan as P
+from fastnn._kernels._engine_csr import CsrInputs, is_csr
 from fastnn._kernels._engine_threads import PIECE_STEPS, PROBE_STEPS, ThreadChooser, timed
 from fastnn.utils.validation import describe, shape_str
 
@@ -39,13 +39,11 @@ TUNABLES = {
     "bitmask_min_inputs": 64,  # ... when the first layer has at least this many inputs (float32)
     "infer_chunk_rows": 128,   # evaluate/predict rows per chunk (one barrier each); no row's bits depend on it
     "split_min_inputs": 64,    # a first dense layer with this many inputs sums two feature partitions (model arithmetic)
-    "csr_row_cost": 4.0,       # CSR input: cost of zeroing and updating one kernel row, in scattered values
 }
 _LOSS_CODES = {"softmax_xent": LOSS_SOFTMAX_XENT, "sigmoid_bxent": LOSS_SIGMOID_BXENT, "xent": LOSS_XENT,
                "bxent": LOSS_BXENT, "mse": LOSS_MSE, "mae": LOSS_MAE}
 _OPT_CODES = {"sgd": OPT_SGD, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM, "adadelta": OPT_ADADELTA}
 _OP_CODES = {"dense": OP_DENSE, "act": OP_ACT, "bn": OP_BN, "dropout": OP_DROPOUT, "permute": OP_PERMUTE}
-_CSR_MEMO = 4  # CSR matrices whose check (and split costs) an engine remembers
 
 
 cdef object _aligned(Py_ssize_t n, dtype):
@@ -85,34 +83,6 @@ cdef void _run(CEngine* e, int nt) noexcept nogil:
         tid = threadid()
         T = fastnn_team_size()  # the team OpenMP actually gave us
         _body(e, tid, T)
-
-
-ctypedef fused csr_index_t:
-    int32_t
-    int64_t
-
-
-cdef bint _csr_rows_sorted_and_counts(const csr_index_t[::1] indptr, const csr_index_t[::1] indices,
-                                      double[::1] counts) noexcept nogil:
-    """counts[f] += the stored values of feature f; True when every row's indices are non-decreasing.
-    One pass without temporaries (NumPy's diff and bincount on IMDB's 3.3M indices took 0.2 s)."""
-    cdef Py_ssize_t r, k, k0
-    cdef bint ok = True
-    for r in range(indptr.shape[0] - 1):
-        k0 = indptr[r]
-        for k in range(k0, indptr[r + 1]):
-            counts[indices[k]] += 1
-            if k > k0 and indices[k] < indices[k - 1]:
-                ok = False
-    return ok
-
-
-def _is_csr(x):
-    # by module name first: dense inputs never import scipy.sparse
-    if not type(x).__module__.startswith("scipy.sparse"):
-        return False
-    import scipy.sparse as sp
-    return sp.issparse(x)
 
 
 cdef class _Core:
@@ -316,7 +286,7 @@ cdef class _Core:
         if X is None:
             e.X = NULL
             return
-        if not _is_csr(X):
+        if not is_csr(X):
             e.X = <const void*><size_t>X.ctypes.data
             e.ldx = e.I0
             e.input = IN_DENSE if e.ops[0].kind == OP_DENSE else IN_GATHER
@@ -339,6 +309,36 @@ cdef class _Core:
         e.ids = <const intp_t*><size_t>ids.ctypes.data if ids is not None else NULL
         e.Y = <const void*><size_t>Y.ctypes.data if Y is not None else NULL
         e.sw = <const double*><size_t>sw.ctypes.data if sw is not None else NULL
+
+    def check_rows(self, order, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t S):
+        """(problem, value) for the rows order[start:stop] (order None: start..stop) in one pass: 0 ok, 1 a row
+        id outside [0, S), 2 a class id outside [0, K), 3 a label that is NaN or inf."""
+        cdef CEngine* e = &self.e
+        cdef const intp_t* o = <const intp_t*><size_t>order.ctypes.data if order is not None else NULL
+        cdef Py_ssize_t r, k, src = 0, K = e.K
+        cdef int problem = 0
+        with nogil:
+            for r in range(start, stop):
+                src = o[r] if o != NULL else r
+                if src < 0 or src >= S:
+                    problem = 1
+                    break
+                if e.ids != NULL:
+                    if e.ids[src] < 0 or e.ids[src] >= K:
+                        problem = 2
+                        break
+                elif e.Y != NULL:
+                    for k in range(K):
+                        if not _finite_label(e, src * K + k):
+                            problem = 3
+                            break
+                    if problem:
+                        break
+        if problem == 1:
+            return 1, src
+        if problem == 2:
+            return 2, e.ids[src]
+        return problem, None
 
     def _team_scratch(self, int nt):
         cdef CEngine* e = &self.e
@@ -390,6 +390,12 @@ cdef class _Core:
         return e.loss_sum, np.array([e.metric_sums[m] for m in range(e.n_metrics)], dtype=np.float64), e.seen
 
 
+cdef inline bint _finite_label(CEngine* e, Py_ssize_t i) noexcept nogil:
+    if e.f64:
+        return isfinite((<const double*>e.Y)[i])
+    return isfinite((<const float*>e.Y)[i])
+
+
 cdef inline void memset_op(EOp* op) noexcept:
     memset(op, 0, sizeof(EOp))
 
@@ -412,80 +418,14 @@ class Engine:
         self._core = _Core()
         self._core.setup(self.plan, params, grads, self.slots, self.batch_size)
         self._choosers = {}
-        self._csr_memo = []
+        self._csr = CsrInputs(self.plan, self.batch_size)
         self._force_threads = 0
 
     # ---------------------------------------------------------------- arguments
     def _x(self, owner, X):
-        if _is_csr(X):
-            return self._csr(owner, X)
+        if is_csr(X):
+            return self._csr.check(owner, X)
         return P.check_dense_x(owner, X, self.plan["n_inputs"], self.plan["dtype"])
-
-    def _csr(self, owner, X):
-        """A float32 CSR matrix the nogil code can read (int32 or int64 indptr/indices of one dtype, columns
-        in [0, I0), finite values). The check reads every stored value, so it runs once per matrix: the
-        last _CSR_MEMO matrices are remembered by identity and the addresses of their arrays (a matrix
-        changed in place after a call is not checked again)."""
-        i0 = self.plan["n_inputs"]
-        if self.plan["dtype"] != np.float32 or self.plan["ops"][0][0] != "dense":
-            raise ValueError(f"{owner}: sparse input needs a float32 model whose first layer is Dense.")
-        if X.format != "csr" or X.dtype != np.float32 or X.ndim != 2:
-            raise ValueError(f"{owner}: a sparse argument `X` must be a float32 CSR matrix; received a {X.format} "
-                             f"matrix of dtype {X.dtype} and shape {shape_str(X.shape)}.")
-        if X.shape[1] != i0:
-            raise ValueError(f"{owner}: argument `X` must have shape (None, {i0}); received a CSR matrix of "
-                             f"shape {shape_str(X.shape)}.")
-        if self._memo(X) is not None:
-            return X
-        indptr, indices, data = X.indptr, X.indices, X.data
-        if (indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64)
-                or not (indptr.flags.c_contiguous and indices.flags.c_contiguous and data.flags.c_contiguous)
-                or indptr.shape[0] != X.shape[0] + 1 or data.shape[0] != indices.shape[0]):
-            raise ValueError(f"{owner}: argument `X` must be a CSR matrix with C-contiguous int32 or int64 "
-                             f"indptr/indices of one dtype; received indptr {describe(indptr)}, indices "
-                             f"{describe(indices)}, data {describe(data)}.")
-        nnz = indices.shape[0]
-        if indptr[0] < 0 or indptr[indptr.shape[0] - 1] > nnz or (indptr.shape[0] > 1 and (np.diff(indptr) < 0).any()):
-            raise ValueError(f"{owner}: argument `X` has a malformed `indptr`: it must be non-decreasing with "
-                             f"values in [0, {nnz}] (nnz).")
-        if nnz and (indices.min() < 0 or indices.max() >= i0):
-            bad = indices.min() if indices.min() < 0 else indices.max()
-            raise ValueError(f"{owner}: argument `X` holds column ids that must be in [0, {i0}); received {bad}.")
-        if nnz and not np.isfinite(data).all():
-            raise ValueError(f"{owner}: argument `X` must be finite; received a CSR matrix containing NaN or inf.")
-        memo = [m for m in self._csr_memo if m[0]() is not None]
-        self._csr_memo = memo[max(0, len(memo) - (_CSR_MEMO - 1)):] + [[weakref.ref(X), self._csr_key(X), None]]
-        return X
-
-    @staticmethod
-    def _csr_key(X):
-        return (X.indptr.ctypes.data, X.indices.ctypes.data, X.data.ctypes.data, X.indices.shape[0], X.shape)
-
-    def _memo(self, X):
-        key = self._csr_key(X)
-        for m in self._csr_memo:
-            if m[0]() is X and m[1] == key:
-                return m
-        return None
-
-    def _csr_split(self, X, nt):
-        """(sorted, split): whether every row's indices ascend, and thread t's features [split[t], split[t+1])
-        of the first layer's gradient scatter, shared out by each feature's expected values per batch plus
-        the cost of zeroing and updating its kernel row."""
-        entry = self._memo(X)
-        if entry[2] is None:
-            counts = np.zeros(self.plan["n_inputs"], np.float64)
-            if X.indices.dtype == np.int64:
-                rows_sorted = _csr_rows_sorted_and_counts[int64_t](X.indptr, X.indices, counts)
-            else:
-                rows_sorted = _csr_rows_sorted_and_counts[int32_t](X.indptr, X.indices, counts)
-            cum = np.cumsum(counts * (self.batch_size / max(X.shape[0], 1)) + TUNABLES["csr_row_cost"])
-            entry[2] = (bool(rows_sorted), cum)
-        rows_sorted, cum = entry[2]
-        split = np.empty(nt + 1, np.intp)
-        split[0], split[nt] = 0, cum.shape[0]
-        split[1:nt] = np.searchsorted(cum, cum[cum.shape[0] - 1] * np.arange(1, nt) / nt)
-        return rows_sorted, split
 
     def _capture(self, owner, capture, rows):
         if capture is None:
@@ -525,9 +465,10 @@ class Engine:
         plan = self.plan
         X = self._x(owner, X)
         S = X.shape[0]
-        ids, Y = P.check_labels(owner, plan, y, S)
+        ids, Y = P.check_labels(owner, plan, y, S, values=False)
         sw = P.check_sample_weight(owner, sample_weight, S)
-        order, first_batch, n_batches, rows = P.check_order(owner, order, first_batch, n_batches, self.batch_size, S)
+        order, first_batch, n_batches, rows = P.check_order(owner, order, first_batch, n_batches, self.batch_size, S,
+                                                            values=False)
         iterations = P.check_int(owner, "iterations", iterations, 0)
         lr = P.check_real(owner, "learning_rate", learning_rate, 0.0, np.inf)
         uniforms = P.check_uniforms(owner, plan["ops"], uniforms, rows, plan["dtype"])
@@ -537,6 +478,8 @@ class Engine:
         core = self._core
         core.set_hyper(*plan["optimizer"], lr)
         core.set_labels(ids, Y, sw)
+        start = first_batch * self.batch_size
+        self._raise_for_rows(owner, core.check_rows(order, start, start + rows, S), S)
         chooser = self._chooser("train")
         bs, done, result = self.batch_size, 0, None
         while done < n_batches:
@@ -545,7 +488,7 @@ class Engine:
             k = min(left, PROBE_STEPS if probe and left > PROBE_STEPS else (PIECE_STEPS if left > 2 * PIECE_STEPS
                                                                            else left))
             r0, r1 = done * bs, min((done + k) * bs, rows)
-            core.set_input(X, self._csr_split(X, nt) if _is_csr(X) else None)
+            core.set_input(X, self._csr.split(X, nt) if is_csr(X) else None)
             result, seconds = timed(core.train, MODE_TRAIN, order, first_batch + done, k, iterations + done,
                                     [u[r0:r1] for u in uniforms], None if capture is None else capture[r0:r1],
                                     None, nt, done > 0)
@@ -553,10 +496,19 @@ class Engine:
             done += k
         return result
 
+    def _raise_for_rows(self, owner, found, S):
+        problem, value = found
+        if problem == 1:
+            raise P.order_error(owner, value, S)
+        if problem:
+            raise P.label_error(owner, self.plan, value)
+
     def _infer(self, owner, mode, X, ids, Y, sw, capture, out):
         core = self._core
         S = X.shape[0]
         core.set_labels(ids, Y, sw)
+        if mode == MODE_EVAL:
+            self._raise_for_rows(owner, core.check_rows(None, 0, S, S), S)
         chooser = self._chooser("infer")
         nt, _ = self._next(chooser)
         core.set_input(X)
@@ -570,7 +522,7 @@ class Engine:
         owner = "Engine.evaluate"
         X = self._x(owner, X)
         S = X.shape[0]
-        ids, Y = P.check_labels(owner, self.plan, y, S)
+        ids, Y = P.check_labels(owner, self.plan, y, S, values=False)
         sw = P.check_sample_weight(owner, sample_weight, S)
         capture = self._capture(owner, capture, S)
         if S == 0:
@@ -609,7 +561,7 @@ class Engine:
         core = self._core
         core.set_labels(None, None, None)
         nt, _ = self._next(self._chooser("forward"))
-        core.set_input(X, self._csr_split(X, nt) if _is_csr(X) else None)
+        core.set_input(X, self._csr.split(X, nt) if is_csr(X) else None)
         result, seconds = timed(core.train, MODE_FORWARD, np.arange(S, dtype=np.intp), 0, 1, 0, uniforms, None, out,
                                 nt, False)
         self._chooser("forward").record(nt, seconds, 1)

@@ -5,6 +5,8 @@ Each layer class maps to engine ops through one function in ``_LAYER_OPS``; addi
 means adding its ops there (and the ops to the engine, docs/engine.md). Layers that do nothing to a row-major
 batch (Flatten of channels-last data, Dropout(0)) give no op.
 """
+import math
+
 import numpy as np
 
 from fastnn.layers.activation import Activation
@@ -15,7 +17,7 @@ from fastnn.layers.flatten import Flatten
 
 
 def _features(shape):
-    return int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+    return math.prod(shape[1:]) if len(shape) > 1 else 1
 
 
 def _dense_ops(layer, ctx):
@@ -111,6 +113,8 @@ def build_plan(model, loss, metrics, optimizer):
 
 def plan_key(plan):
     """A hashable summary of a plan (its permutations by content)."""
-    ops = tuple(tuple(f.tobytes() if isinstance(f, np.ndarray) else f for f in op) for op in plan["ops"])
+    ops = plan["ops"]
+    if any(op[0] == "permute" for op in ops):
+        ops = tuple(tuple(f.tobytes() if isinstance(f, np.ndarray) else f for f in op) for op in ops)
     return (np.dtype(plan["dtype"]).name, plan["n_inputs"], ops, plan["loss"], plan["metrics"],
             (plan["optimizer"][0], tuple(sorted(plan["optimizer"][1].items()))), plan["regularizers"])

@@ -27,9 +27,22 @@ class Runner:
         self._engines = {}
 
     # ------------------------------------------------------------------ engines
+    def _signature(self, batch_size):
+        """What the plan depends on that changes between calls without a compile: a cheap check before the
+        plan is rebuilt (a layer's other settings are read at compile and the first fit, as in Keras)."""
+        model = self.model
+        opt = model.optimizer
+        return (batch_size, id(model._params), model.trainable, tuple(layer.trainable for layer in model._layers),
+                id(model.loss), tuple(id(m) for m in model._compiled_metrics), id(opt),
+                None if opt is None else (tuple(opt.hyper().values()), id(opt.slots)), self.engine_class)
+
     def engine(self, batch_size):
         """(engine, dropout layers) for batches of at most `batch_size` rows, rebuilt when the model, its
         trainable flags, loss, metrics or optimizer changed since the last call."""
+        signature = self._signature(batch_size)
+        kept = self._engines.get(batch_size)
+        if kept is not None and kept[3] == signature:
+            return kept[1], kept[2]
         model = self.model
         opt = model.optimizer
         slots = (None, None, None)
@@ -43,7 +56,8 @@ class Runner:
             if len(self._engines) >= _ENGINES_KEPT:
                 self._engines.pop(next(iter(self._engines)))
             engine = (self.engine_class or K.Engine)(plan, model._params, model._grads, slots, batch_size)
-            kept = self._engines[batch_size] = (key, engine, dropouts)
+            kept = (key, engine, dropouts)
+        self._engines[batch_size] = kept + (self._signature(batch_size),)
         return kept[1], kept[2]
 
     def any_engine(self, rows):

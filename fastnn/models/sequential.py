@@ -122,17 +122,18 @@ class Sequential(Trainer):
         params = aligned_empty(total, dtype)
         grads = aligned_zeros(total, dtype)
         offset = 0
+        self._offsets = {}
         for weight in weights:
             n = weight.value.size
             weight.bind(params[offset:offset + n].reshape(weight.shape), grads[offset:offset + n].reshape(weight.shape))
+            self._offsets[id(weight)] = offset
             offset += n
         self._params, self._grads = params, grads
         self._invalidate_engine()
 
     def weight_offset(self, weight):
-        """Offset of ``weight`` in the parameter arena."""
-        return (weight.value.__array_interface__["data"][0] - self._params.__array_interface__["data"][0]) \
-            // self._params.itemsize
+        """Offset of ``weight`` in the parameter arena (set when the arena is packed)."""
+        return self._offsets[id(weight)]
 
     @property
     def input_shape(self):

@@ -153,6 +153,7 @@ class Trainer:
         self.history = None
         self._metric_ids = []
         self._compiled_metrics = []
+        self._metrics_key = None
         self._runner = Runner(self)
 
     # ------------------------------------------------------------------ compile
@@ -174,6 +175,7 @@ class Trainer:
         for identifier in metrics:
             metrics_module.check_identifier(identifier)
         self._metric_ids = list(metrics)
+        self._metrics_key = None
         self.compiled = True
         self._invalidate_engine()
 
@@ -227,16 +229,21 @@ class Trainer:
 
     def _n_outputs(self):
         shape = self.output_shape
-        return int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        return math.prod(shape[1:]) if len(shape) > 1 else 1
 
     def _prepare_targets(self, y, name="y"):
         y = _as_array(name, y)
         return self.loss.prepare_targets(y, self._n_outputs(), dtype=self._params.dtype)
 
     def _resolve_metrics(self, y_raw_shape):
+        """The compiled metrics for targets of this shape: resolved once per compile and kind of targets
+        ('accuracy' depends on them), then the same objects, as Keras builds its metrics once."""
         n_outputs = self._n_outputs()
-        self._compiled_metrics = [metrics_module.get(identifier, y_true_shape=y_raw_shape, n_outputs=n_outputs)
-                                  for identifier in self._metric_ids]
+        key = (len(y_raw_shape), y_raw_shape[-1] if len(y_raw_shape) > 1 else None, n_outputs)
+        if key != self._metrics_key:
+            self._compiled_metrics = [metrics_module.get(identifier, y_true_shape=y_raw_shape, n_outputs=n_outputs)
+                                      for identifier in self._metric_ids]
+            self._metrics_key = key
         return self._compiled_metrics
 
     def _prepare_data(self, x_raw, y_raw, sample_weight=None, class_weight=None, prefix="", resolve_metrics=False):
