@@ -266,3 +266,38 @@ def test_weighted_regularized_step_float64_matches_finite_differences():
     before = params.copy()
     model.fit(x, y, sample_weight=w, batch_size=6, epochs=1, shuffle=False, verbose=0)
     assert_close(before - params, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_a_custom_regularizer_trains_like_the_l2_it_computes():
+    """A Regularizer subclass with its own penalty and gradient runs in the engine's gradient hook: the
+    same losses and weights as L2 itself; an error in it stops fit with optimizer.iterations exact."""
+    from fastnn.regularizers import Regularizer
+
+    class MyL2(Regularizer):
+        def __init__(self, fail_at=None):
+            self.calls, self.fail_at = 0, fail_at
+
+        def __call__(self, x):
+            return 0.01 * float((np.asarray(x, np.float64) ** 2).sum())
+
+        def backward(self, x, grad):
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise RuntimeError("penalty failed")
+            grad += np.float32(0.02) * x
+            return self(x)
+
+    x, y = _data()
+    results = []
+    for reg in (regularizers.L2(0.01), MyL2()):
+        model = _classifier(kernel_regularizer=reg)
+        model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+        results.append((model.fit(x, y, epochs=2, batch_size=8, verbose=0).history["loss"], model.get_weights()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
+    for a, b in zip(results[1][1], results[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    model = _classifier(kernel_regularizer=MyL2(fail_at=4))
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    with pytest.raises(RuntimeError, match="penalty failed"):
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert model.optimizer.iterations == 3

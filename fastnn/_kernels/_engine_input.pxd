@@ -17,7 +17,7 @@ from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._loops cimport ACT_LINEAR, ACT_SOFTMAX, bias_act_block, bias_grad_cols, softmax_rows
 from fastnn._kernels._engine_types cimport EOp, Engine, IN_CSR, IN_DENSE, share16, sync
 from fastnn._kernels._engine_ops cimport (GRAD_BLOCK_ROWS, SPARSE_GRAD_BLOCK_ROWS, dense_bias_update, dense_share,
-                                          finish_dense_rows, gemm)
+                                          dense_update, finish_dense_rows, gemm)
 from fastnn._kernels._engine_update cimport update_block, update_range
 
 cdef extern from "fastnn_kernels.h" nogil:
@@ -192,7 +192,7 @@ cdef inline void finish_bias_done(EOp* op, floating* Y, Py_ssize_t r0, Py_ssize_
 
 
 cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const intp_t* rows, Py_ssize_t n,
-                                   bint sparse, double* acc, int tid, int T) noexcept nogil:
+                                   bint sparse, double* acc, int tid, int T, bint update) noexcept nogil:
     """The first dense op's weight gradient + update (dense_grad_update's scheme) from the raw batch: the
     bitmask kernel on X's rows, the GEMM on the copied batch, or the CSR scatter over features. With
     feature partitions each thread takes the kernel rows of its partition (those its forward read)."""
@@ -214,27 +214,46 @@ cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const
                     fastnn_csr_batch_grad_i32(<float*>dW, O, <float*>G, O, <const int32_t*>e.indptr,
                                               <const int32_t*>e.indices, <const float*>e.data, rows, 0, n, f0, f1,
                                               e.csr_sorted)
-                update_range(e, params, op.w_off + f0 * O, op.w_off + f1 * O, op.w_l1, op.w_l2)
+                if update:
+                    update_range(e, params, op.w_off + f0 * O, op.w_off + f1 * O, op.w_l1, op.w_l2)
             if op.b != NULL and tid == T - 1:  # the last thread's features are the rarest (fewest values)
                 bias_grad_cols(<floating*>op.db, acc, G, O, n, 0, O, False)
-                update_range(e, params, op.b_off, op.b_off + O, op.b_l1, op.b_l2)
+                if update:
+                    update_range(e, params, op.b_off, op.b_off + O, op.b_l1, op.b_l2)
         return
     if e.first_split:
         for p in range(2):
             if part_owner(p, T) == tid:
                 weight_grad_rows(e, op, xb, rows, n, sparse, 0 if p == 0 else e.first_split,
-                                 e.first_split if p == 0 else I, 0, O)
+                                 e.first_split if p == 0 else I, 0, O, update)
         if tid == part_owner(1, T):  # (thread 0 has the loss sums)
-            dense_bias_update(e, op, params, n, acc, 0, 0, O, True)
+            dense_bias_update(e, op, params, n, acc, 0, 0, O, update)
         return
     dense_share(op, tid, T, &i0, &i1, &c0, &c1)  # (an empty share may still hold the bias)
-    weight_grad_rows(e, op, xb, rows, n, sparse, i0, i1, c0, c1)
-    dense_bias_update(e, op, params, n, acc, tid, c0, c1, True)
+    weight_grad_rows(e, op, xb, rows, n, sparse, i0, i1, c0, c1, update)
+    dense_bias_update(e, op, params, n, acc, tid, c0, c1, update)
+
+
+cdef inline void first_update(Engine* e, EOp* op, int tid, int T, floating* params) noexcept nogil:
+    """The deferred update of the first dense op: the blocks first_grad_update gave this thread."""
+    cdef Py_ssize_t i0, i1, c0, c1, O = op.n_out
+    cdef int p
+    if e.input == IN_CSR:
+        dense_update(e, op, params, e.csr_split[tid], e.csr_split[tid + 1], 0, O, tid == T - 1)
+        return
+    if e.first_split:
+        for p in range(2):
+            if part_owner(p, T) == tid:
+                dense_update(e, op, params, 0 if p == 0 else e.first_split, e.first_split if p == 0 else op.n_in,
+                             0, O, p == 1)
+        return
+    dense_share(op, tid, T, &i0, &i1, &c0, &c1)
+    dense_update(e, op, params, i0, i1, c0, c1, not op.dw_by_rows or tid == 0)
 
 
 cdef inline void weight_grad_rows(Engine* e, EOp* op, const floating* xb, const intp_t* rows, Py_ssize_t n,
-                                  bint sparse, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c0,
-                                  Py_ssize_t c1) noexcept nogil:
+                                  bint sparse, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c0, Py_ssize_t c1,
+                                  bint update) noexcept nogil:
     """dW[i0:i1, c0:c1] a block of kernel rows at a time, each block updated while it is in cache."""
     cdef Py_ssize_t f0 = i0, f1, I = op.n_in, O = op.n_out
     cdef floating* params = <floating*>e.params
@@ -248,5 +267,6 @@ cdef inline void weight_grad_rows(Engine* e, EOp* op, const floating* xb, const 
                                           e.nw, f0, f1, c0, c1)
         else:
             gemm(f1 - f0, c1 - c0, n, xb + f0, 1, I, G + c0, O, 0, dW + f0 * O + c0, O)
-        update_block(e, params, op.w_off, O, f0, f1, c0, c1, op.w_l1, op.w_l2)
+        if update:
+            update_block(e, params, op.w_off, O, f0, f1, c0, c1, op.w_l1, op.w_l2)
         f0 = f1

@@ -234,8 +234,20 @@ cdef inline void dense_grad_update(Engine* e, EOp* op, const floating* x, Py_ssi
             update_block(e, params, op.w_off, O, f0, f1, c0, c1, op.w_l1, op.w_l2)
         f0 = f1
     dense_bias_update(e, op, params, n, acc, tid, c0, c1, update)
-    if op.need_dx:
+    if op.need_dx and update:
         transpose_block(<floating*>op.WT, <floating*>op.W, I, O, i0, i1, c0, c1)
+
+
+cdef inline void dense_update(Engine* e, EOp* op, floating* params, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t c0,
+                              Py_ssize_t c1, bint with_bias) noexcept nogil:
+    """The deferred update (a gradient hook ran in between) of a block of a dense op's kernel whose gradient
+    this thread computed, its bias entries (with_bias), and that block of W^T."""
+    cdef Py_ssize_t O = op.n_out, b0 = 0 if op.dw_by_rows else c0, b1 = O if op.dw_by_rows else c1
+    update_block(e, params, op.w_off, O, i0, i1, c0, c1, op.w_l1, op.w_l2)
+    if op.b != NULL and with_bias:
+        update_range(e, params, op.b_off + b0, op.b_off + b1, op.b_l1, op.b_l2)
+    if op.need_dx:
+        transpose_block(<floating*>op.WT, <floating*>op.W, op.n_in, O, i0, i1, c0, c1)
 
 
 cdef inline void dense_bias_update(Engine* e, EOp* op, floating* params, Py_ssize_t n, double* acc, int tid,

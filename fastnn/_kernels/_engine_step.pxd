@@ -18,8 +18,10 @@ from fastnn._kernels._engine_types cimport (EOp, Engine, IN_GATHER, MODE_EVAL, M
                                             OP_DROPOUT, rows_of, share16, sync)
 from fastnn._kernels._engine_update cimport adam_alpha, penalty_chunks, penalty_total
 from fastnn._kernels._engine_ops cimport (bn_backward_cols, bn_forward_cols, bn_infer_coefficients, bn_update,
-                                          dense_grad_update, op_backward_rows, op_forward_rows, transpose_block)
-from fastnn._kernels._engine_input cimport copy_rows, first_forward_infer, first_forward_train, first_grad_update
+                                          dense_grad_update, dense_share, dense_update, op_backward_rows,
+                                          op_forward_rows, transpose_block)
+from fastnn._kernels._engine_input cimport (copy_rows, first_forward_infer, first_forward_train, first_grad_update,
+                                            first_update)
 from fastnn._kernels._engine_head cimport head_rows, head_sums
 
 
@@ -100,8 +102,9 @@ cdef inline void backward_train(Engine* e, Py_ssize_t n, Py_ssize_t r0, Py_ssize
 
 
 cdef inline void update_train(Engine* e, const intp_t* rows, Py_ssize_t n, bint sparse, double* acc, int tid, int T,
-                              floating tag) noexcept nogil:
-    """Every trained op's gradient + update, each thread its units or features (behind a barrier)."""
+                              bint update, floating tag) noexcept nogil:
+    """Every trained op's gradient and (update) its update, each thread its units or features (behind a
+    barrier). BatchNormalization's gradients are already in the arena (its backward)."""
     cdef int i
     cdef EOp* op
     cdef floating* xb = <floating*>e.xb
@@ -111,11 +114,41 @@ cdef inline void update_train(Engine* e, const intp_t* rows, Py_ssize_t n, bint 
             continue
         if op.kind == OP_DENSE:
             if i == 0 and e.input != IN_GATHER:
-                first_grad_update(e, op, xb, rows, n, sparse, acc, tid, T)
+                first_grad_update(e, op, xb, rows, n, sparse, acc, tid, T, update)
             else:
-                dense_grad_update(e, op, xb if i == 0 else <floating*>e.ops[i - 1].A, n, acc, tid, T, True)
-        elif op.kind == OP_BN:
+                dense_grad_update(e, op, xb if i == 0 else <floating*>e.ops[i - 1].A, n, acc, tid, T, update)
+        elif op.kind == OP_BN and update:
             bn_update(e, op, tid, T, <floating*>e.params)
+
+
+cdef inline void deferred_updates(Engine* e, int tid, int T, floating* params) noexcept nogil:
+    """The updates update_train(update=False) left out, on the same blocks (after the gradient hook)."""
+    cdef int i
+    cdef EOp* op
+    cdef Py_ssize_t i0, i1, c0, c1
+    for i in range(e.n_ops):
+        op = &e.ops[i]
+        if not op.train:
+            continue
+        if op.kind == OP_DENSE:
+            if i == 0 and e.input != IN_GATHER:
+                first_update(e, op, tid, T, params)
+            else:
+                dense_share(op, tid, T, &i0, &i1, &c0, &c1)
+                dense_update(e, op, params, i0, i1, c0, c1, not op.dw_by_rows or tid == 0)
+        elif op.kind == OP_BN:
+            bn_update(e, op, tid, T, params)
+
+
+cdef inline void run_hook(Engine* e, Py_ssize_t step, Py_ssize_t n) noexcept nogil:
+    """Thread 0, between barriers: the gradient hook (it returns the penalty it added, or None after an
+    exception it kept for the caller)."""
+    with gil:
+        result = (<object>e.hook)(step)
+        if result is None:
+            e.hook_failed = True
+        else:
+            e.loss_sum += n * <double>result
 
 
 cdef inline void train_call(Engine* e, int tid, int T, floating tag) noexcept nogil:
@@ -152,7 +185,17 @@ cdef inline void train_call(Engine* e, int tid, int T, floating tag) noexcept no
             head_sums(e, n, e.swb if e.sw != NULL else <double*>NULL, 0, True, tag)
             if e.n_chunks:
                 e.loss_sum += n * penalty_total(e)
-        update_train(e, rows, n, sparse, acc, tid, T, tag)
+        update_train(e, rows, n, sparse, acc, tid, T, e.hook == NULL, tag)
+        if e.hook != NULL:
+            sync(T)
+            if tid == 0:
+                run_hook(e, s, n)
+            sync(T)
+            if e.hook_failed:
+                break
+            deferred_updates(e, tid, T, <floating*>e.params)
+        if tid == 0:
+            e.steps_done = s + 1
         sync(T)
 
 

@@ -177,6 +177,9 @@ cdef struct Engine:
     void* out               # predict: (S, K)
     void* capture           # train/eval: (rows of the call, K) the model's outputs, or NULL
     const void** U          # train: (n_dropout,) uniforms (rows of the call, O) per dropout op
+    void* hook              # train: a Python callable run between the gradients and the updates, or NULL
+    bint hook_failed        # ... it raised (the caller re-raises): the call stops before that step's update
+    Py_ssize_t steps_done   # train: steps whose update was applied in this call (thread 0)
     # results, written by thread 0
     double loss_sum
     double metric_sums[MAX_METRICS]

@@ -162,7 +162,7 @@ class Engine:
 
     # ---------------------------------------------------------------- calls
     def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, sample_weight=None,
-                    uniforms=None, capture=None):
+                    uniforms=None, capture=None, grad_hook=None):
         owner = "Engine.train_steps"
         X, S, labels, sw = self._check(owner, X, y, sample_weight)
         order, first_batch, n_batches, rows_total = P.check_order(owner, order, first_batch, n_batches,
@@ -172,6 +172,7 @@ class Engine:
         uniforms = P.check_uniforms(owner, self.plan["ops"], uniforms, rows_total, self.plan["dtype"])
         fold = self.plan["loss"][1]
         bs = self.batch_size
+        self.steps_done = 0
         loss_sum, metric_sums, seen = 0.0, np.zeros(len(self.plan["metrics"])), 0
         for step in range(n_batches):
             b = first_batch + step
@@ -192,7 +193,10 @@ class Engine:
             penalty = self._penalty(gradients=False)
             self._backward(outs, caches, dy, fold)
             self._penalty(gradients=True)
+            if grad_hook is not None:
+                penalty += float(grad_hook(step))
             self._update(learning_rate, iterations + step + 1)
+            self.steps_done = step + 1
             loss_sum += loss + n * penalty
             seen += n
         return loss_sum, metric_sums, seen

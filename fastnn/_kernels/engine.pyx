@@ -340,6 +340,9 @@ cdef class _Core:
             return 2, e.ids[src]
         return problem, None
 
+    def steps_done(self):
+        return self.e.steps_done
+
     def _team_scratch(self, int nt):
         cdef CEngine* e = &self.e
         if self.acc.shape[0] < nt * e.acc_stride:
@@ -350,9 +353,13 @@ cdef class _Core:
             e.nnz_part = <Py_ssize_t*><size_t>self.nnz_part.ctypes.data
 
     def train(self, int mode, order, Py_ssize_t first_batch, Py_ssize_t n_batches, Py_ssize_t iterations,
-              uniforms, capture, out, int nt, bint continue_sums):
-        """n_batches steps (or MODE_FORWARD's one batch) on nt threads; (loss_sum, metric_sums, seen)."""
+              uniforms, capture, out, int nt, bint continue_sums, hook=None):
+        """n_batches steps (or MODE_FORWARD's one batch) on nt threads; (loss_sum, metric_sums, seen).
+        hook: called with GIL between each step's gradients and its update (see Engine.train_steps)."""
         cdef CEngine* e = &self.e
+        e.hook = <void*>hook if hook is not None else NULL
+        e.hook_failed = False
+        e.steps_done = 0
         self._team_scratch(nt)
         for k, u in enumerate(uniforms):  # the caller keeps them alive during the call
             self.u_addrs[k] = u.ctypes.data
@@ -398,6 +405,25 @@ cdef inline bint _finite_label(CEngine* e, Py_ssize_t i) noexcept nogil:
 
 cdef inline void memset_op(EOp* op) noexcept:
     memset(op, 0, sizeof(EOp))
+
+
+class _Hook:
+    """A grad_hook as the nogil loop calls it: the call's step numbers, and an exception kept for the caller
+    (the loop cannot raise one) -- None tells the loop to stop."""
+
+    def __init__(self, fn):
+        self.fn, self.offset, self.error = fn, 0, None
+
+    def at(self, offset):
+        self.offset = offset
+        return self
+
+    def __call__(self, step):
+        try:
+            return float(self.fn(self.offset + step))
+        except BaseException as exc:  # (KeyboardInterrupt too: re-raised by train_steps)
+            self.error = exc
+            return None
 
 
 class Engine:
@@ -451,7 +477,7 @@ class Engine:
 
     # ---------------------------------------------------------------- calls
     def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, sample_weight=None,
-                    uniforms=None, capture=None):
+                    uniforms=None, capture=None, grad_hook=None):
         """Run ``n_batches`` optimizer steps; return (loss_sum, metric_sums (M,) float64, rows seen).
 
         X (S, I0) of the plan's dtype, or a float32 CSR matrix; y (S,) int class ids (categorical losses) or
@@ -460,6 +486,10 @@ class Engine:
         ``sample_weight`` (S,) or None; ``uniforms`` one (R, O) array of the dtype per dropout op, uniform in
         [0, 1), R the call's rows in step order; ``capture`` (R, K) receives the model's outputs. loss_sum
         is sum(w * loss) plus each batch's rows times the regularization penalty it started from.
+        ``grad_hook(step)``, if given, runs once per step after the gradients are in ``grads`` and before any
+        update: it may change them in place and returns a penalty added to that batch's loss (custom
+        regularizers). If it raises, the call stops before that step's update and re-raises; ``steps_done``
+        then says how many steps were applied.
         """
         owner = "Engine.train_steps"
         plan = self.plan
@@ -482,6 +512,8 @@ class Engine:
         self._raise_for_rows(owner, core.check_rows(order, start, start + rows, S), S)
         chooser = self._chooser("train")
         bs, done, result = self.batch_size, 0, None
+        self.steps_done = 0
+        hook = None if grad_hook is None else _Hook(grad_hook)
         while done < n_batches:
             nt, probe = self._next(chooser)
             left = n_batches - done
@@ -491,7 +523,10 @@ class Engine:
             core.set_input(X, self._csr.split(X, nt) if is_csr(X) else None)
             result, seconds = timed(core.train, MODE_TRAIN, order, first_batch + done, k, iterations + done,
                                     [u[r0:r1] for u in uniforms], None if capture is None else capture[r0:r1],
-                                    None, nt, done > 0)
+                                    None, nt, done > 0, None if hook is None else hook.at(done))
+            self.steps_done = done + core.steps_done()
+            if hook is not None and hook.error is not None:
+                raise hook.error
             chooser.record(nt, seconds, k)
             done += k
         return result

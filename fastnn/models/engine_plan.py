@@ -84,15 +84,22 @@ def _loss_spec(loss, last_op):
 
 
 def build_plan(model, loss, metrics, optimizer):
-    """(plan, the Dropout layers of the dropout ops in order) for a built Sequential model."""
-    regs = []
+    """(plan, the Dropout layers of the dropout ops in order, custom regularizers) for a built Sequential
+    model. L1/L2 penalties run in the engine; a Regularizer subclass with its own penalty is returned as
+    (weight, regularizer) pairs for the engine's gradient hook."""
+    regs, custom = [], []
 
     def regularize(weight, off):
         reg = weight.regularizer
-        if reg is not None:
+        if reg is None:
+            return
+        try:
             l1, l2 = reg._factors()
-            if l1 or l2:
-                regs.append((off, weight.value.size, float(l1), float(l2)))
+        except NotImplementedError:  # its own __call__ and backward
+            custom.append((weight, reg))
+            return
+        if l1 or l2:
+            regs.append((off, weight.value.size, float(l1), float(l2)))
 
     ctx = {"offset": model.weight_offset, "trainable": model.trainable, "regularize": regularize, "dropouts": []}
     ops = []
@@ -108,7 +115,7 @@ def build_plan(model, loss, metrics, optimizer):
                 metrics=tuple(m.kernel for m in metrics if m.kernel is not None),
                 optimizer=("sgd", {}) if optimizer is None else (optimizer.kind, optimizer.hyper()),
                 regularizers=tuple(regs))
-    return plan, ctx["dropouts"]
+    return plan, ctx["dropouts"], custom
 
 
 def plan_key(plan):

@@ -21,6 +21,7 @@ class Runner:
         self.model = model
         self._engines = {}   # batch_size -> (key, engine, dropout layers)
         self._uniforms = None
+        self._custom = []    # (weight, regularizer) pairs the engine's gradient hook applies
         self.engine_class = None  # None: fastnn._kernels.Engine (tests set the NumPy twin here)
 
     def invalidate(self):
@@ -41,7 +42,8 @@ class Runner:
         trainable flags, loss, metrics or optimizer changed since the last call."""
         signature = self._signature(batch_size)
         kept = self._engines.get(batch_size)
-        if kept is not None and kept[3] == signature:
+        if kept is not None and kept[4] == signature:
+            self._custom = kept[3]
             return kept[1], kept[2]
         model = self.model
         opt = model.optimizer
@@ -49,7 +51,7 @@ class Runner:
         if opt is not None:  # (an uncompiled model predicts with a plan that never trains)
             opt.build(model._params.shape[0], model._params.dtype)
             slots = opt.slots
-        plan, dropouts = build_plan(model, model.loss, model._compiled_metrics, opt)
+        plan, dropouts, custom = build_plan(model, model.loss, model._compiled_metrics, opt)
         key = (plan_key(plan), id(model._params), tuple(id(s) for s in slots), id(opt), self.engine_class)
         kept = self._engines.get(batch_size)
         if kept is None or kept[0] != key:
@@ -57,7 +59,8 @@ class Runner:
                 self._engines.pop(next(iter(self._engines)))
             engine = (self.engine_class or K.Engine)(plan, model._params, model._grads, slots, batch_size)
             kept = (key, engine, dropouts)
-        self._engines[batch_size] = kept + (self._signature(batch_size),)
+        self._engines[batch_size] = kept[:3] + (custom, self._signature(batch_size))
+        self._custom = custom
         return kept[1], kept[2]
 
     def any_engine(self, rows):
@@ -85,10 +88,13 @@ class Runner:
             rows = min((start + k) * batch_size, order.shape[0]) - start * batch_size
             uniforms = self._draw(dropouts, start, k, batch_size, rows) if width else None
             capture = np.empty((rows, _outputs(engine)), model._params.dtype) if python_metrics else None
-            l_sum, m_sums, n_seen = engine.train_steps(x, data.y, order, start, k, opt.iterations, opt.learning_rate,
-                                                       sample_weight=data.sample_weight, uniforms=uniforms,
-                                                       capture=capture)
-            opt.iterations += k
+            try:
+                l_sum, m_sums, n_seen = engine.train_steps(x, data.y, order, start, k, opt.iterations,
+                                                           opt.learning_rate, sample_weight=data.sample_weight,
+                                                           uniforms=uniforms, capture=capture,
+                                                           grad_hook=self._hook())
+            finally:  # exact after an interrupted call too: the steps applied
+                opt.iterations += engine.steps_done
             for metric, m_sum in zip(kernel_metrics, m_sums):
                 metric.add_sums(m_sum, n_seen)
             for metric, targets in python_metrics:
@@ -97,6 +103,17 @@ class Runner:
                     metric.update_batch(capture[r0:r1], targets[order[start * batch_size + r0:start * batch_size + r1]])
             loss_sum, seen = loss_sum + l_sum, seen + n_seen
         return loss_sum, seen
+
+    def _hook(self):
+        """The custom regularizers' penalty and gradient, added between the engine's gradients and updates
+        (Keras adds a layer's regularization losses to the loss it differentiates)."""
+        custom = self._custom
+        if not custom:
+            return None
+
+        def hook(step):
+            return sum(reg.backward(weight.value, weight.grad) for weight, reg in custom)
+        return hook
 
     def _draw(self, dropouts, first, steps, batch_size, rows):
         """One (rows, units) array per Dropout the engine runs, holding exactly the numbers the layers draw for

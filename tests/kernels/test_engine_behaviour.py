@@ -206,3 +206,57 @@ def test_bad_arguments_name_the_argument_and_change_nothing(Engine):
     with pytest.raises(ValueError, match=r"`uniforms` must hold one array per dropout op"):
         Engine(_plan([ops[0], ("dropout", 8, 0.5), ops[1]], loss=("softmax_xent", True)), params, grads, slots,
                4).train_steps(X, y, np.arange(10), 0, 1, 0, 0.1)
+
+
+@pytest.mark.parametrize("threads", (1, 2, 3))
+def test_a_grad_hook_runs_between_gradients_and_updates(threads):
+    """The hook sees each step's complete gradient before any update, may change it (here: an L2 penalty added
+    by hand), and its return value joins the loss; the result equals the engine's own L2 regularizer."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((40, 100)).astype(np.float32)
+    X[rng.random(X.shape) < 0.6] = 0
+    y = rng.integers(0, 3, 40)
+    ops = [("dense", 100, 40, 0, 4000, "relu", True), ("dense", 40, 3, 4040, 4160, "softmax", True)]
+    results = []
+    for regs, use_hook in (((0, 4000, 0.0, 0.01),), False), ((), True):
+        params, grads, slots = _arenas(4163)
+        e = CE.Engine(_plan(ops, loss=("softmax_xent", True), optimizer=("adam", {}), regularizers=regs), params,
+                      grads, slots, 8)
+        e._force_threads = threads
+        seen = []
+
+        def hook(step):
+            seen.append(step)
+            W, dW = params[:4000], grads[:4000]
+            dW += np.float32(0.02) * W
+            return 0.01 * float((W.astype(np.float64) ** 2).sum())
+
+        loss = e.train_steps(X, y, np.arange(40), 0, 5, 0, 0.01, grad_hook=hook if use_hook else None)[0]
+        results.append((params, loss))
+        if use_hook:
+            assert seen == [0, 1, 2, 3, 4] and e.steps_done == 5
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5, atol=1e-6)
+    assert results[1][1] == pytest.approx(results[0][1], rel=1e-6)
+
+
+@pytest.mark.parametrize("Engine", ENGINES, ids=IDS)
+def test_a_failing_grad_hook_stops_before_that_steps_update(Engine):
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((40, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    params, grads, slots = _arenas(33)
+    e = Engine(_plan([("dense", 10, 3, 0, 30, "softmax", True)], loss=("softmax_xent", True)), params, grads,
+               slots, 8)
+    reference = params.copy()
+    Engine(_plan([("dense", 10, 3, 0, 30, "softmax", True)], loss=("softmax_xent", True)), reference,
+           np.zeros(33, np.float32), slots, 8).train_steps(X, y, np.arange(40), 0, 2, 0, 0.1)
+
+    def hook(step):
+        if step == 2:
+            raise KeyError("stop")
+        return 0.0
+
+    with pytest.raises(KeyError, match="stop"):
+        e.train_steps(X, y, np.arange(40), 0, 5, 0, 0.1, grad_hook=hook)
+    assert e.steps_done == 2
+    np.testing.assert_allclose(params, reference, rtol=1e-6)
