@@ -1017,3 +1017,23 @@ def test_engine_and_layer_path_agree_on_csr_input(index_dtype):
 
     _assert_paths_agree(_train_pair(factory, "binary_crossentropy", y, ["accuracy"], lambda: optimizers.RMSprop(),
                                     epochs=4, batch_size=32, x=x))
+
+
+def test_evaluate_and_predict_after_save_and_load_are_bitwise_those_of_the_trained_model(tmp_path):
+    """Inference arithmetic is a property of the model and the rows, not of training state: a model trained in
+    this process and the same model loaded from a file give the same bits (the first layer's two feature
+    partitions are training arithmetic only)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 100)).astype(np.float32)
+    x[rng.random(x.shape) < 0.6] = 0
+    y = rng.integers(0, C, 300)
+    model = Sequential([Dense(40, activation="relu", input_shape=(100,)), BatchNormalization(), Dropout(0.2),
+                        Dense(C, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = fastnn.models.load_model(path)
+    assert model.predict(x, verbose=0).tobytes() == loaded.predict(x, verbose=0).tobytes()
+    assert model.predict(x[7:8], verbose=0).tobytes() == loaded.predict(x, verbose=0)[7:8].tobytes()
+    assert model.evaluate(x, y, verbose=0) == loaded.evaluate(x, y, verbose=0)

@@ -112,3 +112,30 @@ def test_csr_input_matches_dense_input(seed):
     r = _train(RE.Engine, case)
     np.testing.assert_allclose(a[1], r[1], **_tol(case))
     np.testing.assert_allclose(a[0].predict(case.X), a[0].predict(dense), rtol=1e-5, atol=1e-6)
+
+
+# hypothesis draws the model's shape and features; random_case fills in the rest from the seed
+try:
+    from hypothesis import HealthCheck, given, settings, strategies as st
+except ImportError:  # (the test extra installs it)
+    given = None
+
+if given is not None:
+    @settings(max_examples=40, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(seed=st.integers(0, 2 ** 31 - 1), dtype=st.sampled_from([np.float32, np.float64]),
+           depth=st.integers(1, 4), max_width=st.integers(2, 70), batch_size=st.integers(1, 67),
+           rows=st.integers(1, 120), bn=st.booleans(), dropout=st.booleans(), frozen=st.booleans(),
+           regularize=st.booleans(), weights=st.booleans(), threads=st.integers(1, 3))
+    def test_random_models_match_the_twin_and_are_bitwise_on_any_thread_count(
+            seed, dtype, depth, max_width, batch_size, rows, bn, dropout, frozen, regularize, weights, threads):
+        case = random_case(np.random.default_rng(seed), dtype=dtype, depth=depth, max_width=max_width,
+                           batch_size=batch_size, rows=rows, bn=bn, dropout=dropout, frozen=frozen,
+                           regularize=regularize, weights=weights)
+        if case.plan["dtype"] == np.float32:
+            case.n_batches = min(case.n_batches, 2)
+        one = _train(CE.Engine, case, threads=1, capture=True)
+        team = _train(CE.Engine, case, threads=threads, capture=True)
+        twin = _train(RE.Engine, case, capture=True)
+        assert one[1].tobytes() == team[1].tobytes() and one[3][0] == team[3][0]
+        np.testing.assert_allclose(one[1], twin[1], **_tol(case))
