@@ -111,7 +111,7 @@ cdef inline bint first_forward_train(Engine* e, EOp* op, floating* xb, const int
         finish_dense_rows(op, A, r0, r1, act)
         return False
     if floating is float:
-        if e.bitmask_ok:
+        if e.bitmask_ok and e.max_density >= 0:  # (max_density < 0: the GEMM was chosen, no bitmaps)
             sparse = gather_bitmaps(e, rows, n, next_rows, n_next, tid, T)
     if not sparse:
         copy_rows(e, xb, rows, r0, r1)
@@ -170,7 +170,7 @@ cdef inline void first_forward_infer(Engine* e, EOp* op, const floating* x, Py_s
         finish_dense_rows(op, A, r0, r1, act)
         return
     if floating is float:
-        if e.bitmask_ok:  # this thread's rows, every word; no featmask (no weight gradient here)
+        if e.bitmask_ok and e.max_density >= 0:  # this thread's rows, every word; no featmask (no gradient here)
             sparse = fastnn_gather_bitmaps(<float*>NULL, 0, x + r0 * I, I, <intp_t*>NULL, r1 - r0, <intp_t*>NULL, 0,
                                            0, 0, I, e.rowbits + r0, e.nwi, <uint64_t*>NULL, e.nw_cap, e.octets, 0,
                                            e.nwi) <= e.max_density * (r1 - r0) * I

@@ -1,62 +1,69 @@
-"""How many threads an engine call runs on: chosen by measuring, per engine and per kind of call.
+"""How an engine call runs: its thread count and its first layer's kernels, chosen by measuring.
 
-The engine's results do not depend on its thread count (tested bitwise), so the choice changes speed
-only, and it is made by timing the candidates on the work itself rather than by a size threshold tuned
-on one CPU:
+The engine gives the same bits on any number of threads and with either first-layer kernel (bitmaps of the
+non-zeros, or the GEMM), so these choices change speed only, and they are made by timing the candidates on
+the work itself rather than by thresholds tuned on one CPU:
 
-* the first calls (or the first pieces of a long call) run once on one thread and once on the team;
-* afterwards each call runs on whichever was faster per unit of work (a step, or a row at inference),
-  comparing one thread's best with the team's latest rate: a team whose threads share their cores with
-  another busy process waits at every barrier (2-60x slower steps were measured), while one thread
-  does not;
-* while on one thread, the team is tried again only once the time spent since its last try is
-  PROBE_BUDGET times what that try cost, so a loaded machine loses at most ~1/PROBE_BUDGET of its
-  time to probing, on long fits and on loops of one-step calls alike.
+* the first calls (or the first pieces of a long call) try each candidate once;
+* afterwards each call runs the candidate with the best latest rate per unit of work (a step, or a row at
+  inference); the running candidate is re-measured on every call, so when it slows down -- a team whose
+  threads share their cores with another busy process waits at every barrier (2-60x slower steps were
+  measured) -- another takes over;
+* the other candidates are tried again only once the time spent since the last try is PROBE_BUDGET times
+  what that try cost, so probing costs at most ~1/PROBE_BUDGET of the time, on long fits and on loops of
+  one-step calls alike, even on a loaded machine.
 """
 import time
 
-PROBE_BUDGET = 20.0      # time on one thread between two tries of the team, in units of the last try's cost
-MARGIN = 0.97            # the team must beat one thread's best by 3% to be chosen
+PROBE_BUDGET = 20.0      # time between two tries of another candidate, in units of the last try's cost
+MARGIN = 0.97            # a candidate with more threads must beat one with fewer by 3%
 PIECE_STEPS = 128        # a long training call runs in timed pieces of this many steps
-PROBE_STEPS = 8          # ... and tries the other candidate on pieces this short
+PROBE_STEPS = 8          # ... and tries another candidate on pieces this short
 
 
-class ThreadChooser:
-    """Chooses between one thread and a team of `team` threads for one kind of call."""
+class Chooser:
+    """Chooses among candidates (threads, first-layer kernel) for one kind of call."""
 
-    def __init__(self, team):
+    def __init__(self, team, kernels=("auto",)):
         self.team = max(1, int(team))
-        self.best = {}        # candidate -> best seconds per unit seen
-        self.latest = {}      # candidate -> seconds per unit of its latest run
-        self.on_one = False   # the team lost its latest comparison
-        self.since_probe = 0.0
+        threads = (1, self.team) if self.team > 1 else (1,)
+        self.candidates = [(t, k) for t in threads for k in kernels]
+        self.latest = {}        # candidate -> seconds per unit of its latest run
+        self.current = None
+        self.since_probe = 0.0  # seconds run since the last try of another candidate
         self.probe_cost = 0.0
+        self.turn = 0           # which other candidate the next try is for
+
+    def _better(self, a, b):
+        """Whether candidate a is better than b by their latest rates (more threads must win by MARGIN)."""
+        ra, rb = self.latest[a], self.latest[b]
+        return ra < (MARGIN * rb if a[0] > b[0] else rb / MARGIN if a[0] < b[0] else rb)
 
     def next(self):
-        """(threads, is_probe) for the next call or piece."""
-        if self.team == 1:
-            return 1, False
-        if 1 not in self.best:
-            return 1, True
-        if self.team not in self.best:
-            return self.team, True
-        if self.on_one and self.since_probe >= PROBE_BUDGET * self.probe_cost:
-            return self.team, True
-        return (1 if self.on_one else self.team), False
+        """(candidate, is_probe) for the next call or piece."""
+        untried = [c for c in self.candidates if c not in self.latest]
+        if untried:
+            return untried[0], True
+        if len(self.candidates) > 1 and self.since_probe >= PROBE_BUDGET * self.probe_cost:
+            others = [c for c in self.candidates if c != self.current]
+            self.turn = (self.turn + 1) % len(others)
+            return others[self.turn], True
+        return self.current, False
 
-    def record(self, threads, seconds, units):
-        if units <= 0 or self.team == 1:
+    def record(self, candidate, seconds, units, probe=False):
+        if units <= 0:
             return
-        rate = seconds / units
-        self.latest[threads] = rate
-        self.best[threads] = min(rate, self.best.get(threads, rate))
-        if threads == 1:
-            self.since_probe += seconds
-        else:
+        self.latest[candidate] = seconds / units
+        if probe:
             self.probe_cost = seconds
             self.since_probe = 0.0
-        if 1 in self.best and self.team in self.latest:
-            self.on_one = not self.latest[self.team] < MARGIN * self.best[1]
+        else:
+            self.since_probe += seconds
+        best = None
+        for c in self.candidates:
+            if c in self.latest and (best is None or self._better(c, best)):
+                best = c
+        self.current = best
 
 
 def timed(fn, *args):

@@ -26,7 +26,7 @@ from fastnn._kernels._engine_step cimport infer_call, train_call
 
 from fastnn._kernels import _engine_plan as P
 from fastnn._kernels._engine_csr import CsrInputs, is_csr
-from fastnn._kernels._engine_threads import PIECE_STEPS, PROBE_STEPS, ThreadChooser, timed
+from fastnn._kernels._engine_threads import PIECE_STEPS, PROBE_STEPS, Chooser, timed
 from fastnn.utils.validation import describe, shape_str
 
 cdef extern from "fastnn_kernels.h" nogil:
@@ -203,7 +203,6 @@ cdef class _Core:
         e.nw_cap = (rows_cap + 63) // 64
         e.nwi = (e.I0 + 63) // 64
         e.bitmask_ok = (not e.f64 and ops[0][0] == "dense" and e.I0 >= TUNABLES["bitmask_min_inputs"])
-        e.max_density = TUNABLES["max_density"]
         if e.bitmask_ok:
             e.featmask = <uint64_t*>self._buffer(e.I0 * e.nw, np.uint64)
             e.rowbits = <uint64_t*>self._buffer(e.nwi * 64 * e.nw_cap, np.uint64)
@@ -279,9 +278,11 @@ cdef class _Core:
         else:
             e.h_a, e.h_c = hyper["rho"], hyper["epsilon"]
 
-    def set_input(self, X, csr_split=None):
-        """Point the engine at X: a dense (S, I0) array, or a checked CSR matrix."""
+    def set_input(self, X, csr_split=None, kernel="auto"):
+        """Point the engine at X: a dense (S, I0) array, or a checked CSR matrix; kernel "gemm" keeps the
+        first layer off the bitmask kernels (the same bits, another speed)."""
         cdef CEngine* e = &self.e
+        e.max_density = -1.0 if kernel == "gemm" else TUNABLES["max_density"]
         e.indptr = e.indices = e.data = NULL
         if X is None:
             e.X = NULL
@@ -464,16 +465,23 @@ class Engine:
                              f"{self.plan['dtype'].name} array of shape ({rows}, {K}); received {describe(capture)}.")
         return capture
 
-    def _chooser(self, kind):
+    def _chooser(self, kind, X):
+        """The Chooser of this kind of call and input: thread counts, and for dense float32 input wide enough
+        for them, the bitmask kernels (below the density threshold) or the GEMM only."""
         team = effective_n_threads(self.n_threads)
-        chooser = self._choosers.get(kind)
+        key = (kind, is_csr(X))
+        chooser = self._choosers.get(key)
         if chooser is None or chooser.team != team:
-            chooser = self._choosers[kind] = ThreadChooser(team)
+            bitmask = (not key[1] and self.plan["dtype"] == np.float32 and self.plan["ops"][0][0] == "dense"
+                       and self.plan["n_inputs"] >= TUNABLES["bitmask_min_inputs"])
+            chooser = self._choosers[key] = Chooser(team, ("auto", "gemm") if bitmask else ("auto",))
         return chooser
 
     def _next(self, chooser):
-        """(threads, is_probe) for the next call or piece; tests may force the count (_force_threads)."""
-        return (self._force_threads, False) if self._force_threads else chooser.next()
+        """((threads, kernel), is_probe) for the next call or piece; tests may force the thread count."""
+        if self._force_threads:
+            return (self._force_threads, "auto"), False
+        return chooser.next()
 
     # ---------------------------------------------------------------- calls
     def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, sample_weight=None,
@@ -510,24 +518,24 @@ class Engine:
         core.set_labels(ids, Y, sw)
         start = first_batch * self.batch_size
         self._raise_for_rows(owner, core.check_rows(order, start, start + rows, S), S)
-        chooser = self._chooser("train")
+        chooser = self._chooser("train", X)
         bs, done, result = self.batch_size, 0, None
         self.steps_done = 0
         hook = None if grad_hook is None else _Hook(grad_hook)
         while done < n_batches:
-            nt, probe = self._next(chooser)
+            (nt, kernel), probe = self._next(chooser)
             left = n_batches - done
             k = min(left, PROBE_STEPS if probe and left > PROBE_STEPS else (PIECE_STEPS if left > 2 * PIECE_STEPS
                                                                            else left))
             r0, r1 = done * bs, min((done + k) * bs, rows)
-            core.set_input(X, self._csr.split(X, nt) if is_csr(X) else None)
+            core.set_input(X, self._csr.split(X, nt) if is_csr(X) else None, kernel)
             result, seconds = timed(core.train, MODE_TRAIN, order, first_batch + done, k, iterations + done,
                                     [u[r0:r1] for u in uniforms], None if capture is None else capture[r0:r1],
                                     None, nt, done > 0, None if hook is None else hook.at(done))
             self.steps_done = done + core.steps_done()
             if hook is not None and hook.error is not None:
                 raise hook.error
-            chooser.record(nt, seconds, k)
+            chooser.record((nt, kernel), seconds, k, probe)
             done += k
         return result
 
@@ -544,11 +552,11 @@ class Engine:
         core.set_labels(ids, Y, sw)
         if mode == MODE_EVAL:
             self._raise_for_rows(owner, core.check_rows(None, 0, S, S), S)
-        chooser = self._chooser("infer")
-        nt, _ = self._next(chooser)
-        core.set_input(X)
+        chooser = self._chooser("infer", X)
+        (nt, kernel), probe = self._next(chooser)
+        core.set_input(X, None, kernel)
         result, seconds = timed(core.infer, mode, S, capture, out, nt)
-        chooser.record(nt, seconds, S)
+        chooser.record((nt, kernel), seconds, S, probe)
         return result
 
     def evaluate(self, X, y, sample_weight=None, capture=None):
@@ -595,9 +603,10 @@ class Engine:
             return out
         core = self._core
         core.set_labels(None, None, None)
-        nt, _ = self._next(self._chooser("forward"))
-        core.set_input(X, self._csr.split(X, nt) if is_csr(X) else None)
+        chooser = self._chooser("forward", X)
+        (nt, kernel), probe = self._next(chooser)
+        core.set_input(X, self._csr.split(X, nt) if is_csr(X) else None, kernel)
         result, seconds = timed(core.train, MODE_FORWARD, np.arange(S, dtype=np.intp), 0, 1, 0, uniforms, None, out,
                                 nt, False)
-        self._chooser("forward").record(nt, seconds, 1)
+        chooser.record((nt, kernel), seconds, 1, probe)
         return out
