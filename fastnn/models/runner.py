@@ -33,8 +33,9 @@ class Runner:
         plan is rebuilt (a layer's other settings are read at compile and the first fit, as in Keras)."""
         model = self.model
         opt = model.optimizer
-        return (batch_size, id(model._params), model.trainable, tuple(layer.trainable for layer in model._layers),
-                id(model.loss), tuple(id(m) for m in model._compiled_metrics), id(opt),
+        return (batch_size, id(model._params), model.trainable,
+                tuple(layer.trainable for layer in model._layers), id(model.loss),
+                tuple(id(m) for m in model._compiled_metrics), id(opt),
                 None if opt is None else (tuple(opt.hyper().values()), id(opt.slots)), self.engine_class)
 
     def engine(self, batch_size):
@@ -64,7 +65,8 @@ class Runner:
         return kept[1], kept[2]
 
     def any_engine(self, rows):
-        """An engine for inference: the last one built (its batch size only sizes its buffers), or a new one."""
+        """An engine for inference: the last one built (its batch size only sizes its buffers), or a new
+        one."""
         if self._engines:
             batch_size = next(reversed(self._engines))
             engine, _ = self.engine(batch_size)
@@ -78,7 +80,7 @@ class Runner:
         engine, dropouts = self.engine(batch_size)
         width = batch_size * sum(int(np.prod(layer.input_shape[1:])) for layer in dropouts)
         per_call = max(1, _UNIFORMS_PER_CALL // width) if width else steps
-        python_metrics = [(m, t) for m, t in zip(model._compiled_metrics, data.metric_targets) if m.kernel is None]
+        python_metrics = _python_metrics(model, data)
         kernel_metrics = [m for m in model._compiled_metrics if m.kernel is not None]
         x = _engine_x(data.x, model)
         opt = model.optimizer
@@ -89,10 +91,9 @@ class Runner:
             uniforms = self._draw(dropouts, start, k, batch_size, rows) if width else None
             capture = np.empty((rows, _outputs(engine)), model._params.dtype) if python_metrics else None
             try:
-                l_sum, m_sums, n_seen = engine.train_steps(x, data.y, order, start, k, opt.iterations,
-                                                           opt.learning_rate, sample_weight=data.sample_weight,
-                                                           uniforms=uniforms, capture=capture,
-                                                           grad_hook=self._hook())
+                l_sum, m_sums, n_seen = engine.train_steps(
+                    x, data.y, order, start, k, opt.iterations, opt.learning_rate, sample_weight=data.sample_weight,
+                    uniforms=uniforms, capture=capture, grad_hook=self._hook())
             finally:  # exact after an interrupted call too: the steps applied
                 opt.iterations += engine.steps_done
             for metric, m_sum in zip(kernel_metrics, m_sums):
@@ -100,7 +101,8 @@ class Runner:
             for metric, targets in python_metrics:
                 for s in range(k):  # batch by batch, as Keras updates them
                     r0, r1 = s * batch_size, min((s + 1) * batch_size, rows)
-                    metric.update_batch(capture[r0:r1], targets[order[start * batch_size + r0:start * batch_size + r1]])
+                    picked = order[start * batch_size + r0:start * batch_size + r1]
+                    metric.update_batch(capture[r0:r1], targets[picked])
             loss_sum, seen = loss_sum + l_sum, seen + n_seen
         return loss_sum, seen
 
@@ -116,8 +118,8 @@ class Runner:
         return hook
 
     def _draw(self, dropouts, first, steps, batch_size, rows):
-        """One (rows, units) array per Dropout the engine runs, holding exactly the numbers the layers draw for
-        these steps: per step, ``rng.random(noise shape)`` from each Dropout's generator in layer order (a
+        """One (rows, units) array per Dropout the engine runs, holding exactly the numbers the layers draw
+        for these steps: per step, ``rng.random(noise shape)`` from each Dropout's generator in layer order (a
         noise_shape draws fewer and broadcasts them). A generator used by one Dropout only is drawn from once
         for all the steps (NumPy's stream is the same however it is cut); shared ones (the global generator)
         per step, interleaved."""
@@ -141,11 +143,12 @@ class Runner:
         return buffers
 
     def _buffers(self, dropouts, rows, dtype):
-        """One (rows, units) array per Dropout, reused from call to call (the engine reads them during its call
-        only): fresh 4 MB arrays cost ~1.5 ms of page faults each."""
+        """One (rows, units) array per Dropout, reused from call to call (the engine reads them during its
+        call only): fresh 4 MB arrays cost ~1.5 ms of page faults each."""
         units = [int(np.prod(layer.input_shape[1:])) for layer in dropouts]
         kept = self._uniforms
-        if kept is None or [k.shape[1] for k in kept] != units or kept[0].shape[0] < rows or kept[0].dtype != dtype:
+        if (kept is None or [k.shape[1] for k in kept] != units or kept[0].shape[0] < rows
+                or kept[0].dtype != dtype):
             kept = self._uniforms = [np.empty((rows, u), dtype) for u in units]
         return [k[:rows] for k in kept]
 
@@ -155,7 +158,7 @@ class Runner:
         model = self.model
         engine = self.any_engine(data.n)
         x = _engine_x(data.x, model)
-        python_metrics = [(m, t) for m, t in zip(model._compiled_metrics, data.metric_targets) if m.kernel is None]
+        python_metrics = _python_metrics(model, data)
         capture = np.empty((data.n, _outputs(engine)), model._params.dtype) if python_metrics else None
         loss_sum, metric_sums = engine.evaluate(x, data.y, sample_weight=data.sample_weight, capture=capture)
         for metric, m_sum in zip([m for m in model._compiled_metrics if m.kernel is not None], metric_sums):
@@ -180,6 +183,12 @@ class Runner:
         uniforms = self._draw(dropouts, 0, 1, max(1, n), n) if dropouts else None
         out = engine.forward_train(_engine_x(x, model), uniforms)
         return out.reshape((n,) + tuple(model.output_shape[1:]))
+
+
+def _python_metrics(model, data):
+    """(metric, its targets) for the metrics that are Python code: they read the outputs the engine
+    captures."""
+    return [(m, t) for m, t in zip(model._compiled_metrics, data.metric_targets) if m.kernel is None]
 
 
 def _outputs(engine):
