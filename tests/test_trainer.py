@@ -1037,3 +1037,14 @@ def test_evaluate_and_predict_after_save_and_load_are_bitwise_those_of_the_train
     assert model.predict(x, verbose=0).tobytes() == loaded.predict(x, verbose=0).tobytes()
     assert model.predict(x[7:8], verbose=0).tobytes() == loaded.predict(x, verbose=0)[7:8].tobytes()
     assert model.evaluate(x, y, verbose=0) == loaded.evaluate(x, y, verbose=0)
+
+
+def test_a_batch_size_larger_than_the_data_is_the_data():
+    """Keras clamps it: one step over every row, no buffers for the size asked (10**12 rows used to raise a
+    MemoryError)."""
+    x, y = _data()
+    model = _classifier()
+    history = model.fit(x, y, batch_size=10 ** 12, epochs=2, verbose=0)
+    assert model.optimizer.iterations == 2 and len(history.history["loss"]) == 2
+    assert np.isfinite(model.evaluate(x, y, batch_size=10 ** 12, verbose=0)[0])
+    assert model.predict(x, batch_size=10 ** 12, verbose=0).shape == (N, C)

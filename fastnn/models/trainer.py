@@ -347,6 +347,7 @@ class Trainer:
         eval_batch = self._check_batch_size(validation_batch_size) if validation_batch_size else batch_size
 
         n = train.n
+        batch_size = min(batch_size, n)  # as Keras: a batch larger than the data is the data (no larger buffers)
         steps = int(math.ceil(n / batch_size))
         callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                  verbose=verbose, epochs=epochs, steps=steps)
