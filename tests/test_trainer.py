@@ -1048,3 +1048,21 @@ def test_a_batch_size_larger_than_the_data_is_the_data():
     assert model.optimizer.iterations == 2 and len(history.history["loss"]) == 2
     assert np.isfinite(model.evaluate(x, y, batch_size=10 ** 12, verbose=0)[0])
     assert model.predict(x, batch_size=10 ** 12, verbose=0).shape == (N, C)
+
+
+def test_optimizer_iterations_count_the_steps_applied_when_a_callback_interrupts_fit():
+    x, y = _data()
+
+    class Interrupt(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                raise KeyboardInterrupt
+
+    model = _classifier()
+    before = model.get_weights()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[Interrupt()])
+    assert model.optimizer.iterations == 4
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # a second fit goes on from there
+    assert model.optimizer.iterations == 4 + 6
