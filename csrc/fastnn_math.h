@@ -9,11 +9,11 @@
  * Every elementwise activation of every kernel goes through _loops.pxd act_elementwise, which
  * calls these on contiguous ranges.
  *
- * Accuracy (tests/kernels/test_math.py; bench/README.md "Vectorized tanh and sigmoid"): float32
- * at most 1.42 ulp (tanh) and 1.43 ulp (sigmoid) from the exact result, every one of the 2^32
- * inputs checked against double libm; float64 1.44 / 1.43 ulp on 50M sampled inputs against
- * long double. NaN -> NaN; tanh(+-inf) = +-1, tanh(-0) = -0; sigmoid(-inf) = 0,
- * sigmoid(+inf) = 1; sigmoid's results below the normal range are gradual (denormal), not 0.
+ * Accuracy (tools/check_math.c, against long double libm; tests/kernels/test_math.py samples):
+ * float32 at most 1.42 ulp (tanh) and 1.43 ulp (sigmoid) from the exact result over all 2^32
+ * inputs; float64 1.44 / 1.43 ulp on 50M sampled inputs. NaN -> NaN; tanh(+-inf) = +-1,
+ * tanh(-0) = -0; sigmoid(-inf) = 0, sigmoid(+inf) = 1; sigmoid's results below the normal range
+ * are gradual (denormal), not 0.
  *
  * Same bits everywhere. Each element is computed by the same sequence of IEEE operations on
  * every clone and in every lane, with no fused multiply-add (FM_ROUND below stops the compiler
