@@ -42,7 +42,8 @@ def check(model, X):
             h = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0),
                  "sigmoid": lambda z: 1 / (1 + np.exp(-z))}[ARGS.activation](h)
     p = np.exp(h - h.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(model.predict_on_batch(X), p / p.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-5)
+    expected = p / p.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_on_batch(X), expected, rtol=1e-4, atol=1e-5)
 
 
 def main():

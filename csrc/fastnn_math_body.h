@@ -74,7 +74,7 @@ FM_TARGET FM_INLINE FM_V FM_FN(tanh_v)(FM_V x) {
     const FM_VI signbit = FM_BITS(FM_SPLAT(-0.0));
     const FM_V sat = FM_SPLAT(FM_K(TANH_SAT));
     FM_VI sign = FM_BITS(x) & signbit, ki;
-    FM_V a = FM_FLT(FM_BITS(x) ^ sign), kf, p, e, big, z, small, t;
+    FM_V a = FM_FLT(FM_BITS(x) ^ sign), kf, p, e, big, z, q, small, t;
     a = FM_FN(sel)(FM_LT(sat, a), sat, a); /* tanh is 1 there; NaN stays NaN */
     /* 1 - 2 / (exp(2a) + 1): exp(2a) <= exp(2 sat) cannot overflow */
     p = FM_FN(expm1_reduced)(a + a, &kf, &ki);
@@ -82,7 +82,8 @@ FM_TARGET FM_INLINE FM_V FM_FN(tanh_v)(FM_V x) {
     big = (FM_T)1 - (FM_T)2 / (e + (FM_T)1);
     /* a + a z P(z) near 0, where the subtraction above would cancel */
     z = FM_FN(mul)(a, a);
-    small = a + FM_FN(mul)(FM_FN(mul)(a, z), FM_FN(horner)(z, FM_K(TANH_P), (int)(sizeof FM_K(TANH_P) / sizeof(FM_T))));
+    q = FM_FN(horner)(z, FM_K(TANH_P), (int)(sizeof FM_K(TANH_P) / sizeof(FM_T)));
+    small = a + FM_FN(mul)(FM_FN(mul)(a, z), q);
     t = FM_FN(sel)(FM_LT(a, FM_SPLAT(FM_TANH_SMALL)), small, big);
     t = FM_FLT(FM_BITS(t) | sign); /* tanh is odd: -0 -> -0 */
     return FM_FN(sel)(FM_NE(x, x), x, t);

@@ -100,7 +100,7 @@ def test_special_values(dtype):
     deep = np.array([-95.0 if dtype == np.float32 else -740.0], dtype)
     sd = C.activation_forward(deep, "sigmoid")
     assert 0 < sd[0] < fi.tiny
-    np.testing.assert_allclose(sd, np.exp(deep.astype(WIDE[dtype])), rtol=0, atol=tiny)  # within a denormal ulp
+    np.testing.assert_allclose(sd, np.exp(deep.astype(WIDE[dtype])), rtol=0, atol=tiny)  # a denormal ulp
 
 
 def _mixed(dtype, n, rng):
@@ -121,7 +121,8 @@ def test_every_clone_gives_the_portable_bits(activation, dtype, isas, rng):
         assert C._math_isa(isa) == isa
         results[isa] = C.activation_forward(x, activation, n_threads=1)
     for isa in isas[1:]:
-        np.testing.assert_array_equal(results[isa].view(np.uint8), results["portable"].view(np.uint8), err_msg=isa)
+        np.testing.assert_array_equal(results[isa].view(np.uint8), results["portable"].view(np.uint8),
+                                      err_msg=isa)
 
 
 @pytest.mark.parametrize("activation", ACTS)
@@ -133,7 +134,8 @@ def test_alone_equals_inside_an_array(activation, dtype, isas, rng):
     for isa in isas:
         C._math_isa(isa)
         full = C.activation_forward(x, activation, n_threads=1).view(np.uint8)
-        alone = np.concatenate([C.activation_forward(x[i:i + 1], activation) for i in range(x.size)]).view(np.uint8)
+        alone = np.concatenate([C.activation_forward(x[i:i + 1], activation) for i in range(x.size)])
+        alone = alone.view(np.uint8)
         np.testing.assert_array_equal(alone, full, err_msg=isa)
         for start, stop in ((1, 18), (3, 40), (5, 6), (7, 100)):  # every offset and tail length
             part = C.activation_forward(x[start:stop], activation).view(np.uint8)
@@ -152,7 +154,8 @@ def test_kernels_share_the_activation_bits(dtype, rng):
     b = rng.standard_normal(37).astype(dtype)
     Z = D.dense_forward(X, W, b, "linear")
     for activation in ACTS:
-        np.testing.assert_array_equal(D.dense_forward(X, W, b, activation), C.activation_forward(Z, activation))
+        fused = D.dense_forward(X, W, b, activation)
+        np.testing.assert_array_equal(fused, C.activation_forward(Z, activation))
     K = Z.shape[1]
     _, grad = L.sigmoid_bxent_backward(Z, np.zeros_like(Z), scale=K)  # (sigmoid(z) - 0) * K / K
     np.testing.assert_array_equal(grad, C.activation_forward(Z, "sigmoid"))
