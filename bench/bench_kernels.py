@@ -13,6 +13,9 @@ on MNIST-shaped data (the real MNIST files if FASTNN_DATA_DIR or
 microseconds per step; "mnist-mlp-bn-dropout" is the same model with
 BatchNormalization and Dropout(0.2) after the hidden layer (issue 4's tutorial;
 its uniforms drawn beforehand, as the trainer does, and not timed).
+``time_activation_elementwise`` is tanh / sigmoid per element (activation_forward on one thread) for
+each clone of csrc/fastnn_math.h (activations._math_isa caps it; a build without that hook is timed as
+"libm", glibc's scalar tanhf/expf).
 ``time_engine_toy_call`` is the per-call overhead of a
 1-unit model, ``time_engine_predict_one`` a single-sample predict.
 """
@@ -131,6 +134,43 @@ def kernels():
         for nt in THREADS:
             bench("time_gather_rows", {"shape": [60000, 784], "rows": 128, "dtype": dn, "threads": nt},
                   lambda: dense.gather_rows(Xs, idx, n_threads=nt), lambda: R.gather_rows(Xs, idx), dtype)
+
+
+def math_isas():
+    """The clones of csrc/fastnn_math.h this CPU runs, or ["libm"] before they existed."""
+    if not hasattr(activations, "_math_isa"):
+        return ["libm"]
+    found = [isa for isa in ("portable", "avx2", "avx512") if activations._math_isa(isa) == isa]
+    activations._math_isa("avx512")  # back to the CPU's best
+    return found
+
+
+def elementwise():
+    """ns per element of tanh / sigmoid on one thread, per clone; checked against NumPy first."""
+    if ARGS.only and ARGS.only not in "time_activation_elementwise":
+        return
+    isas = math_isas()
+    for dtype in (np.float32, np.float64):
+        for N in (16384, 1 << 20):  # a 64 x 256 layer (in L1/L2), and a large buffer
+            X = (RNG.standard_normal(N) * 3).astype(dtype)
+            out = np.empty_like(X)
+            for act in ("tanh", "sigmoid"):
+                ref = R.activation_forward(X, act)
+                tr = timeit(lambda: R.activation_forward(X, act, out=out), repeat=REPEAT, min_time=0.02)
+                for isa in isas:
+                    if isa != "libm":
+                        activations._math_isa(isa)
+                    check(activations.activation_forward(X, act, out=out, n_threads=1), ref, dtype, act)
+                    tc = timeit(lambda: activations.activation_forward(X, act, out=out, n_threads=1),
+                                repeat=REPEAT, min_time=0.02)
+                    OUT.write({"name": "time_activation_elementwise",
+                               "params": {"activation": act, "dtype": np.dtype(dtype).name, "N": N, "isa": isa,
+                                          "threads": 1},
+                               "compiled_ns_per_element": tc["min"] / N * 1e9,
+                               "compiled_median_ns_per_element": tc["median"] / N * 1e9,
+                               "reference_ns_per_element": tr["min"] / N * 1e9, "speedup": tr["min"] / tc["min"]})
+    if "libm" not in isas:
+        activations._math_isa("avx512")  # back to the CPU's best
 
 
 def mnist():
@@ -254,6 +294,7 @@ def engine_benchmarks():
 def main():
     OUT.write({"name": "environment", **environment()})
     kernels()
+    elementwise()
     engine_benchmarks()
     OUT.close()
 

@@ -15,15 +15,13 @@
 # All matrices are C-contiguous (row-major) with an explicit leading dimension.
 # Conventions (llm.c's): outputs first, then inputs, then sizes;
 # *_backward loops into parameter gradients ACCUMULATE, into buffers the caller zeroed.
-from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, log1p, nextafterf, INFINITY
+from libc.math cimport exp, expf, log, sqrt, sqrtf, fabs, log1p, nextafterf, INFINITY
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 
 cdef extern from "fastnn_kernels.h" nogil:
-    float fastnn_sigmoidf(float x)
-    double fastnn_sigmoid(double x)
     double fastnn_bxent_logit(double z, double y)
     # keras.backend.epsilon(), the probability clip of the cross-entropies
     # (K3 backend/config.py; equals _reference.EPSILON, checked by a test).
@@ -167,37 +165,50 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K, floati
 
 
 # ---------------------------------------------------------------- activations
+# tanh and sigmoid over contiguous ranges: csrc/fastnn_math.h (vectorized, runtime-dispatched
+# clones, the same bits on every clone and for an element alone or inside an array, which keeps
+# a row's outputs independent of the other rows). glibc's scalar tanhf cost ~15 ns per element.
+cdef extern from "fastnn_math.h" nogil:
+    void fastnn_tanh_f32(float* out, const float* x, Py_ssize_t n)
+    void fastnn_tanh_f64(double* out, const double* x, Py_ssize_t n)
+    void fastnn_sigmoid_f32(float* out, const float* x, Py_ssize_t n)
+    void fastnn_sigmoid_f64(double* out, const double* x, Py_ssize_t n)
+    int fastnn_math_isa()
+    int fastnn_math_set_isa(int level)
+
+
 cdef inline floating act_scalar(floating x, int act) noexcept nogil:
-    """Elementwise activations (not softmax)."""
+    """Elementwise activations (not softmax) of one value: the bits act_elementwise gives it."""
+    cdef floating y = x
     if act == ACT_RELU:
         return x if x > 0 else 0
-    if act == ACT_SIGMOID:
-        if floating is float:
-            return fastnn_sigmoidf(x)
-        else:
-            return fastnn_sigmoid(x)
-    if act == ACT_TANH:
-        if floating is float:
-            return tanhf(x)
-        else:
-            return tanh(x)
-    return x
+    if act == ACT_SIGMOID or act == ACT_TANH:
+        act_elementwise(&y, &x, 0, 1, act)
+    return y
 
 
 cdef inline void act_elementwise(floating* out, const floating* X, Py_ssize_t n0, Py_ssize_t n1,
                                  int act) noexcept nogil:
     """out[n] = act(X[n]) for n in [n0, n1); elementwise activations only. out may be X."""
     cdef Py_ssize_t n
+    if n1 <= n0:
+        return
     if act == ACT_RELU:
         for n in range(n0, n1):  # separate loop so it vectorizes
             out[n] = X[n] if X[n] > 0 else 0
-    elif act == ACT_LINEAR:
-        if out != X:
-            for n in range(n0, n1):
-                out[n] = X[n]
-    else:
+    elif act == ACT_TANH:
+        if floating is float:
+            fastnn_tanh_f32(out + n0, X + n0, n1 - n0)
+        else:
+            fastnn_tanh_f64(out + n0, X + n0, n1 - n0)
+    elif act == ACT_SIGMOID:
+        if floating is float:
+            fastnn_sigmoid_f32(out + n0, X + n0, n1 - n0)
+        else:
+            fastnn_sigmoid_f64(out + n0, X + n0, n1 - n0)
+    elif out != X:
         for n in range(n0, n1):
-            out[n] = act_scalar(X[n], act)
+            out[n] = X[n]
 
 
 cdef inline void softmax_rows(floating* out, const floating* Z, Py_ssize_t r0, Py_ssize_t r1,
@@ -681,21 +692,25 @@ cdef inline void sigmoid_bxent_rows(double* out, floating* grad, const floating*
                                     floating* probs=NULL) noexcept nogil:
     """Fused sigmoid + binary cross-entropy, mean over K; grad = scale (sigmoid(z) - y) / K;
     probs (if not NULL) receives sigmoid(z)."""
-    cdef Py_ssize_t r, k
+    cdef Py_ssize_t r, k, k0, k1
     cdef double loss
     cdef floating f = <floating>(scale / K), p
+    cdef floating pbuf[64]  # sigmoid of up to 64 logits at a time: grad may alias Z or Y
     for r in range(r0, r1):
         loss = 0
         for k in range(K):
             loss += fastnn_bxent_logit(Z[r * K + k], Y[r * K + k])
         out[r] = loss / K
         if grad != NULL or probs != NULL:
-            for k in range(K):
-                p = act_scalar(Z[r * K + k], ACT_SIGMOID)
-                if probs != NULL:
-                    probs[r * K + k] = p
-                if grad != NULL:
-                    grad[r * K + k] = (p - Y[r * K + k]) * f
+            for k0 in range(r * K, (r + 1) * K, 64):
+                k1 = min(k0 + 64, (r + 1) * K)
+                act_elementwise(pbuf, Z + k0, 0, k1 - k0, ACT_SIGMOID)
+                for k in range(k0, k1):
+                    p = pbuf[k - k0]
+                    if probs != NULL:
+                        probs[k] = p
+                    if grad != NULL:
+                        grad[k] = (p - Y[k]) * f
 
 
 cdef inline void mse_rows(double* out, floating* grad, const floating* P, const floating* Y,
