@@ -95,8 +95,17 @@ cdef extern from "fastnn_kernels.h" nogil:
 
 
 cdef extern from "fastnn_gemm.h" nogil:
+    # C (M, N) = A B (beta 0) or += A B (beta 1), A[i, k] = a[i rsa + k csa]; every element one fma
+    # chain over k in order, on any rows/columns and any clone (csrc/fastnn_gemm.h)
     void fastnn_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,
                          Py_ssize_t csa, const float* b, Py_ssize_t ldb, int beta, float* c, Py_ssize_t ldc)
+    void fastnn_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
+                         Py_ssize_t csa, const double* b, Py_ssize_t ldb, int beta, double* c, Py_ssize_t ldc)
+    # test hooks (per extension module): cap the clone, force the direct/blocked path
+    int fastnn_gemm_isa()
+    int fastnn_gemm_set_isa(int level)
+    int fastnn_gemm_path()
+    int fastnn_gemm_set_path(int path)
 
 
 cdef inline void gemv_row(bint trans_a, bint trans_b, int N, int K, floating alpha, const floating* A, int lda,

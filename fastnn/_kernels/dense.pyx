@@ -25,8 +25,9 @@ from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, b
                                       effective_n_threads, threads_for_work)
 from fastnn._kernels._checks cimport float_array, out_array
 from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_code, copy_rows, dense_forward_cols,
-                                     dense_input_grad_cols, dense_weight_grad_cols, softmax_rows,
-                                     split_gemm)
+                                     dense_input_grad_cols, dense_weight_grad_cols, fastnn_gemm_f32,
+                                     fastnn_gemm_f64, fastnn_gemm_isa, fastnn_gemm_path,
+                                     fastnn_gemm_set_isa, fastnn_gemm_set_path, softmax_rows, split_gemm)
 
 
 cdef inline int _gemm_threads(int n_threads, Py_ssize_t work) noexcept nogil:
@@ -205,3 +206,89 @@ def gather_rows(X, index, out=None, n_threads=None):
             for r in prange(B, num_threads=nt, schedule="static"):
                 copy_rows(dst, src, &ids[0], r, r + 1, row_bytes)
     return out
+
+
+# ---------------------------------------------------------------- csrc/fastnn_gemm.h, for tests and benchmarks
+# Private (not kernels of _reference): tests/kernels/test_gemm.py compares the clones and paths bit
+# for bit through these, and bench/bench_kernels.py times each clone. The cap and the forced path
+# are statics of the header, so they act on this module's copy of the GEMM only (dense_forward,
+# dense_backward and _gemm), not on mlp.pyx's.
+_GEMM_ISAS = ("portable", "avx2", "avx512")
+_GEMM_PATHS = ("auto", "direct", "blocked")
+
+
+def _gemm_isa(level=None):
+    """The clone this module's GEMM runs: 'portable', 'avx2' or 'avx512'.
+
+    With ``level`` (one of those names), first cap it there: the result is the
+    CPU's best clone at or below the cap, so check it before relying on it.
+    """
+    if level is not None:
+        if level not in _GEMM_ISAS:
+            raise ValueError(f"_gemm_isa: argument `level` must be one of {_GEMM_ISAS} or None; "
+                             f"received {level!r}.")
+        fastnn_gemm_set_isa(_GEMM_ISAS.index(level))
+    return _GEMM_ISAS[fastnn_gemm_isa()]
+
+
+def _gemm_path(path=None):
+    """The x86 clones' path: 'auto' (chosen by shape), 'direct' or 'blocked' (forced, for tests).
+
+    With ``path``, set it first; returns the setting in force.
+    """
+    if path is not None:
+        if path not in _GEMM_PATHS:
+            raise ValueError(f"_gemm_path: argument `path` must be one of {_GEMM_PATHS} or None; "
+                             f"received {path!r}.")
+        fastnn_gemm_set_path(_GEMM_PATHS.index(path) - 1)
+    return _GEMM_PATHS[fastnn_gemm_path() + 1]
+
+
+def _gemm_strides(name, a, itemsize):
+    if any(s < 0 or s % itemsize for s in a.strides):
+        raise ValueError(f"_gemm: argument `{name}` must have non-negative strides that are multiples of "
+                         f"its item size; received strides {a.strides}.")
+    return a.strides[0] // itemsize, a.strides[1] // itemsize
+
+
+def _gemm(A, B, C, beta=0):
+    """C = A B (beta 0) or C += A B (beta 1) by csrc/fastnn_gemm.h, in place; returns C.
+
+    A (M, K), B (K, N), C (M, N): float32 or float64 arrays of one dtype. A may have any
+    non-negative strides (X.T is the weight-gradient form); B and C need unit column
+    strides, so column or row blocks of larger arrays (views) are accepted as they are.
+    """
+    arrays = {"A": A, "B": B, "C": C}
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray) or a.ndim != 2 or a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"_gemm: argument `{name}` must be a 2-D float32 or float64 array; "
+                             f"received {describe(a)}.")
+    if B.dtype != A.dtype or C.dtype != A.dtype:
+        raise ValueError(f"_gemm: arguments `A`, `B` and `C` must have one dtype; received {A.dtype}, "
+                         f"{B.dtype} and {C.dtype}.")
+    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
+    if B.shape[0] != K or C.shape != (M, N):
+        raise ValueError(f"_gemm: shapes must be A (M, K), B (K, N), C (M, N); received "
+                         f"{shape_str(A.shape)}, {shape_str(B.shape)} and {shape_str(C.shape)}.")
+    if beta not in (0, 1):
+        raise ValueError(f"_gemm: argument `beta` must be 0 or 1; received {beta!r}.")
+    if not C.flags.writeable:
+        raise ValueError("_gemm: argument `C` is written in place and must be writeable.")
+    itemsize = A.itemsize
+    cdef Py_ssize_t rsa, csa, ldb, ldc, one_b, one_c
+    rsa, csa = _gemm_strides("A", A, itemsize)
+    ldb, one_b = _gemm_strides("B", B, itemsize)
+    ldc, one_c = _gemm_strides("C", C, itemsize)
+    if (N > 1 and (one_b != 1 or one_c != 1)) or (M > 1 and N > 0 and ldc < N):
+        raise ValueError(f"_gemm: arguments `B` and `C` need unit column strides and `C` rows that do not "
+                         f"overlap; received strides {B.strides} and {C.strides}.")
+    cdef size_t pa = A.ctypes.data, pb = B.ctypes.data, pc = C.ctypes.data
+    cdef int bt = beta
+    if M == 0 or N == 0:
+        return C
+    with nogil:
+        if itemsize == 4:
+            fastnn_gemm_f32(M, N, K, <const float*>pa, rsa, csa, <const float*>pb, ldb, bt, <float*>pc, ldc)
+        else:
+            fastnn_gemm_f64(M, N, K, <const double*>pa, rsa, csa, <const double*>pb, ldb, bt, <double*>pc, ldc)
+    return C
