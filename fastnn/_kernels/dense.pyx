@@ -279,7 +279,7 @@ def _gemm(A, B, C, beta=0):
     rsa, csa = _gemm_strides("A", A, itemsize)
     ldb, one_b = _gemm_strides("B", B, itemsize)
     ldc, one_c = _gemm_strides("C", C, itemsize)
-    if (N > 1 and (one_b != 1 or one_c != 1)) or (M > 1 and N > 0 and ldc < N):
+    if N > 1 and ((K > 0 and one_b != 1) or (M > 0 and one_c != 1)) or (M > 1 and N > 0 and ldc < N):
         raise ValueError(f"_gemm: arguments `B` and `C` need unit column strides and `C` rows that do not "
                          f"overlap; received strides {B.strides} and {C.strides}.")
     cdef size_t pa = A.ctypes.data, pb = B.ctypes.data, pc = C.ctypes.data
