@@ -92,17 +92,19 @@ static int fastnn_gemm_cpu_isa(void) {
 /* Test hook: force the direct (0) or blocked (1) path; -1 lets the shape decide. */
 static int fastnn_gemm_path_forced = -1;
 
-/* Blocked path or direct one, from a grid of 176 shapes timed both ways on each clone (C harness;
- * bench/README.md): packing pays once B no longer streams well from L2 panel by panel (K N >= 256 Ki
- * elements and N wide), or when many row tiles share each packed panel (M >= 512; 256 for double,
- * whose panels hold half as many columns). Within 2% of always picking the faster path, geometric
- * mean over the grid, on AVX-512 and AVX2. */
+/* Blocked path or direct one, from a grid of 176 shapes (X W and X^T G, M 16..2048, K 16..2048,
+ * N 64..1024) timed both ways on each clone (C harness, bench/README.md): packing pays once B
+ * no longer streams from L2 panel by panel (K N >= 256 Ki elements with N wide), once C is large
+ * (M N >= 256 Ki; 128 Ki doubles), or when many row tiles share each packed panel (M >= 512,
+ * 256 for double). The rule is within 1-2% of always taking the faster path (geometric mean). */
 #define FASTNN_GEMM_BLOCKED_F32(M, N, K)                                                            \
     (fastnn_gemm_path_forced >= 0 ? fastnn_gemm_path_forced                                         \
-                                  : ((N) >= 256 && (K) * (N) >= 262144) || ((M) >= 512 && (N) >= 64))
+                                  : ((N) >= 256 && (K) * (N) >= 262144) || (M) * (N) >= 262144 ||   \
+                                        ((M) >= 512 && (N) >= 64 && (K) >= 128))
 #define FASTNN_GEMM_BLOCKED_F64(M, N, K)                                                            \
     (fastnn_gemm_path_forced >= 0 ? fastnn_gemm_path_forced                                         \
-                                  : ((N) >= 128 && (K) * (N) >= 262144) || ((M) >= 256 && (N) >= 64))
+                                  : ((N) >= 128 && (K) * (N) >= 262144) || (M) * (N) >= 131072 ||   \
+                                        ((M) >= 256 && (N) >= 64 && (K) >= 128))
 
 /* ---- AVX2+FMA: 6 rows x 2 ymm (12 accumulators, 2 of B, 1 broadcast of the 16 registers).
  * Masks are vectors: the first n 32-bit lanes of fastnn_gemm_mask32 + 8 - n are all ones. */

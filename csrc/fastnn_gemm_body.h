@@ -75,32 +75,43 @@ FG_INLINE void FG_FN(tile)(const int mr, const int nv, const int edge, const int
         }
 }
 
-/* Each tile variant is a function of its own, not inlined: inside one big function GCC kept the
- * row pointers of X in vector registers and moved them back for every k (vmovq on the FMA port,
- * AVX-512 at 128 x 784 x 16: 36 us; alone: 27 us). The mask goes in as a lane count (no vector
- * arguments between functions). Variants: 0 = two full vectors, 1 = one full vector,
- * 2 = one masked vector, 3 = two vectors, the last masked; unit_rsa 0 or 1; FG_MR heights. */
-typedef void (*FG_FN(tile_fn))(ptrdiff_t kc, const FG_T *a, ptrdiff_t rsa, ptrdiff_t csa, const FG_T *b,
-                               ptrdiff_t ldb, int beta, FG_T *c, ptrdiff_t ldc, int lanes);
+/* Each tile variant is a function of its own, not inlined, that runs `count` tiles of h rows down
+ * a panel: inside one big function GCC kept the row pointers of X in vector registers and moved
+ * them back for every k (vmovq on the FMA port; AVX-512 at 128 x 784 x 16: 36 us, alone: 27 us).
+ * A tile of h rows starts at a + h ats (packed A: csa = h, see pack_a); with `packed`, C is
+ * large and the next tile's rows of C are prefetched while one computes. The mask goes in as a
+ * lane count (no vector arguments between functions). Variants: 0 = two full vectors, 1 = one
+ * full vector, 2 = one masked vector, 3 = two vectors, the last masked; unit_rsa 0 or 1. */
+typedef void (*FG_FN(tiles_fn))(ptrdiff_t count, ptrdiff_t kc, const FG_T *a, ptrdiff_t ats, int packed,
+                                ptrdiff_t rsa, ptrdiff_t csa, const FG_T *b, ptrdiff_t ldb, int beta, FG_T *c,
+                                ptrdiff_t ldc, int lanes);
 #define FG_DEF_TILE(h, nv, edge, var, ursa)                                                         \
-    __attribute__((noinline)) FG_TARGET static void FG_FN(tile_##var##_##ursa##_##h)(              \
-        ptrdiff_t kc, const FG_T *a, ptrdiff_t rsa, ptrdiff_t csa, const FG_T *b, ptrdiff_t ldb, int beta, \
-        FG_T *c, ptrdiff_t ldc, int lanes) {                                                        \
-        FG_FN(tile)(h, nv, edge, ursa, kc, a, rsa, csa, b, ldb, beta, c, ldc, FG_MASK(lanes));      \
+    __attribute__((noinline)) FG_TARGET static void FG_FN(tiles_##var##_##ursa##_##h)(             \
+        ptrdiff_t count, ptrdiff_t kc, const FG_T *a, ptrdiff_t ats, int packed, ptrdiff_t rsa, ptrdiff_t csa, \
+        const FG_T *b, ptrdiff_t ldb, int beta, FG_T *c, ptrdiff_t ldc, int lanes) {              \
+        ptrdiff_t t, r;                                                                             \
+        for (t = 0; t < count; t++, a += h * ats, c += h * ldc) {                                   \
+            if (packed && t + 1 < count)                                                            \
+                for (r = h; r < 2 * h; r++) {                                                       \
+                    __builtin_prefetch(c + r * ldc, 1);                                             \
+                    __builtin_prefetch(c + r * ldc + FG_NR - 1, 1);                                 \
+                }                                                                                   \
+            FG_FN(tile)(h, nv, edge, ursa, kc, a, rsa, packed ? h : csa, b, ldb, beta, c, ldc, FG_MASK(lanes)); \
+        }                                                                                           \
     }
 #define FG_DEF_TILES(h)                                                                             \
     FG_DEF_TILE(h, 2, 0, 0, 0) FG_DEF_TILE(h, 1, 0, 1, 0) FG_DEF_TILE(h, 1, 1, 2, 0) FG_DEF_TILE(h, 2, 1, 3, 0) \
     FG_DEF_TILE(h, 2, 0, 0, 1) FG_DEF_TILE(h, 1, 0, 1, 1) FG_DEF_TILE(h, 1, 1, 2, 1) FG_DEF_TILE(h, 2, 1, 3, 1)
 FG_HEIGHTS(FG_DEF_TILES)
-#define FG_T00(h) FG_FN(tile_0_0_##h),
-#define FG_T10(h) FG_FN(tile_1_0_##h),
-#define FG_T20(h) FG_FN(tile_2_0_##h),
-#define FG_T30(h) FG_FN(tile_3_0_##h),
-#define FG_T01(h) FG_FN(tile_0_1_##h),
-#define FG_T11(h) FG_FN(tile_1_1_##h),
-#define FG_T21(h) FG_FN(tile_2_1_##h),
-#define FG_T31(h) FG_FN(tile_3_1_##h),
-static const FG_FN(tile_fn) FG_FN(tiles)[2][4][FG_MR + 1] = {
+#define FG_T00(h) FG_FN(tiles_0_0_##h),
+#define FG_T10(h) FG_FN(tiles_1_0_##h),
+#define FG_T20(h) FG_FN(tiles_2_0_##h),
+#define FG_T30(h) FG_FN(tiles_3_0_##h),
+#define FG_T01(h) FG_FN(tiles_0_1_##h),
+#define FG_T11(h) FG_FN(tiles_1_1_##h),
+#define FG_T21(h) FG_FN(tiles_2_1_##h),
+#define FG_T31(h) FG_FN(tiles_3_1_##h),
+static const FG_FN(tiles_fn) FG_FN(tiles)[2][4][FG_MR + 1] = {
     {{NULL, FG_HEIGHTS(FG_T00)}, {NULL, FG_HEIGHTS(FG_T10)}, {NULL, FG_HEIGHTS(FG_T20)}, {NULL, FG_HEIGHTS(FG_T30)}},
     {{NULL, FG_HEIGHTS(FG_T01)}, {NULL, FG_HEIGHTS(FG_T11)}, {NULL, FG_HEIGHTS(FG_T21)}, {NULL, FG_HEIGHTS(FG_T31)}}};
 #undef FG_T00
@@ -116,23 +127,15 @@ static const FG_FN(tile_fn) FG_FN(tiles)[2][4][FG_MR + 1] = {
 
 /* Rows [0, M) of one panel of columns, in FG_TILES(M) tiles whose heights differ by one at most
  * (32 rows: 11 + 11 + 10, not 12 + 12 + 8: a short tile has too few accumulators to hide the
- * FMA latency). Tile rows start at a + i ats; `packed` A holds a tile of h rows as [k][r]
- * (csa = h, see pack_a), and its C rows are prefetched one tile ahead (C is large there). */
+ * FMA latency): `extra` tiles of h0 + 1 rows, then the others of h0. Tile rows start at
+ * a + i ats (see tiles_fn). */
 FG_INLINE void FG_FN(rows)(int var, int unit_rsa, ptrdiff_t M, ptrdiff_t kc, const FG_T *a, ptrdiff_t ats,
                            int packed, ptrdiff_t rsa, ptrdiff_t csa, const FG_T *b, ptrdiff_t ldb, int beta,
                            FG_T *c, ptrdiff_t ldc, int lanes) {
-    ptrdiff_t t, nt = FG_TILES(M), h0 = M / nt, extra = M % nt, i = 0, r;
-    const FG_FN(tile_fn) *fn = FG_FN(tiles)[unit_rsa][var];
-    for (t = 0; t < nt; t++) {
-        ptrdiff_t h = h0 + (t < extra);
-        if (packed && t + 1 < nt)
-            for (r = 0; r < h0 + (t + 1 < extra); r++) {
-                __builtin_prefetch(c + (i + h + r) * ldc, 1);
-                __builtin_prefetch(c + (i + h + r) * ldc + FG_NR - 1, 1);
-            }
-        fn[h](kc, a + i * ats, rsa, packed ? h : csa, b, ldb, beta, c + i * ldc, ldc, lanes);
-        i += h;
-    }
+    ptrdiff_t nt = FG_TILES(M), h0 = M / nt, extra = M % nt, i = extra * (h0 + 1);
+    const FG_FN(tiles_fn) *fn = FG_FN(tiles)[unit_rsa][var];
+    if (extra) fn[h0 + 1](extra, kc, a, ats, packed, rsa, csa, b, ldb, beta, c, ldc, lanes);
+    fn[h0](nt - extra, kc, a + i * ats, ats, packed, rsa, csa, b, ldb, beta, c + i * ldc, ldc, lanes);
 }
 
 /* Columns [0, w) (w <= FG_NR) of rows [0, M): a full panel, or a narrower one whose last vector

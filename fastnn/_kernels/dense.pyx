@@ -244,11 +244,27 @@ def _gemm_path(path=None):
     return _GEMM_PATHS[fastnn_gemm_path() + 1]
 
 
-def _gemm_strides(name, a, itemsize):
-    if any(s < 0 or s % itemsize for s in a.strides):
-        raise ValueError(f"_gemm: argument `{name}` must have non-negative strides that are multiples of "
-                         f"its item size; received strides {a.strides}.")
-    return a.strides[0] // itemsize, a.strides[1] // itemsize
+cdef void _gemm_views(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, int beta) except *:
+    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1], size = sizeof(floating), i
+    for i in range(2):
+        if A.strides[i] < 0 or A.strides[i] % size:
+            raise ValueError(f"_gemm: argument `A` must have non-negative strides that are multiples of its "
+                             f"item size; received strides {(A.strides[0], A.strides[1])}.")
+    if N > 1 and ((K > 0 and B.strides[1] != size) or (M > 0 and C.strides[1] != size)) or \
+            B.strides[0] < 0 or (M > 1 and N > 0 and C.strides[0] < N * size):
+        raise ValueError(f"_gemm: arguments `B` and `C` need unit column strides and `C` rows that do not "
+                         f"overlap; received strides {(B.strides[0], B.strides[1])} and {(C.strides[0], C.strides[1])}.")
+    if M == 0 or N == 0:
+        return
+    cdef const floating* pa = &A[0, 0] if K else NULL
+    cdef const floating* pb = &B[0, 0] if K else NULL
+    with nogil:
+        if floating is float:
+            fastnn_gemm_f32(M, N, K, pa, A.strides[0] // size, A.strides[1] // size, pb, B.strides[0] // size,
+                            beta, &C[0, 0], C.strides[0] // size)
+        else:
+            fastnn_gemm_f64(M, N, K, pa, A.strides[0] // size, A.strides[1] // size, pb, B.strides[0] // size,
+                            beta, &C[0, 0], C.strides[0] // size)
 
 
 def _gemm(A, B, C, beta=0):
@@ -258,37 +274,22 @@ def _gemm(A, B, C, beta=0):
     non-negative strides (X.T is the weight-gradient form); B and C need unit column
     strides, so column or row blocks of larger arrays (views) are accepted as they are.
     """
-    arrays = {"A": A, "B": B, "C": C}
-    for name, a in arrays.items():
+    for name, a in (("A", A), ("B", B), ("C", C)):
         if not isinstance(a, np.ndarray) or a.ndim != 2 or a.dtype not in (np.float32, np.float64):
             raise ValueError(f"_gemm: argument `{name}` must be a 2-D float32 or float64 array; "
                              f"received {describe(a)}.")
     if B.dtype != A.dtype or C.dtype != A.dtype:
         raise ValueError(f"_gemm: arguments `A`, `B` and `C` must have one dtype; received {A.dtype}, "
                          f"{B.dtype} and {C.dtype}.")
-    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
-    if B.shape[0] != K or C.shape != (M, N):
+    if B.shape[0] != A.shape[1] or C.shape != (A.shape[0], B.shape[1]):
         raise ValueError(f"_gemm: shapes must be A (M, K), B (K, N), C (M, N); received "
                          f"{shape_str(A.shape)}, {shape_str(B.shape)} and {shape_str(C.shape)}.")
     if beta not in (0, 1):
         raise ValueError(f"_gemm: argument `beta` must be 0 or 1; received {beta!r}.")
     if not C.flags.writeable:
         raise ValueError("_gemm: argument `C` is written in place and must be writeable.")
-    itemsize = A.itemsize
-    cdef Py_ssize_t rsa, csa, ldb, ldc, one_b, one_c
-    rsa, csa = _gemm_strides("A", A, itemsize)
-    ldb, one_b = _gemm_strides("B", B, itemsize)
-    ldc, one_c = _gemm_strides("C", C, itemsize)
-    if N > 1 and ((K > 0 and one_b != 1) or (M > 0 and one_c != 1)) or (M > 1 and N > 0 and ldc < N):
-        raise ValueError(f"_gemm: arguments `B` and `C` need unit column strides and `C` rows that do not "
-                         f"overlap; received strides {B.strides} and {C.strides}.")
-    cdef size_t pa = A.ctypes.data, pb = B.ctypes.data, pc = C.ctypes.data
-    cdef int bt = beta
-    if M == 0 or N == 0:
-        return C
-    with nogil:
-        if itemsize == 4:
-            fastnn_gemm_f32(M, N, K, <const float*>pa, rsa, csa, <const float*>pb, ldb, bt, <float*>pc, ldc)
-        else:
-            fastnn_gemm_f64(M, N, K, <const double*>pa, rsa, csa, <const double*>pb, ldb, bt, <double*>pc, ldc)
+    if A.dtype == np.float32:
+        _gemm_views[float](A, B, C, beta)
+    else:
+        _gemm_views[double](A, B, C, beta)
     return C
