@@ -96,15 +96,19 @@ static int fastnn_gemm_path_forced = -1;
  * N 64..1024) timed both ways on each clone (C harness, bench/README.md): packing pays once B
  * no longer streams from L2 panel by panel (K N >= 256 Ki elements with N wide), once C is large
  * (M N >= 256 Ki; 128 Ki doubles), or when many row tiles share each packed panel (M >= 512,
- * 256 for double). The rule is within 1-2% of always taking the faster path (geometric mean). */
-#define FASTNN_GEMM_BLOCKED_F32(M, N, K)                                                            \
-    (fastnn_gemm_path_forced >= 0 ? fastnn_gemm_path_forced                                         \
-                                  : ((N) >= 256 && (K) * (N) >= 262144) || (M) * (N) >= 262144 ||   \
-                                        ((M) >= 512 && (N) >= 64 && (K) >= 128))
-#define FASTNN_GEMM_BLOCKED_F64(M, N, K)                                                            \
-    (fastnn_gemm_path_forced >= 0 ? fastnn_gemm_path_forced                                         \
-                                  : ((N) >= 128 && (K) * (N) >= 262144) || (M) * (N) >= 131072 ||   \
-                                        ((M) >= 256 && (N) >= 64 && (K) >= 128))
+ * 256 for double): within 1-2% of always taking the faster path (geometric mean). And whatever
+ * the size, when the rows read in place are a multiple of 4 KB apart (2 KB for B with M >= 64):
+ * they fall into a few cache sets (a thread's 256 columns of a 512-wide float64 W, 128 x 784 x 256:
+ * 34 GFLOPS in place, 63 packed; X^T with X 1024 floats wide, K 256: 150 against 174). */
+FASTNN_ALWAYS_INLINE int fastnn_gemm_blocked(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa, ptrdiff_t csa,
+                                             ptrdiff_t ldb, ptrdiff_t size) {
+    if (fastnn_gemm_path_forced >= 0) return fastnn_gemm_path_forced;
+    if (size == 4 ? (N >= 256 && K * N >= 262144) || M * N >= 262144 || (M >= 512 && N >= 64 && K >= 128)
+                  : (N >= 128 && K * N >= 262144) || M * N >= 131072 || (M >= 256 && N >= 64 && K >= 128))
+        return 1;
+    return (K >= 512 && ldb * size % 4096 == 0) || (K >= 512 && M >= 64 && ldb * size % 2048 == 0) ||
+           (rsa == 1 && K >= 128 && csa * size % 4096 == 0);
+}
 
 /* ---- AVX2+FMA: 6 rows x 2 ymm (12 accumulators, 2 of B, 1 broadcast of the 16 registers).
  * Masks are vectors: the first n 32-bit lanes of fastnn_gemm_mask32 + 8 - n are all ones. */
@@ -113,7 +117,6 @@ static const int32_t fastnn_gemm_mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0
 #define FG_MR 6
 #define FG_HEIGHTS(X) X(1) X(2) X(3) X(4) X(5) X(6)
 #define FG_KC 256
-#define FG_BLOCKED FASTNN_GEMM_BLOCKED_F32
 #define FG_T float
 #define FG_V __m256
 #define FG_VL 8
@@ -136,7 +139,6 @@ static const int32_t fastnn_gemm_mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0
 #define FG_MR 6
 #define FG_HEIGHTS(X) X(1) X(2) X(3) X(4) X(5) X(6)
 #define FG_KC 256
-#define FG_BLOCKED FASTNN_GEMM_BLOCKED_F64
 #define FG_T double
 #define FG_V __m256d
 #define FG_VL 4
@@ -160,7 +162,6 @@ static const int32_t fastnn_gemm_mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0
 #define FG_MR 12
 #define FG_HEIGHTS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12)
 #define FG_KC 256
-#define FG_BLOCKED FASTNN_GEMM_BLOCKED_F32
 #define FG_T float
 #define FG_V __m512
 #define FG_VL 16
@@ -184,7 +185,6 @@ static const int32_t fastnn_gemm_mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0
 #define FG_MR 12
 #define FG_HEIGHTS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12)
 #define FG_KC 256
-#define FG_BLOCKED FASTNN_GEMM_BLOCKED_F64
 #define FG_T double
 #define FG_V __m512d
 #define FG_VL 8

@@ -8,7 +8,6 @@
  *   FG_MR, FG_HEIGHTS  register tile: up to FG_MR rows x 2 vectors of C; FG_HEIGHTS(X) is
  *                      X(1) X(2) ... X(FG_MR)
  *   FG_KC, FG_MC, FG_NC  blocked path: K block, rows of packed A, columns of packed B
- *   FG_BLOCKED(M, N, K)  nonzero when the blocked path pays (measured, bench/README.md)
  *   FG_PORTABLE        the portable function of this type (fallback when malloc fails)
  *   FG_NARROW          optional: the panel function for panels of at most FG_VL columns when A
  *                      is read by rows (X W): there a tile of one vector per row is bound by its
@@ -211,7 +210,7 @@ FG_TARGET static void FG_FN(run)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const FG
             for (i = 0; i < M; i++) memset(c + i * ldc, 0, (size_t)N * sizeof(FG_T));
         return;
     }
-    if ((rsa == 1 || csa == 1) && !(FG_BLOCKED(M, N, K))) {
+    if ((rsa == 1 || csa == 1) && !fastnn_gemm_blocked(M, N, K, rsa, csa, ldb, (ptrdiff_t)sizeof(FG_T))) {
         FG_FN(direct)(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc);
         return;
     }
@@ -261,7 +260,6 @@ FG_TARGET static void FG_FN(run)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const FG
 #undef FG_KC
 #undef FG_MC
 #undef FG_NC
-#undef FG_BLOCKED
 #undef FG_PORTABLE
 #undef FG_NARROW
 #undef FG_ZERO
