@@ -49,6 +49,7 @@ FG_INLINE void FG_FN(tile)(const int mr, const int nv, const int edge, const int
             FG_T *p = c + r * ldc + v * FG_VL;
             acc[r][v] = !beta ? FG_ZERO() : (edge && v == nv - 1) ? FG_MLOAD(p, m) : FG_LOAD(p);
         }
+#pragma GCC unroll 4  /* float64 +5-10%, float32 +0-5% (C harness, AVX-512) */
     for (k = 0; k < kc; k++) {
         const FG_T *ak = a + k * csa, *bk = b + k * ldb;
         FG_V bv[2];
