@@ -74,10 +74,16 @@ def test_columns_do_not_depend_on_the_split(N, rng):
         np.testing.assert_array_equal(C.dense_forward(X[r0:r1].copy(), W, None, n_threads=1), whole[r0:r1])
 
 
-def test_one_and_two_threads_are_bitwise_equal(rng):
-    X = rng.standard_normal((64, 300)).astype(np.float32)
-    W = rng.standard_normal((300, 130)).astype(np.float32)
+def test_one_and_two_threads_are_bitwise_equal(dtype, rng):
+    # float64 as well: gemm_rm sends it to fastnn_gemm_f64 for layers of 16 units or more
+    X = rng.standard_normal((64, 300)).astype(dtype)
+    W = rng.standard_normal((300, 130)).astype(dtype)
+    dZ = rng.standard_normal((64, 130)).astype(dtype)
     np.testing.assert_array_equal(C.dense_forward(X, W, None, n_threads=1), C.dense_forward(X, W, None, n_threads=2))
+    dW1, dW2 = np.zeros_like(W), np.zeros_like(W)
+    C.dense_backward(dZ, X, W, dW1, None, compute_dX=False, n_threads=1)
+    C.dense_backward(dZ, X, W, dW2, None, compute_dX=False, n_threads=2)
+    np.testing.assert_array_equal(dW1, dW2)
 
 
 def test_non_finite_values_propagate(rng):
