@@ -15,9 +15,10 @@
  * AVX2 and AVX-512 clones give the same bits (tests/kernels/test_gemm.py checks all of this).
  * The price is a strict k order inside each sum: no split-K, no pairwise summation.
  *
- * Why not BLAS: OpenBLAS packs both operands on every call, which dominates the tutorials'
- * products (32 x 784 x 100: ~500 us per Fashion-MNIST step with scipy's sgemm, ~190 us with
- * this kernel on AVX2), and its results depend on where a column block starts.
+ * Why not BLAS: OpenBLAS packs both operands on every call, which dominates the tutorials' small
+ * products (a Fashion-MNIST step took ~500 us with scipy's sgemm, ~190 us with this kernel), and
+ * its results depend on where a column block starts. On large products this GEMM is within
+ * ~10% of NumPy's OpenBLAS on one core (bench/README.md, "GEMM").
  *
  * Clones, chosen at run time (fastnn_gemm_isa(); no -march in the build):
  *   portable  the plain fma()/fmaf() chain, row by row: exact everywhere, slow where fmaf is
@@ -28,10 +29,11 @@
  * csrc/fastnn_gemm_body.h, the one text both clones and both types are generated from.
  * Measurements: bench/README.md ("GEMM"), bench/bench_kernels.py --only gemm.
  *
- * The clone can be capped for tests and benchmarks (fastnn_gemm_set_isa; dense.pyx _gemm_isa).
- * The cap is a static of this header, so each extension module that includes it has its own.
- * Callable from many threads at once, nogil: the blocked path mallocs its packing buffers per
- * call; the only shared state is the cached CPU check and the test cap.
+ * Test hooks: cap the clone (fastnn_gemm_set_isa; dense.pyx _gemm_isa) or force the direct or
+ * blocked path (fastnn_gemm_set_path; _gemm_path). They are statics of this header, so each
+ * extension module that includes it has its own. Callable from many threads at once, nogil: the
+ * blocked path mallocs its packing buffers per call; the only shared state is the cached CPU
+ * check and the two hooks.
  */
 #ifndef FASTNN_GEMM_H
 #define FASTNN_GEMM_H
@@ -44,7 +46,9 @@
 #define FASTNN_GEMM_AVX2 1
 #define FASTNN_GEMM_AVX512 2
 
-/* i-k-j order: row i of C is the running sums, updated by one fma per element and k. */
+/* The portable clone, and the tests' scalar reference: i-k-j order, row i of C holds the running
+ * sums, one fma per element and k. C99's fmaf/fma round once, everywhere (a library call where
+ * the CPU has no FMA). */
 static void fastnn_gemm_f32_portable(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a, ptrdiff_t rsa,
                                      ptrdiff_t csa, const float *b, ptrdiff_t ldb, int beta, float *c,
                                      ptrdiff_t ldc) {
