@@ -18,6 +18,14 @@ each clone of csrc/fastnn_math.h (activations._math_isa caps it; a build without
 "libm", glibc's scalar tanhf/expf).
 ``time_engine_toy_call`` is the per-call overhead of a
 1-unit model, ``time_engine_predict_one`` a single-sample predict.
+
+``time_gemm`` is csrc/fastnn_gemm.h alone (one call, one thread) per clone
+(dense._gemm_isa) against NumPy's matmul on one BLAS thread, in GFLOP/s, for the
+three products of a dense layer: X W (forward), X^T G (weight gradient, A read
+through strides) and G W^T (input gradient, W^T materialised). The clones are
+checked against NumPy and against each other (bit for bit) first. ``gemm_peak``
+is the machine's GEMM peak (bench/common.py gemm_peak_gflops) on 1 and on
+--threads BLAS threads.
 """
 import argparse
 import gzip
@@ -25,7 +33,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import JsonLines, environment, setup_threads, timeit  # noqa: E402
+from common import (JsonLines, environment, gemm_peak_gflops, numpy_blas_threads, setup_threads,  # noqa: E402
+                    timeit)
 
 
 def parse():
@@ -291,8 +300,64 @@ def engine_benchmarks():
                    "reference_us": tr["min"] * 1e6, "speedup": tr["min"] / t["min"]})
 
 
+# (form, M, K, N): C (M, N) = A (M, K) B (K, N). XW: A = X, the forward. XtG: A = X^T with X (K, M) in
+# place, the weight gradient of a batch of K rows. GWt: A = G (M rows, K units), B = W^T (K, N inputs).
+GEMM_SHAPES = (("XW", 32, 784, 128), ("XW", 32, 784, 100), ("XW", 32, 128, 10), ("XW", 128, 784, 512),
+               ("XW", 64, 256, 256), ("XW", 256, 1024, 1024), ("XW", 1024, 2048, 2048), ("XW", 64, 3072, 512),
+               ("XtG", 784, 32, 128), ("XtG", 784, 128, 512), ("XtG", 1024, 256, 1024), ("XtG", 3072, 64, 512),
+               ("GWt", 32, 128, 784), ("GWt", 128, 512, 784), ("GWt", 256, 1024, 1024), ("GWt", 64, 512, 3072))
+
+
+def gemm():
+    if ARGS.only and ARGS.only not in "time_gemm gemm_peak":
+        return
+    for dtype in (np.float32, np.float64):
+        for nt in THREADS:
+            OUT.write({"name": "gemm_peak", "params": {"dtype": np.dtype(dtype).name, "threads": nt},
+                       "gflops": gemm_peak_gflops(dtype, nt)})
+    isas = [isa for isa in ("avx2", "avx512") if dense._gemm_isa(isa) == isa]
+    try:
+        for dtype in (np.float32, np.float64):
+            utype = np.uint32 if dtype == np.float32 else np.uint64
+            for form, M, K, N in GEMM_SHAPES:
+                A = RNG.standard_normal((K, M)).astype(dtype).T if form == "XtG" else \
+                    RNG.standard_normal((M, K)).astype(dtype)
+                B = RNG.standard_normal((K, N)).astype(dtype)
+                C, Cn = np.empty((M, N), dtype), np.empty((M, N), dtype)
+                expected = A.astype(np.float64) @ B.astype(np.float64)
+                # a sum of K rounded terms is within K u sum_k |a_ik b_kj| of the exact one (Higham 3.1);
+                # in float64 NumPy's own product may be that far off too, hence 2 K u
+                bound = (1 if dtype == np.float32 else 2) * K * np.finfo(dtype).eps / 2 * \
+                    (np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64))
+                first = None
+                for isa in isas:  # agreement first: with NumPy, and clone with clone bit for bit
+                    dense._gemm_isa(isa)
+                    out = dense._gemm(A, B, np.empty((M, N), dtype))
+                    if not (np.abs(out - expected) <= bound).all():
+                        raise AssertionError(f"time_gemm {form} {M}x{K}x{N} {isa}: error above K u |A||B|")
+                    first = out if first is None else first
+                    if not np.array_equal(out.view(utype), first.view(utype)):
+                        raise AssertionError(f"time_gemm {form} {M}x{K}x{N}: {isa} differs from {isas[0]}")
+                flop = 2.0 * M * N * K
+                repeat = 5 if ARGS.quick or flop > 2e9 else REPEAT
+                with numpy_blas_threads(1):
+                    tn = timeit(lambda: np.matmul(A, B, out=Cn), repeat=repeat, min_time=0.02)
+                for isa in isas:
+                    dense._gemm_isa(isa)
+                    tc = timeit(lambda: dense._gemm(A, B, C), repeat=repeat, min_time=0.02)
+                    OUT.write({"name": "time_gemm",
+                               "params": {"form": form, "shape": [M, K, N], "dtype": np.dtype(dtype).name,
+                                          "isa": isa, "threads": 1},
+                               "compiled_s": tc["min"], "compiled_median_s": tc["median"], "reference_s": tn["min"],
+                               "compiled_gflops": flop / tc["min"] / 1e9, "numpy_gflops": flop / tn["min"] / 1e9,
+                               "speedup": tn["min"] / tc["min"]})
+    finally:
+        dense._gemm_isa("avx512")
+
+
 def main():
     OUT.write({"name": "environment", **environment()})
+    gemm()
     kernels()
     elementwise()
     engine_benchmarks()

@@ -11,7 +11,7 @@ from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_backward_rows, act_elementwise, bias_act_block,
                                      bias_grad_cols, bn_coefficients, bn_grad_coefficients, bn_grad_sums_cols,
                                      bn_input_grad_block, bn_normalize_block, bn_stats_cols, bn_update_moving_cols,
-                                     dropout_backward_range, dropout_forward_range, fastnn_gemm_f32,
+                                     dropout_backward_range, dropout_forward_range, fastnn_gemm_f32, fastnn_gemm_f64,
                                      softmax_backward_rows, softmax_rows)
 from fastnn._kernels._engine_types cimport (EOp, Engine, OP_ACT, OP_BN, OP_DENSE, OP_DROPOUT, OP_PERMUTE, share16)
 from fastnn._kernels._engine_update cimport update_block, update_range
@@ -23,24 +23,6 @@ cdef enum:
     SPARSE_GRAD_BLOCK_ROWS = 16
 
 
-cdef inline void gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
-                          Py_ssize_t csa, const double* b, Py_ssize_t ldb, int beta, double* c,
-                          Py_ssize_t ldc) noexcept nogil:
-    """fastnn_gemm_f32's contract for double: each c[i, j] sums k = 0..K-1 in order, whatever the split."""
-    cdef Py_ssize_t i, j, k
-    cdef double s
-    cdef double* ci
-    for i in range(M):
-        ci = c + i * ldc
-        if not beta:
-            for j in range(N):
-                ci[j] = 0
-        for k in range(K):
-            s = a[i * rsa + k * csa]
-            for j in range(N):
-                ci[j] += s * b[k * ldb + j]
-
-
 cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* a, Py_ssize_t rsa,
                       Py_ssize_t csa, const floating* b, Py_ssize_t ldb, int beta, floating* c,
                       Py_ssize_t ldc) noexcept nogil:
@@ -50,7 +32,7 @@ cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* 
     if floating is float:
         fastnn_gemm_f32(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc)
     else:
-        gemm_f64(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc)
+        fastnn_gemm_f64(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc)
 
 
 cdef inline void dense_forward_rows(EOp* op, floating* Y, const floating* x, Py_ssize_t r0, Py_ssize_t r1,

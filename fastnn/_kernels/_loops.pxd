@@ -93,8 +93,17 @@ cdef extern from "fastnn_kernels.h" nogil:
 
 
 cdef extern from "fastnn_gemm.h" nogil:
+    # C (M, N) = A B (beta 0) or += A B (beta 1), A[i, k] = a[i rsa + k csa]; every element one fma
+    # chain over k in order, on any rows/columns and any clone (csrc/fastnn_gemm.h)
     void fastnn_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,
                          Py_ssize_t csa, const float* b, Py_ssize_t ldb, int beta, float* c, Py_ssize_t ldc)
+    void fastnn_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
+                         Py_ssize_t csa, const double* b, Py_ssize_t ldb, int beta, double* c, Py_ssize_t ldc)
+    # test hooks (per extension module): cap the clone, force the direct/blocked path
+    int fastnn_gemm_isa()
+    int fastnn_gemm_set_isa(int level)
+    int fastnn_gemm_path()
+    int fastnn_gemm_set_path(int path)
 
 
 cdef inline void gemv_row(bint trans_a, bint trans_b, int N, int K, floating alpha, const floating* A, int lda,
@@ -146,19 +155,29 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K, floati
         # the whole of B first, ~80 us for a 784x128 kernel, against ~7 us for sgemv.
         gemv_row(trans_a, trans_b, N, K, alpha, A, lda, B, ldb, beta, C)
         return
-    if floating is float:
-        if not trans_b and alpha == 1 and (beta == 0 or beta == 1) and ldc >= 8:
-            # csrc/fastnn_gemm.h: no packing, ~80 GFLOPS on a core at these shapes (OpenBLAS ~30),
-            # and each element's sum runs in the same order whatever the caller's split. Matrices
-            # narrower than 8 columns (ldc < 8: a layer of fewer than 8 units, such as IMDB's last)
-            # stay on BLAS: there the GEMM's edge path made the IMDB engine step 924 us instead of
-            # 720 (one thread; not understood: 2-3 us per call when timed alone). A layer that
-            # narrow is never split between threads (split_gemm), so it is one call either way.
+    cdef int min_ldc = 8 if floating is float else 16  # narrower layers: see below
+    if not trans_b and alpha == 1 and (beta == 0 or beta == 1) and ldc >= min_ldc:
+        # csrc/fastnn_gemm.h: no packing at these shapes (OpenBLAS packs both operands on every
+        # call), and each element's sum runs in the same order whatever the caller's split, so
+        # results do not depend on the thread count. float64 too since dense_forward/backward
+        # timed it against dgemm (one and two threads, 32x784x100 to 256x1024x1024): 1.0-1.9x
+        # as fast, but 0.4 us slower on 32x128x10's weight gradient, so layers under 16 units
+        # keep dgemm. float32 layers narrower than 8 columns (ldc < 8, such as IMDB's last)
+        # stay on BLAS: there the GEMM's edge path made the IMDB engine step 924 us instead of
+        # 720 (one thread; not understood: 2-3 us per call when timed alone). A layer that
+        # narrow is never split between threads (split_gemm), so it is one call either way.
+        if floating is float:
             if trans_a:
                 fastnn_gemm_f32(M, N, K, A, 1, lda, B, ldb, beta == 1, C, ldc)
             else:
                 fastnn_gemm_f32(M, N, K, A, lda, 1, B, ldb, beta == 1, C, ldc)
-            return
+        else:
+            if trans_a:
+                fastnn_gemm_f64(M, N, K, A, 1, lda, B, ldb, beta == 1, C, ldc)
+            else:
+                fastnn_gemm_f64(M, N, K, A, lda, 1, B, ldb, beta == 1, C, ldc)
+        return
+    if floating is float:
         sgemm(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
     else:
         dgemm(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
