@@ -26,6 +26,8 @@ CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {repo!r})
 import numpy as np, fastnn as keras
+import fastnn._kernels as K
+K.BACKEND  # the compiled modules load on first use: not in the timed part
 threads = {threads}
 if threads:
     keras.set_num_threads(threads)

@@ -13,19 +13,33 @@ the work itself rather than by thresholds tuned on one CPU:
   what that try cost, so probing costs at most ~1/PROBE_BUDGET of the time, on long fits and on loops of
   one-step calls alike, even on a loaded machine.
 """
+import os
 import time
 
 PROBE_BUDGET = 20.0      # time between two tries of another candidate, in units of the last try's cost
 MARGIN = 0.97            # a candidate with more threads must beat one with fewer by 3%
 PIECE_STEPS = 128        # a long training call runs in timed pieces of this many steps
-PROBE_STEPS = 8          # ... and tries another candidate on pieces this short
+PROBE_STEPS = 8          # ... and tries another candidate on pieces this short (a team: TEAM_PROBE_STEPS)
+TEAM_PROBE_STEPS = 2     # (on a loaded machine a team's step can take 50x one thread's: keep its tries short)
+
+
+def machine_busy(team):
+    """Whether other processes keep the cores a team would need busy: the 1-minute load average (this
+    process's own thread included) leaves less than half a core free. A hint that defers tries of the team;
+    the timings decide. False where the load average is unknown."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return False
+    return load > (os.cpu_count() or team) - 0.5
 
 
 class Chooser:
     """Chooses among candidates (threads, first-layer kernel) for one kind of call."""
 
-    def __init__(self, team, kernels=("auto",)):
+    def __init__(self, team, kernels=("auto",), busy=machine_busy):
         self.team = max(1, int(team))
+        self.busy = busy
         threads = (1, self.team) if self.team > 1 else (1,)
         self.candidates = [(t, k) for t in threads for k in kernels]
         self.latest = {}        # candidate -> seconds per unit of its latest run
@@ -39,15 +53,24 @@ class Chooser:
         ra, rb = self.latest[a], self.latest[b]
         return ra < (MARGIN * rb if a[0] > b[0] else rb / MARGIN if a[0] < b[0] else rb)
 
+    def _eligible(self, c):
+        """While one thread runs, a team is tried only with the kernel that wins there, and not while the
+        machine is busy (self.busy); once a team runs, every candidate is."""
+        if c[0] == 1 or self.current is None or self.current[0] > 1:
+            return True
+        return c[1] == self.current[1] and not self.busy(self.team)
+
     def next(self):
         """(candidate, is_probe) for the next call or piece."""
-        untried = [c for c in self.candidates if c not in self.latest]
+        untried = [c for c in self.candidates if c not in self.latest and self._eligible(c)]
         if untried:
             return untried[0], True
         if len(self.candidates) > 1 and self.since_probe >= PROBE_BUDGET * self.probe_cost:
-            others = [c for c in self.candidates if c != self.current]
-            self.turn = (self.turn + 1) % len(others)
-            return others[self.turn], True
+            others = [c for c in self.candidates if c != self.current and self._eligible(c)]
+            if others:
+                self.turn = (self.turn + 1) % len(others)
+                return others[self.turn], True
+            self.since_probe = 0.0  # (nothing to try now: wait another budget)
         return self.current, False
 
     def record(self, candidate, seconds, units, probe=False):

@@ -26,7 +26,7 @@ from fastnn._kernels._engine_step cimport infer_call, train_call
 
 from fastnn._kernels import _engine_plan as P
 from fastnn._kernels._engine_csr import CsrInputs, is_csr
-from fastnn._kernels._engine_threads import PIECE_STEPS, PROBE_STEPS, Chooser, timed
+from fastnn._kernels._engine_threads import PIECE_STEPS, PROBE_STEPS, TEAM_PROBE_STEPS, Chooser, timed
 from fastnn.utils.validation import describe, shape_str
 
 cdef extern from "fastnn_kernels.h" nogil:
@@ -525,8 +525,10 @@ class Engine:
         while done < n_batches:
             (nt, kernel), probe = self._next(chooser)
             left = n_batches - done
-            k = min(left, PROBE_STEPS if probe and left > PROBE_STEPS else (PIECE_STEPS if left > 2 * PIECE_STEPS
-                                                                           else left))
+            if probe:
+                k = min(left, TEAM_PROBE_STEPS if nt > 1 else PROBE_STEPS)
+            else:
+                k = PIECE_STEPS if left > 2 * PIECE_STEPS else left
             r0, r1 = done * bs, min((done + k) * bs, rows)
             core.set_input(X, self._csr.split(X, nt) if is_csr(X) else None, kernel)
             result, seconds = timed(core.train, MODE_TRAIN, order, first_batch + done, k, iterations + done,
