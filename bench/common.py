@@ -122,3 +122,36 @@ class JsonLines:
     def close(self):
         if self._file:
             self._file.close()
+
+
+def gemm_peak_gflops(dtype="float32", n=2048, repeats=5, warmup=2):
+    """The machine's measured GEMM peak: best GFLOP/s (2 n^3 flops per call) of an n x n x n matmul
+    through NumPy's BLAS, after ``warmup`` calls, at the thread count set before numpy was imported
+    (``setup_threads``). Large and square, so BLAS runs at its best: the ceiling the benchmarks'
+    "% of peak" columns are read against."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    c = np.empty((n, n), dtype)
+    for _ in range(warmup):
+        np.matmul(a, b, out=c)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=c)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n ** 3 / best / 1e9
+
+
+def system_busy_seconds():
+    """CPU seconds all processes have used since boot (/proc/stat), or None off Linux. The difference
+    over a timed run, minus the run's own CPU time, is what other processes took meanwhile."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal; guest is inside user
