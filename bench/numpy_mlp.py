@@ -98,6 +98,7 @@ class _Buffers:
         self.xhat = [np.empty((rows, u), dt) if model.batch_norm and train else None for u in units[:hidden]]
         dropout = model.dropout > 0 and train
         self.keep = [np.empty((rows, u), dt) if dropout else None for u in units[:hidden]]   # scaled mask
+        self.kept = [np.empty((rows, u), np.bool_) if dropout else None for u in units[:hidden]]
         self.drop_out = [np.empty((rows, u), dt) if dropout else None for u in units[:hidden]]
         if train:
             self.dh = [np.empty((rows, u), dt) for u in units[:hidden]]  # gradient at a layer's output
@@ -202,7 +203,11 @@ class NumpyMLP:
         self.optimizer = make_optimizer(optimizer, self.params.size, self.dtype, **(optimizer_kwargs or {}))
         self.l2_grad = t(2.0 * self.l2 * self.optimizer.grad_scale)
         self.l2_tmp = np.empty(n_kernel, self.dtype) if self.l2 else None
-        self.keep_prob, self.inv_keep = t(1.0 - self.dropout), t(1.0 / (1.0 - self.dropout))
+        # Keras' rule, keep iff u < 1 - rate in float64 (as fastnn's dropout_forward): for u of this dtype that is
+        # u < the smallest dtype value >= 1 - rate.
+        keep_below = t(1.0 - self.dropout)
+        self.keep_below = keep_below if keep_below >= 1.0 - self.dropout else np.nextafter(keep_below, t(2))
+        self.inv_keep = t(1.0 / (1.0 - self.dropout)) if self.dropout < 1 else t(0)
         self._buffers = {}
 
     # ------------------------------------------------------------------ weights (Keras order)
@@ -254,11 +259,10 @@ class NumpyMLP:
             if self.batch_norm:
                 self._bn_forward(l, a, buf, training)
             if training and self.dropout > 0:
-                keep, h = buf.keep[l], buf.drop_out[l]
+                keep, kept, h = buf.keep[l], buf.kept[l], buf.drop_out[l]
                 self.dropout_rng.random(dtype=self.dtype.type, out=keep)
-                keep += self.keep_prob             # floor(u + keep_prob) = 1 iff u >= rate: kept
-                np.floor(keep, out=keep)
-                keep *= self.inv_keep              # inverted dropout: scale the kept units
+                np.less(keep, self.keep_below, out=kept)         # kept iff u < 1 - rate
+                np.multiply(kept, self.inv_keep, out=keep)       # inverted dropout: scale the kept units
                 np.multiply(buf.bn_out[l] if self.batch_norm else a, keep, out=h)
         return None
 
