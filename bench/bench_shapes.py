@@ -58,6 +58,7 @@ IMPLS = ("fastnn", "numpy", "torch")
 RESULT_TAG = "@@SHAPES_RESULT@@ "
 CHILD_TIMEOUT = 900
 LOSS_SPREAD = 0.25      # relative spread of the final losses above which a row is flagged
+BUSY_CORES = 0.15       # other processes' CPU use during a fit (cores) above which a row is marked (!)
 PAIR_ROUNDS = 2         # alternating rounds in a feature-cost / train_on_batch child
 
 
@@ -193,13 +194,14 @@ def child_pair(job):
     trainers = [make_trainer("fastnn", m, job["threads"]) for m in models]
     datas = [grid.make_data(m) for m in models]     # the same arrays (variant: cast / weights added)
     best = [float("inf")] * len(models)
-    out = {"epoch_sec": [], "loss": []}
+    out = {"epoch_sec": [], "loss": [], "other_cpu_cores": 0.0}
     for _ in range(job.get("rounds", PAIR_ROUNDS)):
         for i, (m, trainer) in enumerate(zip(models, trainers)):
-            times, history, _ = timed_fit(trainer, m, datas[i], job["epochs"])
+            times, history, other = timed_fit(trainer, m, datas[i], job["epochs"])
             best[i] = min(best[i], _median_after_warmup(times))
             out["epoch_sec"].append([m.name, times])
             out["loss"].append([m.name, history["loss"][-1]])
+            out["other_cpu_cores"] = max(out["other_cpu_cores"], other or 0.0)
     return dict(out, sec_per_epoch=best, versions=_versions("fastnn"))
 
 
@@ -215,6 +217,7 @@ def child_train_on_batch(job):
     steps, b = model.steps, model.batch
     fit_best = tob_best = float("inf")
     losses = {}
+    busy0, own0, t0 = system_busy_seconds(), time.process_time(), time.perf_counter()
     for _ in range(job.get("rounds", PAIR_ROUNDS)):
         times, history, _ = timed_fit(fit_trainer, model, (x, y, sw), job["epochs"])
         fit_best = min(fit_best, _median_after_warmup(times) / steps)
@@ -229,7 +232,10 @@ def child_train_on_batch(job):
             times.append(time.perf_counter() - t0)
         tob_best = min(tob_best, _median_after_warmup(times) / steps)
         losses["train_on_batch_last_batch"] = float(loss[0] if isinstance(loss, list) else loss)
-    return {"fit_sec_per_step": fit_best, "tob_sec_per_step": tob_best, "loss": losses,
+    other = None
+    if busy0 is not None:
+        other = max(0.0, system_busy_seconds() - busy0 - (time.process_time() - own0)) / (time.perf_counter() - t0)
+    return {"fit_sec_per_step": fit_best, "tob_sec_per_step": tob_best, "loss": losses, "other_cpu_cores": other,
             "versions": _versions("fastnn")}
 
 
@@ -257,7 +263,20 @@ def run_child(job_json):
 
 
 # --------------------------------------------------------------------------- parent
-def spawn(job, threads):
+def wait_for_idle(max_wait, threshold=0.1, window=1.0):
+    """Wait up to ``max_wait`` s until other processes use < ``threshold`` cores over ``window`` s."""
+    start = time.perf_counter()
+    while max_wait > 0:
+        b0 = system_busy_seconds()
+        if b0 is None:
+            return
+        time.sleep(window)
+        if (system_busy_seconds() - b0) / window < threshold or time.perf_counter() - start >= max_wait:
+            return
+
+
+def spawn(job, threads, wait_idle=0):
+    wait_for_idle(wait_idle)
     env = dict(os.environ, **thread_env(threads))
     try:
         proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(job)], env=env,
@@ -304,7 +323,7 @@ def _grid_rows(models, args, peak, out):
         for impl in args.impls:
             job = {"kind": "grid", "model": model.to_dict(), "impl": impl, "threads": args.threads,
                    "epochs": args.epochs}
-            res[impl] = spawn(job, args.threads)
+            res[impl] = spawn(job, args.threads, args.wait_idle)
             print(f"# {model.name}/{impl}: " + (res[impl].get("error") or fmt_s(res[impl]["sec_per_epoch"])),
                   file=sys.stderr, flush=True)
         row = summarize_model(model, res, peak, args)
@@ -334,7 +353,8 @@ def summarize_model(model, res, peak, args):
         r = res.get(impl)
         return "-" if r is None else "ERROR" if "error" in r else fmt_s(r["sec_per_epoch"])
 
-    cells = [model.name, model.describe(), secs("fastnn"),
+    busy = max((r.get("other_cpu_cores") or 0.0 for r in res.values()), default=0.0)
+    cells = [model.name + (" (!)" if busy > BUSY_CORES else ""), model.describe(), secs("fastnn"),
              f"{model.rows / f:,.0f}" if f else "-", f"{gflops['fastnn']:.1f}" if f else "-",
              f"{pct['fastnn']:.1f}%" if f and pct["fastnn"] else "-", secs("numpy"), secs("torch"),
              fmt_x(vs["numpy"]), fmt_x(vs["torch"]),
@@ -354,7 +374,7 @@ def summarize_model(model, res, peak, args):
                                   "ok_2x_numpy": ok_np, "ok_2x_torch": ok_t, "compute_bound": model.compute_bound,
                                   "ok_60pct_peak": ok_peak})
     return {"model": model, "line": "| " + " | ".join(cells) + " |", "ok_numpy": ok_np, "ok_torch": ok_t,
-            "ok_peak": ok_peak, "vs": vs, "pct": pct.get("fastnn"), "spread": spread, "records": records,
+            "ok_peak": ok_peak, "vs": vs, "pct": pct.get("fastnn"), "spread": spread, "busy": busy, "records": records,
             "error": any("error" in r for r in res.values())}
 
 
@@ -367,7 +387,7 @@ def _pair_rows(pairs, args, out):
     for name, feature, base, variant, limit in pairs:
         job = {"kind": "pair", "models": [base.to_dict(), variant.to_dict()], "threads": args.threads,
                "epochs": args.epochs}
-        r = spawn(job, args.threads)
+        r = spawn(job, args.threads, args.wait_idle)
         print(f"# pair {name}: " + (r.get("error") or "done"), file=sys.stderr, flush=True)
         if "error" in r:
             print(f"| {name} | {base.describe()} | ERROR | ERROR | - | {limit}x | - | {r['error'][:80]} |")
@@ -376,7 +396,8 @@ def _pair_rows(pairs, args, out):
         b, v = r["sec_per_epoch"]
         ratio = v / b
         loss = dict(r["loss"])
-        print(f"| {name} | {base.describe()} | {fmt_s(b)} | {fmt_s(v)} | {ratio:.2f}x | {limit}x | "
+        mark = " (!)" if (r.get("other_cpu_cores") or 0) > BUSY_CORES else ""
+        print(f"| {name}{mark} | {base.describe()} | {fmt_s(b)} | {fmt_s(v)} | {ratio:.2f}x | {limit}x | "
               f"{verdict(ratio <= limit)} | {loss[base.name]:.4f} / {loss[variant.name]:.4f} |", flush=True)
         rows.append({"name": name, "ok": ratio <= limit, "ratio": ratio, "limit": limit})
         out.write({"name": "ratio_feature_cost", "benchmark": "bench_shapes.ratio_feature_cost",
@@ -394,14 +415,15 @@ def _tob_rows(models, args, out, limit=1.5):
     rows = []
     for model in models:
         r = spawn({"kind": "tob", "model": model.to_dict(), "threads": args.threads, "epochs": args.epochs},
-                  args.threads)
+                  args.threads, args.wait_idle)
         print(f"# train_on_batch {model.name}: " + (r.get("error") or "done"), file=sys.stderr, flush=True)
         if "error" in r:
             print(f"| {model.name} | ERROR | ERROR | - | {limit}x | {r['error'][:80]} |")
             rows.append({"name": model.name, "ok": None, "ratio": None, "limit": limit, "error": True})
             continue
         ratio = r["tob_sec_per_step"] / r["fit_sec_per_step"]
-        print(f"| {model.name} ({model.describe()}) | {r['fit_sec_per_step'] * 1e3:.3f} | "
+        mark = " (!)" if (r.get("other_cpu_cores") or 0) > BUSY_CORES else ""
+        print(f"| {model.name}{mark} ({model.describe()}) | {r['fit_sec_per_step'] * 1e3:.3f} | "
               f"{r['tob_sec_per_step'] * 1e3:.3f} | {ratio:.2f}x | {limit}x | {verdict(ratio <= limit)} |", flush=True)
         rows.append({"name": model.name, "ok": ratio <= limit, "ratio": ratio, "limit": limit})
         out.write({"name": "ratio_train_on_batch", "benchmark": "bench_shapes.ratio_train_on_batch",
@@ -432,6 +454,10 @@ def _summary(grid_rows, pair_rows, tob_rows):
     flagged = [r["model"].name for r in grid_rows if r["spread"] > LOSS_SPREAD]
     errors = [r["model"].name for r in grid_rows if r["error"]] + [r["name"] for r in pair_rows + tob_rows
                                                                      if r.get("error")]
+    busy = [r["model"].name for r in grid_rows if r["busy"] > BUSY_CORES]
+    if busy:
+        print(f"- rows marked (!): other processes used > {BUSY_CORES} cores during a fit, so their timings are "
+              f"not comparable: {', '.join(busy)}")
     if flagged:
         print(f"- final losses more than {LOSS_SPREAD:.0%} apart (check the implementations): {', '.join(flagged)}")
     if errors:
@@ -446,6 +472,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 5; --quick: 2)")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 tiny models, 2 epochs, all impls, < 60 s")
     p.add_argument("--json", default=None, help="append JSON lines (one per result) to this file")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="shared machines: before each child, wait up to SECONDS for other processes to go quiet")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

@@ -48,7 +48,7 @@ NumPy alone (the benchmarks measure each implementation's peak RSS).
 """
 import numpy as np
 
-from numpy_optim import make_optimizer
+from numpy_optim import FLUSH_EVERY, make_optimizer
 
 # Rows per chunk in evaluate/predict (the batch size does not change results).
 EVAL_ROWS = 4096
@@ -209,6 +209,7 @@ class NumpyMLP:
         self.keep_below = keep_below if keep_below >= 1.0 - self.dropout else np.nextafter(keep_below, t(2))
         self.inv_keep = t(1.0 / (1.0 - self.dropout)) if self.dropout < 1 else t(0)
         self._buffers = {}
+        self.steps = 0
 
     # ------------------------------------------------------------------ weights (Keras order)
     def _weight_arrays(self):
@@ -436,6 +437,9 @@ class NumpyMLP:
             np.multiply(self.kernels, self.l2_grad, out=self.l2_tmp)
             self.kernel_grads += self.l2_tmp
         self.optimizer.update(self.params, self.grads)
+        self.steps += 1
+        if self.steps % FLUSH_EVERY == 0:
+            self.optimizer.flush_denormals()
         return loss, correct
 
     # ------------------------------------------------------------------ public API

@@ -219,3 +219,14 @@ def test_numpy_baseline_matches_the_reference_kernels(model):
     np.testing.assert_allclose(losses, expected_losses, rtol=2e-5)
     for got, want in zip(trainer.get_weights(), expected_weights):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_numpy_optimizers_flush_denormal_slots_only():
+    numpy_optim = _import_bench("numpy_optim")
+    tiny = np.finfo(np.float32).tiny
+    opt = numpy_optim.make_optimizer("adam", 4)
+    opt.m[...] = [tiny / 4, -tiny / 2, tiny, 0.5]
+    opt.v[...] = [tiny / 8, 1.0, 0.0, -tiny]
+    opt.flush_denormals()
+    np.testing.assert_array_equal(opt.m, np.array([0, 0, tiny, 0.5], np.float32))
+    np.testing.assert_array_equal(opt.v, np.array([0, 1, 0, -tiny], np.float32))
