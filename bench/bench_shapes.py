@@ -310,14 +310,9 @@ def fmt_x(ratio):
     return "-" if ratio is None else f"{ratio:.2f}x"
 
 
-def _grid_rows(models, args, peak, out):
-    """Run every (model, impl) child; print one table row per model as it completes."""
-    print("\n## Grid models\n")
-    print("| model | shape (I-...-K, act, optimizer, batch, zeros, dtype, loss, +flags) | fastnn s/epoch | "
-          "samples/s | GFLOP/s | % peak | NumPy s/epoch | torch s/epoch | vs NumPy | vs torch | "
-          "final loss fastnn / NumPy / torch | >=2x NumPy | >=2x torch | >=60% peak |")
-    print("|" + "---|" * 14)
-    rows = []
+def run_grid(models, args):
+    """[(model, {impl: child result})]: every (model, impl) in its own child; progress on stderr."""
+    results = []
     for model in models:
         res = {}
         for impl in args.impls:
@@ -326,10 +321,22 @@ def _grid_rows(models, args, peak, out):
             res[impl] = spawn(job, args.threads, args.wait_idle)
             print(f"# {model.name}/{impl}: " + (res[impl].get("error") or fmt_s(res[impl]["sec_per_epoch"])),
                   file=sys.stderr, flush=True)
+        results.append((model, res))
+    return results
+
+
+def _grid_rows(results, args, peak, out):
+    print("\n## Grid models\n")
+    print("| model | shape (I-...-K, act, optimizer, batch, zeros, dtype, loss, +flags) | fastnn s/epoch | "
+          "samples/s | GFLOP/s | % peak | NumPy s/epoch | torch s/epoch | vs NumPy | vs torch | "
+          "final loss fastnn / NumPy / torch | >=2x NumPy | >=2x torch | >=60% peak |")
+    print("|" + "---|" * 14)
+    rows = []
+    for model, res in results:
         row = summarize_model(model, res, peak, args)
         rows.append(row)
-        print(row["line"], flush=True)
-        for impl, r in res.items():
+        print(row["line"])
+        for impl in res:
             out.write(dict(row["records"][impl]))
     return rows
 
@@ -378,17 +385,24 @@ def summarize_model(model, res, peak, args):
             "error": any("error" in r for r in res.values())}
 
 
-def _pair_rows(pairs, args, out):
+def run_pairs(pairs, args):
+    results = []
+    for pair in pairs:
+        name, _, base, variant, _ = pair
+        job = {"kind": "pair", "models": [base.to_dict(), variant.to_dict()], "threads": args.threads,
+               "epochs": args.epochs}
+        results.append((pair, spawn(job, args.threads, args.wait_idle)))
+        print(f"# pair {name}: " + (results[-1][1].get("error") or "done"), file=sys.stderr, flush=True)
+    return results
+
+
+def _pair_rows(results, args, out):
     print("\n## Feature cost (fastnn alone; base and variant alternate in one process, best of "
           f"{PAIR_ROUNDS} rounds)\n")
     print("| pair | base | base s/epoch | with feature s/epoch | ratio | limit | ok | final loss base / with |")
     print("|---|---|---|---|---|---|---|---|")
     rows = []
-    for name, feature, base, variant, limit in pairs:
-        job = {"kind": "pair", "models": [base.to_dict(), variant.to_dict()], "threads": args.threads,
-               "epochs": args.epochs}
-        r = spawn(job, args.threads, args.wait_idle)
-        print(f"# pair {name}: " + (r.get("error") or "done"), file=sys.stderr, flush=True)
+    for (name, feature, base, variant, limit), r in results:
         if "error" in r:
             print(f"| {name} | {base.describe()} | ERROR | ERROR | - | {limit}x | - | {r['error'][:80]} |")
             rows.append({"name": name, "ok": None, "ratio": None, "limit": limit, "error": True})
@@ -408,15 +422,22 @@ def _pair_rows(pairs, args, out):
     return rows
 
 
-def _tob_rows(models, args, out, limit=1.5):
+def run_tob(models, args):
+    results = []
+    for model in models:
+        r = spawn({"kind": "tob", "model": model.to_dict(), "threads": args.threads, "epochs": args.epochs},
+                  args.threads, args.wait_idle)
+        results.append((model, r))
+        print(f"# train_on_batch {model.name}: " + (r.get("error") or "done"), file=sys.stderr, flush=True)
+    return results
+
+
+def _tob_rows(results, args, out, limit=1.5):
     print("\n## train_on_batch in a Python loop vs fit, per step (fastnn)\n")
     print("| model | fit ms/step | train_on_batch ms/step | ratio | limit | ok |")
     print("|---|---|---|---|---|---|")
     rows = []
-    for model in models:
-        r = spawn({"kind": "tob", "model": model.to_dict(), "threads": args.threads, "epochs": args.epochs},
-                  args.threads, args.wait_idle)
-        print(f"# train_on_batch {model.name}: " + (r.get("error") or "done"), file=sys.stderr, flush=True)
+    for model, r in results:
         if "error" in r:
             print(f"| {model.name} | ERROR | ERROR | - | {limit}x | {r['error'][:80]} |")
             rows.append({"name": model.name, "ok": None, "ratio": None, "limit": limit, "error": True})
@@ -493,25 +514,34 @@ def main(argv=None):
     m = args.machine
     print(f"Machine: {m['cpu']}; avx512f: {'yes' if m['avx512f'] else 'no'}; {m['cpus']} usable CPUs; "
           f"threads {args.threads}; load average before {load0}")
-    peak = spawn({"kind": "peak", "threads": args.threads, "n": 1024 if args.quick else 2048}, args.threads)
+    peak_job = {"kind": "peak", "threads": args.threads, "n": 1024 if args.quick else 2048}
+    peak = spawn(peak_job, args.threads, args.wait_idle)
     if "error" in peak:
         print(f"GEMM peak: ERROR {peak['error']}")
-        peak = {}
     else:
         print(f"Measured GEMM peak (NumPy matmul {peak['n']}^3, {args.threads} threads, best of 5): "
-              f"float32 {peak['float32']:.1f} GFLOP/s, float64 {peak['float64']:.1f} GFLOP/s")
-        out.write({"name": "track_gemm_peak_gflops", "params": {"threads": args.threads}, **peak, **m})
+              f"float32 {peak['float32']:.1f} GFLOP/s, float64 {peak['float64']:.1f} GFLOP/s", flush=True)
     models = grid.QUICK if args.quick else grid.GRID
     pairs = grid.QUICK_FEATURE_PAIRS if args.quick else grid.FEATURE_PAIRS
     tob = grid.QUICK_TRAIN_ON_BATCH if args.quick else grid.TRAIN_ON_BATCH
-    sel = [mm for mm in models if args.only in mm.name]
-    sel_pairs = [pp for pp in pairs if args.only in pp[0]]
-    sel_tob = [mm for mm in tob if args.only in mm.name]
-    t0 = time.perf_counter()
-    grid_rows = _grid_rows(sel, args, peak, out) if sel else []
     fastnn = "fastnn" in args.impls
-    pair_rows = _pair_rows(sel_pairs, args, out) if sel_pairs and fastnn else []
-    tob_rows = _tob_rows(sel_tob, args, out) if sel_tob and fastnn else []
+    t0 = time.perf_counter()
+    grid_results = run_grid([mm for mm in models if args.only in mm.name], args)
+    pair_results = run_pairs([pp for pp in pairs if args.only in pp[0]], args) if fastnn else []
+    tob_results = run_tob([mm for mm in tob if args.only in mm.name], args) if fastnn else []
+    # The peak is the machine's: a busy neighbour can only lower a measurement, so it is measured again
+    # after the runs and the higher of the two is the reference of the "% peak" column.
+    again = spawn(peak_job, args.threads, args.wait_idle)
+    peaks = [p for p in (peak, again) if "error" not in p]
+    best = {d: max(p[d] for p in peaks) for d in ("float32", "float64")} if peaks else {}
+    if "error" not in again:
+        print(f"GEMM peak measured again after the runs: float32 {again['float32']:.1f}, float64 "
+              f"{again['float64']:.1f} GFLOP/s; % peak below is against the higher of the two measurements")
+    for p in peaks:
+        out.write({"name": "track_gemm_peak_gflops", "params": {"threads": args.threads}, **p, **m})
+    grid_rows = _grid_rows(grid_results, args, best, out) if grid_results else []
+    pair_rows = _pair_rows(pair_results, args, out) if pair_results else []
+    tob_rows = _tob_rows(tob_results, args, out) if tob_results else []
     _summary(grid_rows, pair_rows, tob_rows)
     print(f"\nLoad average before {load0}, after {load_average()}; {time.perf_counter() - t0:.0f} s; "
           f"epochs {args.epochs} (median of epochs 2..{args.epochs}); impls {','.join(args.impls)}")
