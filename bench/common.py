@@ -205,3 +205,15 @@ def gemm_peak_gflops(dtype, n_threads, n=None, repeat=5):
             t = timeit(lambda: np.matmul(a, b, out=c), repeat=repeat, warmup=1)
         _PEAKS[key] = 2.0 * n ** 3 / t["min"] / 1e9
     return _PEAKS[key]
+
+
+def system_busy_seconds():
+    """CPU seconds all processes have used since boot (/proc/stat), or None off Linux. The difference
+    over a timed run, minus the run's own CPU time, is what other processes took meanwhile."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal; guest is inside user
