@@ -52,7 +52,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import grid  # noqa: E402  (standard library only: numpy is not imported yet)
-from common import JsonLines, cpu_model, load_average, setup_threads, system_busy_seconds  # noqa: E402
+from common import (JsonLines, cpu_model, load_average, setup_threads, source_tree_env,  # noqa: E402
+                    system_busy_seconds)
 
 IMPLS = ("fastnn", "numpy", "torch")
 RESULT_TAG = "@@SHAPES_RESULT@@ "
@@ -276,9 +277,12 @@ def wait_for_idle(max_wait, threshold=0.1, window=1.0):
             return
 
 
+SOURCE_ENV = None  # os.environ, made to import the source tree beside this script when it is built (main)
+
+
 def spawn(job, threads, wait_idle=0):
     wait_for_idle(wait_idle)
-    env = dict(os.environ, **thread_env(threads))
+    env = dict(SOURCE_ENV, **thread_env(threads))
     try:
         proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(job)], env=env,
                               capture_output=True, text=True, timeout=CHILD_TIMEOUT)
@@ -500,6 +504,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.child:
         return run_child(args.child)
+    global SOURCE_ENV
+    SOURCE_ENV = source_tree_env(dict(os.environ), HERE)
     args.epochs = args.epochs or (2 if args.quick else 5)
     args.impls = [i.strip() for i in args.impls.split(",") if i.strip()]
     bad = [i for i in args.impls if i not in IMPLS]

@@ -217,3 +217,21 @@ def system_busy_seconds():
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal; guest is inside user
+
+
+def source_tree_env(env, here):
+    """``env`` with PYTHONPATH starting at the source tree beside the benchmark (``here``: bench/) when that
+    tree has an in-place build, or when no fastnn is installed: the code beside the script is measured,
+    not an older fastnn left in site-packages. Prints which."""
+    import glob
+    import importlib.util
+
+    root = os.path.dirname(here)
+    built = glob.glob(os.path.join(root, "fastnn", "_kernels", "*.so")) + glob.glob(
+        os.path.join(root, "fastnn", "_kernels", "*.pyd"))
+    if built or (importlib.util.find_spec("fastnn") is None and os.path.isdir(os.path.join(root, "fastnn"))):
+        env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")])))
+        print(f"# measuring the source tree {root}" + ("" if built else " (not built: NumPy fallback)"),
+              file=sys.stderr)
+    return env
+
