@@ -3,8 +3,9 @@
 Each optimizer updates the flat parameter arena ``w`` (N,) from the gradient
 arena ``g`` (N,) in place, with one scratch buffer, so a step allocates
 nothing. The update rules and defaults are Keras 3's (keras/src/optimizers/
-sgd.py, rmsprop.py, adam.py, adadelta.py; /work/shared/KERAS_SEMANTICS.md
-§2.1), the same as ``fastnn/_kernels/_reference.py``'s ``*_update``:
+sgd.py, rmsprop.py, adam.py, adadelta.py;
+docs/keras_semantics.md#optimizers-defaults-and-update-rules), the same as
+``fastnn/_kernels/_reference.py``'s ``*_update``:
 
 * SGD: ``m = mu m - lr g; w += m`` (nesterov: ``w += mu m - lr g``); plain: ``w -= lr g``;
 * RMSprop: ``v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)`` (eps INSIDE the
