@@ -7,13 +7,13 @@
 One process, the IMDB training matrix (``multi_hot(num_words=10000)``, CSR float32), the
 tutorial's 10000-16-16-1 model, batch 512, rmsprop, 48 steps over a fixed permutation:
 
-* ``engine step``: ``mlp.MLP.train_steps`` on the CSR matrix (whole steps: forward of the 3
-  layers, loss, backward, RMSprop over all 160,305 parameters; mlp.pyx "CSR inputs").
+* ``engine step``: ``Engine.train_steps`` on the CSR matrix (whole steps: forward of the 3
+  layers, loss, backward, RMSprop over all 160,305 parameters; docs/engine.md, "Input").
 * ``layer kernels``: what the layer path runs for the first layer per step, without Python or
   the two small layers: ``csr_dense_forward`` + zeroing dW + ``csr_dense_backward`` (the
   read-modify-write scatter) + ``rmsprop_update`` over the arena. The layer path adds ~190 us of
   Python and small kernels per step on top of this.
-* ``evaluate 25k``: ``MLP.evaluate`` on the 25,000 test reviews (fit's validation pass).
+* ``evaluate 25k``: ``Engine.evaluate`` on the 25,000 test reviews (fit's validation pass).
 
 Times are the minimum over 9 repeats (after one warm-up) of wall and CPU (process) time; on a
 shared machine the CPU time of a 1-thread run is the steadier figure.
@@ -39,7 +39,7 @@ def main():
 
     import fastnn
     import fastnn._kernels as K
-    from fastnn._kernels import mlp as C
+    from fastnn._kernels import engine as C
     from fastnn.datasets import imdb
 
     fastnn.set_num_threads(args.threads)
@@ -48,14 +48,15 @@ def main():
     y = np.asarray(y_train, np.float32).reshape(-1, 1)
     yt = np.asarray(y_test, np.float32).reshape(-1, 1)
     rng = np.random.default_rng(0)
-    sizes, layers, off = [10000, 16, 16, 1], [], 0
+    sizes, ops, off = [10000, 16, 16, 1], [], 0
     for (i, o), act in zip(zip(sizes[:-1], sizes[1:]), ["relu", "relu", "sigmoid"]):
-        layers.append((i, o, off, off + i * o, act))
+        ops.append(("dense", i, o, off, off + i * o, act, True))
         off += i * o + o
     params = (rng.standard_normal(off) * 0.05).astype(np.float32)
-    model = C.MLP(params, np.zeros_like(params), layers, "sigmoid_bxent", ("binary_accuracy",), "rmsprop",
-                  [np.zeros_like(params), None, None], {"rho": 0.9, "epsilon": 1e-7}, 512,
-                  n_threads=args.threads)
+    plan = dict(dtype=np.float32, n_inputs=10000, ops=ops, loss=("sigmoid_bxent", True), metrics=("binary_accuracy",),
+                optimizer=("rmsprop", {}), regularizers=())
+    model = C.Engine(plan, params, np.zeros_like(params), [np.zeros_like(params), None, None], 512)
+    model._force_threads = args.threads
     order = rng.permutation(X.shape[0]).astype(np.intp)
     steps, nt = 48, args.threads
     W, b = params[:160000].reshape(10000, 16), params[160000:160016]
@@ -74,7 +75,7 @@ def main():
             K.rmsprop_update(params, g, v, None, None, 1e-3, 0.9, 0.0, 1e-7, False, n_threads=nt)
 
     def evaluate():
-        model.evaluate(Xt, yt, 512)
+        model.evaluate(Xt, yt)
 
     print(f"# imdb steps, {nt} thread(s), load {os.getloadavg()}")
     cases = (("engine step", engine, steps), ("layer kernels (first layer + rmsprop)", layer_kernels, steps),

@@ -34,7 +34,6 @@ bench/common.py (shared timer/env capture) did not exist when this was
 written, so the few helpers needed live here.
 """
 import argparse
-import glob
 import json
 import os
 import platform
@@ -45,6 +44,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import source_tree_env  # noqa: E402  (standard library only until called)
 RESULT_TAG = "@@BENCH_RESULT@@ "
 IMPLS = ("fastnn", "numpy", "torch")
 SEED = 1234
@@ -676,16 +677,7 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory(prefix="fastnn-bench-") as data_dir:
         datasets = sorted({WORKLOADS[w]["dataset"] for w in workloads} - {"toy"})
-        base_env = dict(os.environ)
-        root = os.path.dirname(HERE)
-        built = glob.glob(os.path.join(root, "fastnn", "_kernels", "*.so")) + glob.glob(
-            os.path.join(root, "fastnn", "_kernels", "*.pyd"))
-        if built or (not _fastnn_on_path() and os.path.isdir(os.path.join(root, "fastnn"))):
-            # The source tree this script lives in when it has an in-place build (else an installed
-            # fastnn would be measured instead of the code beside this script), or when nothing is installed.
-            base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, base_env.get("PYTHONPATH")]))
-            print(f"# measuring the source tree {root}" + ("" if built else " (not built: NumPy fallback)"),
-                  file=sys.stderr)
+        base_env = source_tree_env(dict(os.environ), HERE)
         if datasets:
             t0 = time.perf_counter()
             record(_run_subprocess(["--_prepare", data_dir] + datasets, base_env, "data"))

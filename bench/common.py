@@ -10,12 +10,19 @@ library is loaded, or its thread pool is already sized):
 Timing follows STYLE.md habit 15: warm-up calls, then the minimum of N
 ``perf_counter`` runs (the minimum is the least noisy estimate of the cost on
 a shared machine; the median is reported too).
+
+``gemm_peak_gflops(dtype, n_threads)`` is the machine's measured GEMM peak (NumPy's
+matmul of large squares), the yardstick of the "% of peak" targets; ``numpy_blas_threads``
+pins NumPy's own BLAS pool (not scipy's) for a block of code.
 """
+import contextlib
+import ctypes
 import json
 import os
 import platform
 import sys
 import time
+import warnings
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "FASTNN_NUM_THREADS")
 
@@ -122,3 +129,109 @@ class JsonLines:
     def close(self):
         if self._file:
             self._file.close()
+
+
+# ----------------------------------------------------------------------------- NumPy's BLAS pool
+_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
+            "openblas_set_num_threads", "MKL_Set_Num_Threads")
+_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
+            "openblas_get_num_threads", "MKL_Get_Max_Threads")
+
+
+def _numpy_blas_pool():
+    """(set, get) ctypes functions of the BLAS NumPy itself loaded (Linux), or None.
+
+    NumPy bundles its own OpenBLAS, distinct from scipy's that fastnn._config caps, so the
+    pool is found among the loaded libraries (what threadpoolctl does, without depending on it).
+    """
+    import numpy  # noqa: F401  (loads its BLAS)
+
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "blas" in line.lower() or "mkl" in line.lower()})
+    except OSError:
+        return None
+    for path in paths:
+        if "numpy" not in path and "openblas" not in path.lower():
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in zip(_SETTERS, _GETTERS):
+            setter, getter = getattr(lib, set_name, None), getattr(lib, get_name, None)
+            if setter is not None and getter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                return setter, getter
+    return None
+
+
+@contextlib.contextmanager
+def numpy_blas_threads(n):
+    """Run a block with NumPy's BLAS on n threads (None: leave it); warns if it cannot be set."""
+    pool = _numpy_blas_pool() if n is not None else None
+    if n is not None and pool is None:
+        warnings.warn(f"cannot set NumPy's BLAS threads to {n}; measuring with its current pool "
+                      "(call setup_threads before importing numpy)", RuntimeWarning, stacklevel=3)
+    previous = pool[1]() if pool else None
+    if pool:
+        pool[0](int(n))
+    try:
+        yield
+    finally:
+        if pool:
+            pool[0](previous)
+
+
+_PEAKS = {}
+
+
+def gemm_peak_gflops(dtype, n_threads, n=None, repeat=5):
+    """The machine's GEMM peak in GFLOP/s: NumPy's matmul of two n x n matrices of `dtype`
+    (default n: 2048, 1536 for float64) on n_threads BLAS threads, best of `repeat` after a
+    warm-up call. Cached per (dtype, n_threads, n) for the process (it takes ~1 s)."""
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    n = n or (2048 if dtype == np.float32 else 1536)
+    key = (dtype.name, n_threads, n)
+    if key not in _PEAKS:
+        rng = np.random.default_rng(0)
+        a = rng.random((n, n)).astype(dtype)
+        b = rng.random((n, n)).astype(dtype)
+        c = np.empty((n, n), dtype)
+        with numpy_blas_threads(n_threads):
+            t = timeit(lambda: np.matmul(a, b, out=c), repeat=repeat, warmup=1)
+        _PEAKS[key] = 2.0 * n ** 3 / t["min"] / 1e9
+    return _PEAKS[key]
+
+
+def system_busy_seconds():
+    """CPU seconds all processes have used since boot (/proc/stat), or None off Linux. The difference
+    over a timed run, minus the run's own CPU time, is what other processes took meanwhile."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal; guest is inside user
+
+
+def source_tree_env(env, here):
+    """``env`` with PYTHONPATH starting at the source tree beside the benchmark (``here``: bench/) when that
+    tree has an in-place build, or when no fastnn is installed: the code beside the script is measured,
+    not an older fastnn left in site-packages. Prints which."""
+    import glob
+    import importlib.util
+
+    root = os.path.dirname(here)
+    built = glob.glob(os.path.join(root, "fastnn", "_kernels", "*.so")) + glob.glob(
+        os.path.join(root, "fastnn", "_kernels", "*.pyd"))
+    if built or (importlib.util.find_spec("fastnn") is None and os.path.isdir(os.path.join(root, "fastnn"))):
+        env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")])))
+        print(f"# measuring the source tree {root}" + ("" if built else " (not built: NumPy fallback)"),
+              file=sys.stderr)
+    return env
+

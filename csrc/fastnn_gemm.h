@@ -1,169 +1,243 @@
-/* fastnn_gemm.h -- the engine's small single-precision GEMM.
+/* fastnn_gemm.h -- the engine's GEMM, float32 and float64.
  *
- *   fastnn_gemm_f32: C (M, N) = A (M, K) B (K, N)        [beta 0]
- *                    C (M, N) += A (M, K) B (K, N)       [beta 1]
+ *   fastnn_gemm_f32 / fastnn_gemm_f64 (M, N, K, a, rsa, csa, b, ldb, beta, c, ldc):
+ *       C (M, N) = A (M, K) B (K, N)        [beta 0]
+ *       C (M, N) += A (M, K) B (K, N)       [beta 1]
  *
- * Row-major C and B (rows ldc / ldb floats apart); A is addressed through two
- * strides, A[i, k] = a[i * rsa + k * csa], so the same kernel computes the
- * forward X W (rsa = ld of X, csa = 1) and the weight gradient X^T dZ
- * (rsa = 1, csa = ld of X) without a transpose.
+ * Row-major C and B (rows ldc / ldb elements apart); A is addressed through two strides,
+ * A[i, k] = a[i * rsa + k * csa], so one kernel computes the forward X W (rsa = ld of X,
+ * csa = 1) and the weight gradient X^T dZ (rsa = 1, csa = ld of X) without a transpose.
  *
- * Why not BLAS: the training step of a small MLP multiplies a batch of 32 rows
- * by a 784 x 100 kernel, and OpenBLAS packs both operands on every call. With
- * scipy's OpenBLAS the engine's Fashion-MNIST step (forward + weight gradient,
- * one thread) took ~500 us; with this kernel ~190 us. Standalone, this kernel
- * runs 32x784x100 in ~67 us (~75 GFLOPS; one core's FMA peak here is ~85).
- * There is no packing: a register tile of 6 rows x 16 columns (12 accumulators
- * of 8 floats) walks k, loading two vectors of B and broadcasting six elements
- * of A per step. bench/bench_kernels.py (time_dense_forward/backward) times it
- * against NumPy's matmul.
+ * Contract: every element of C is a chain of fused multiply-adds over k = 0..K-1 in ascending
+ * order, starting from 0 (beta 0) or from C (beta 1), whatever tile, K block, row range or
+ * column range computes it, on every ISA. So results do not depend on how callers split rows or
+ * columns between threads (the engine trains bitwise identically on 1, 2 or 3 threads), and the
+ * AVX2 and AVX-512 clones give the same bits (tests/kernels/test_gemm.py checks all of this).
+ * The price is a strict k order inside each sum: no split-K, no pairwise summation.
  *
- * Every element of C is a sum over k = 0..K-1 in that order, one multiply-add
- * at a time from 0 (or from C with beta 1), whatever tile, edge or column
- * range computes it. So the result does not depend on how the caller splits
- * rows or columns between threads: a run is bitwise the same on 1 or 2 threads.
- * (The AVX2+FMA clone fuses each multiply-add; the portable one rounds the
- * product first. Each is self-consistent; they may differ from each other in
- * the last bit, as any two BLAS builds do.)
+ * Why not BLAS: OpenBLAS packs both operands on every call, which dominates the tutorials' small
+ * products (a Fashion-MNIST step took ~500 us with scipy's sgemm, ~190 us with this kernel), and
+ * its results depend on where a column block starts. On large products this GEMM is within
+ * ~10% of NumPy's OpenBLAS on one core (bench/README.md, "GEMM").
  *
- * Columns: tiles of 16, then 8; a last group of fewer than 8 is computed by an
- * 8-wide tile moved left to overlap its neighbour (identical recomputation) when
- * beta is 0 and N >= 8, else by an edge whose vectors run down 8 rows of one column
- * (the same vector multiply-add per element, so the same rounding).
+ * Clones, chosen at run time (fastnn_gemm_isa(); no -march in the build):
+ *   portable  the plain fma()/fmaf() chain, row by row: exact everywhere, slow where fmaf is
+ *             a library call (x86 without FMA, MSVC builds).
+ *   AVX2+FMA  6 x 16 float (6 x 8 double) register tiles, ymm.
+ *   AVX-512F  12 x 32 float (12 x 16 double) register tiles, zmm: 24 accumulators + 2 of B.
+ * Each x86 clone has a direct path (small products) and a packed, cache-blocked one; see
+ * csrc/fastnn_gemm_body.h, the one text both clones and both types are generated from.
+ * Measurements: bench/README.md ("GEMM"), bench/bench_kernels.py --only gemm.
+ *
+ * Test hooks: cap the clone (fastnn_gemm_set_isa; dense.pyx _gemm_isa) or force the direct or
+ * blocked path (fastnn_gemm_set_path; _gemm_path). They are statics of this header, so each
+ * extension module that includes it has its own. Callable from many threads at once, nogil: the
+ * blocked path mallocs its packing buffers per call; the only shared state is the cached CPU
+ * check and the two hooks.
  */
 #ifndef FASTNN_GEMM_H
 #define FASTNN_GEMM_H
 
+#include <stdlib.h>
+
 #include "fastnn_kernels.h"
 
-#if FASTNN_HAVE_VECTOR_EXT
+#define FASTNN_GEMM_PORTABLE 0
+#define FASTNN_GEMM_AVX2 1
+#define FASTNN_GEMM_AVX512 2
 
-/* One MR x (8 NV) tile: C[i0:i0+MR, j:j+8NV]. MR <= 6, NV <= 2. */
-#define FASTNN_GEMM_TILE(MR, NV)                                                                    \
-    {                                                                                               \
-        fastnn_v8sf acc[MR][NV];                                                                    \
-        int r, v;                                                                                   \
-        ptrdiff_t k;                                                                                \
-        const float *ap = a + i0 * rsa;                                                             \
-        const float *bp = b + j;                                                                    \
-        float *cp = c + i0 * ldc + j;                                                               \
-        for (r = 0; r < MR; r++)                                                                    \
-            for (v = 0; v < NV; v++)                                                                \
-                acc[r][v] = beta ? fastnn_load8(cp + r * ldc + 8 * v)                               \
-                                 : (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                           \
-        for (k = 0; k < K; k++) {                                                                   \
-            fastnn_v8sf bv[NV];                                                                     \
-            for (v = 0; v < NV; v++) bv[v] = fastnn_load8(bp + k * ldb + 8 * v);                    \
-            for (r = 0; r < MR; r++) {                                                              \
-                float s = ap[r * rsa + k * csa];                                                    \
-                fastnn_v8sf sv = {s, s, s, s, s, s, s, s};                                          \
-                for (v = 0; v < NV; v++) acc[r][v] += sv * bv[v];                                   \
-            }                                                                                       \
-        }                                                                                           \
-        for (r = 0; r < MR; r++)                                                                    \
-            for (v = 0; v < NV; v++) fastnn_store8(cp + r * ldc + 8 * v, acc[r][v]);                \
-    }
-
-/* Columns [j, j + NJ) of every row, NJ < 8: acc[jj] holds 8 rows of column j + jj. */
-#define FASTNN_GEMM_EDGE(NJ)                                                                        \
-    for (i0 = 0; i0 < M; i0 += 8) {                                                                 \
-        fastnn_v8sf acc[NJ];                                                                        \
-        ptrdiff_t k, r, mr = M - i0 < 8 ? M - i0 : 8;                                               \
-        for (jj = 0; jj < NJ; jj++) {                                                               \
-            acc[jj] = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                                        \
-            if (beta)                                                                               \
-                for (r = 0; r < mr; r++) acc[jj][r] = c[(i0 + r) * ldc + j + jj];                   \
-        }                                                                                           \
-        for (k = 0; k < K; k++) {                                                                   \
-            const float *ak = a + i0 * rsa + k * csa, *bk = b + k * ldb + j;                        \
-            fastnn_v8sf av;                                                                         \
-            if (mr == 8) {                                                                          \
-                av = (fastnn_v8sf){ak[0], ak[rsa], ak[2 * rsa], ak[3 * rsa], ak[4 * rsa],           \
-                                   ak[5 * rsa], ak[6 * rsa], ak[7 * rsa]};                          \
-            } else {                                                                                \
-                av = (fastnn_v8sf){0, 0, 0, 0, 0, 0, 0, 0};                                         \
-                for (r = 0; r < mr; r++) av[r] = ak[r * rsa];                                       \
-            }                                                                                       \
-            for (jj = 0; jj < NJ; jj++) {                                                           \
-                float t = bk[jj];                                                                   \
-                fastnn_v8sf bv = {t, t, t, t, t, t, t, t};                                          \
-                acc[jj] += av * bv;                                                                 \
-            }                                                                                       \
-        }                                                                                           \
-        for (jj = 0; jj < NJ; jj++)                                                                 \
-            for (r = 0; r < mr; r++) c[(i0 + r) * ldc + j + jj] = acc[jj][r];                       \
-    }
-
-#define FASTNN_GEMM_ROWS(NV)                                                                        \
-    for (i0 = 0; i0 + 6 <= M; i0 += 6) FASTNN_GEMM_TILE(6, NV)                                      \
-    switch (M - i0) {                                                                               \
-        case 5: FASTNN_GEMM_TILE(5, NV) break;                                                      \
-        case 4: FASTNN_GEMM_TILE(4, NV) break;                                                      \
-        case 3: FASTNN_GEMM_TILE(3, NV) break;                                                      \
-        case 2: FASTNN_GEMM_TILE(2, NV) break;                                                      \
-        case 1: FASTNN_GEMM_TILE(1, NV) break;                                                      \
-        default: break;                                                                             \
-    }
-
-FASTNN_ALWAYS_INLINE void fastnn_gemm_f32_body(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a,
-                                               ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t ldb,
-                                               int beta, float *c, ptrdiff_t ldc) {
-    ptrdiff_t i0, j = 0, jj;
-    for (; j + 16 <= N; j += 16) { FASTNN_GEMM_ROWS(2) }
-    if (j + 8 <= N) {
-        FASTNN_GEMM_ROWS(1)
-        j += 8;
-    }
-    if (j < N && !beta && N >= 8) {
-        j = N - 8;  /* overlap: recomputes columns [N - 8, j) with identical values */
-        FASTNN_GEMM_ROWS(1)
-        return;
-    }
-    /* Edge of fewer than 8 columns (N < 8, or beta 1): vectors run down 8 ROWS of one column
-     * instead, each lane the same chain of multiply-adds over k as in a tile (same bits). */
-    switch (N - j) {
-        case 1: FASTNN_GEMM_EDGE(1) break;
-        case 2: FASTNN_GEMM_EDGE(2) break;
-        case 3: FASTNN_GEMM_EDGE(3) break;
-        case 4: FASTNN_GEMM_EDGE(4) break;
-        case 5: FASTNN_GEMM_EDGE(5) break;
-        case 6: FASTNN_GEMM_EDGE(6) break;
-        case 7: FASTNN_GEMM_EDGE(7) break;
-        default: break;
-    }
-}
-#undef FASTNN_GEMM_ROWS
-#undef FASTNN_GEMM_EDGE
-#undef FASTNN_GEMM_TILE
-
-#else
-
-static inline void fastnn_gemm_f32_body(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a, ptrdiff_t rsa,
-                                        ptrdiff_t csa, const float *b, ptrdiff_t ldb, int beta, float *c,
-                                        ptrdiff_t ldc) {
+/* The portable clone, and the tests' scalar reference: i-k-j order, row i of C holds the running
+ * sums, one fma per element and k. C99's fmaf/fma round once, everywhere (a library call where
+ * the CPU has no FMA). */
+static void fastnn_gemm_f32_portable(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a, ptrdiff_t rsa,
+                                     ptrdiff_t csa, const float *b, ptrdiff_t ldb, int beta, float *c,
+                                     ptrdiff_t ldc) {
     ptrdiff_t i, j, k;
-    for (i = 0; i < M; i++)
-        for (j = 0; j < N; j++) {
-            float s = beta ? c[i * ldc + j] : 0.0f;
-            for (k = 0; k < K; k++) s += a[i * rsa + k * csa] * b[k * ldb + j];
-            c[i * ldc + j] = s;
+    for (i = 0; i < M; i++) {
+        float *ci = c + i * ldc;
+        if (!beta)
+            for (j = 0; j < N; j++) ci[j] = 0.0f;
+        for (k = 0; k < K; k++) {
+            const float x = a[i * rsa + k * csa], *bk = b + k * ldb;
+            for (j = 0; j < N; j++) ci[j] = fmaf(x, bk[j], ci[j]);
         }
+    }
 }
 
-#endif
-
-static void fastnn_gemm_f32_base(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a, ptrdiff_t rsa,
-                                 ptrdiff_t csa, const float *b, ptrdiff_t ldb, int beta, float *c, ptrdiff_t ldc) {
-    fastnn_gemm_f32_body(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc);
+static void fastnn_gemm_f64_portable(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *a, ptrdiff_t rsa,
+                                     ptrdiff_t csa, const double *b, ptrdiff_t ldb, int beta, double *c,
+                                     ptrdiff_t ldc) {
+    ptrdiff_t i, j, k;
+    for (i = 0; i < M; i++) {
+        double *ci = c + i * ldc;
+        if (!beta)
+            for (j = 0; j < N; j++) ci[j] = 0.0;
+        for (k = 0; k < K; k++) {
+            const double x = a[i * rsa + k * csa], *bk = b + k * ldb;
+            for (j = 0; j < N; j++) ci[j] = fma(x, bk[j], ci[j]);
+        }
+    }
 }
 
 #if FASTNN_X86_DISPATCH
-FASTNN_TARGET_AVX2 static void fastnn_gemm_f32_avx2(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a,
-                                                    ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t ldb,
-                                                    int beta, float *c, ptrdiff_t ldc) {
-    fastnn_gemm_f32_body(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc);
+
+/* __builtin_cpu_supports also checks that the OS saves the registers (XCR0). */
+static int fastnn_gemm_cpu_isa(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? FASTNN_GEMM_PORTABLE
+                 : __builtin_cpu_supports("avx512f")                                ? FASTNN_GEMM_AVX512
+                                                                                     : FASTNN_GEMM_AVX2;
+    }
+    return cached;
 }
+
+/* Test hook: force the direct (0) or blocked (1) path; -1 lets the shape decide. */
+static int fastnn_gemm_path_forced = -1;
+
+/* Blocked path or direct one, from a grid of 176 shapes (X W and X^T G, M 16..2048, K 16..2048,
+ * N 64..1024) timed both ways on each clone (C harness, bench/README.md): packing pays once B
+ * no longer streams from L2 panel by panel (K N >= 256 Ki elements with N wide), once C is large
+ * (M N >= 256 Ki; 128 Ki doubles), or when many row tiles share each packed panel (M >= 512,
+ * 256 for double): within 1-2% of always taking the faster path (geometric mean). And whatever
+ * the size, when the rows read in place are a multiple of 4 KB apart (2 KB for B with M >= 64):
+ * they fall into a few cache sets (a thread's 256 columns of a 512-wide float64 W, 128 x 784 x 256:
+ * 34 GFLOPS in place, 63 packed; X^T with X 1024 floats wide, K 256: 150 against 174). */
+FASTNN_ALWAYS_INLINE int fastnn_gemm_blocked(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa, ptrdiff_t csa,
+                                             ptrdiff_t ldb, ptrdiff_t size) {
+    if (fastnn_gemm_path_forced >= 0) return fastnn_gemm_path_forced;
+    if (size == 4 ? (N >= 256 && K * N >= 262144) || M * N >= 262144 || (M >= 512 && N >= 64 && K >= 128)
+                  : (N >= 128 && K * N >= 262144) || M * N >= 131072 || (M >= 256 && N >= 64 && K >= 128))
+        return 1;
+    return (K >= 512 && ldb * size % 4096 == 0) || (K >= 512 && M >= 64 && ldb * size % 2048 == 0) ||
+           (rsa == 1 && K >= 128 && csa * size % 4096 == 0);
+}
+
+/* ---- AVX2+FMA: 6 rows x 2 ymm (12 accumulators, 2 of B, 1 broadcast of the 16 registers).
+ * Masks are vectors: the first n 32-bit lanes of fastnn_gemm_mask32 + 8 - n are all ones. */
+static const int32_t fastnn_gemm_mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+#define FG_TARGET __attribute__((target("avx2,fma")))
+#define FG_MR 6
+#define FG_HEIGHTS(X) X(1) X(2) X(3) X(4) X(5) X(6)
+#define FG_KC 256
+#define FG_T float
+#define FG_V __m256
+#define FG_VL 8
+#define FG_M __m256i
+#define FG_MASK(n) _mm256_loadu_si256((const __m256i *)(fastnn_gemm_mask32 + 8 - (n)))
+#define FG_FN(x) fastnn_gemm_f32_avx2_##x
+#define FG_MC 240
+#define FG_NC 1024
+#define FG_PORTABLE fastnn_gemm_f32_portable
+#define FG_ZERO() _mm256_setzero_ps()
+#define FG_SET1(x) _mm256_set1_ps(x)
+#define FG_LOAD(p) _mm256_loadu_ps(p)
+#define FG_STORE(p, v) _mm256_storeu_ps(p, v)
+#define FG_MLOAD(p, m) _mm256_maskload_ps(p, m)
+#define FG_MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define FG_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#include "fastnn_gemm_body.h"
+
+#define FG_TARGET __attribute__((target("avx2,fma")))
+#define FG_MR 6
+#define FG_HEIGHTS(X) X(1) X(2) X(3) X(4) X(5) X(6)
+#define FG_KC 256
+#define FG_T double
+#define FG_V __m256d
+#define FG_VL 4
+#define FG_M __m256i
+#define FG_MASK(n) _mm256_loadu_si256((const __m256i *)(fastnn_gemm_mask32 + 8 - 2 * (n)))
+#define FG_FN(x) fastnn_gemm_f64_avx2_##x
+#define FG_MC 120
+#define FG_NC 512
+#define FG_PORTABLE fastnn_gemm_f64_portable
+#define FG_ZERO() _mm256_setzero_pd()
+#define FG_SET1(x) _mm256_set1_pd(x)
+#define FG_LOAD(p) _mm256_loadu_pd(p)
+#define FG_STORE(p, v) _mm256_storeu_pd(p, v)
+#define FG_MLOAD(p, m) _mm256_maskload_pd(p, m)
+#define FG_MSTORE(p, m, v) _mm256_maskstore_pd(p, m, v)
+#define FG_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#include "fastnn_gemm_body.h"
+
+/* ---- AVX-512F: 12 rows x 2 zmm; the B panel (256 x 128 bytes) fits L1 with the A tile. */
+#define FG_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define FG_MR 12
+#define FG_HEIGHTS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12)
+#define FG_KC 256
+#define FG_T float
+#define FG_V __m512
+#define FG_VL 16
+#define FG_M __mmask16
+#define FG_MASK(n) ((__mmask16)((1u << (n)) - 1u))
+#define FG_FN(x) fastnn_gemm_f32_avx512_##x
+#define FG_MC 240
+#define FG_NC 1024
+#define FG_PORTABLE fastnn_gemm_f32_portable
+#define FG_NARROW fastnn_gemm_f32_avx2_panel
+#define FG_ZERO() _mm512_setzero_ps()
+#define FG_SET1(x) _mm512_set1_ps(x)
+#define FG_LOAD(p) _mm512_loadu_ps(p)
+#define FG_STORE(p, v) _mm512_storeu_ps(p, v)
+#define FG_MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
+#define FG_MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define FG_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#include "fastnn_gemm_body.h"
+
+#define FG_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define FG_MR 12
+#define FG_HEIGHTS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12)
+#define FG_KC 256
+#define FG_T double
+#define FG_V __m512d
+#define FG_VL 8
+#define FG_M __mmask8
+#define FG_MASK(n) ((__mmask8)((1u << (n)) - 1u))
+#define FG_FN(x) fastnn_gemm_f64_avx512_##x
+#define FG_MC 120
+#define FG_NC 512
+#define FG_PORTABLE fastnn_gemm_f64_portable
+#define FG_NARROW fastnn_gemm_f64_avx2_panel
+#define FG_ZERO() _mm512_setzero_pd()
+#define FG_SET1(x) _mm512_set1_pd(x)
+#define FG_LOAD(p) _mm512_loadu_pd(p)
+#define FG_STORE(p, v) _mm512_storeu_pd(p, v)
+#define FG_MLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
+#define FG_MSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
+#define FG_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#include "fastnn_gemm_body.h"
+
+#else
+static int fastnn_gemm_cpu_isa(void) { return FASTNN_GEMM_PORTABLE; }
+static int fastnn_gemm_path_forced = -1;
 #endif
+
+/* Test hook: the highest clone the dispatcher may pick (tests compare clones bitwise, benchmarks
+ * time each). Not for production use: it is process state, set before any concurrent call. */
+static int fastnn_gemm_isa_cap = FASTNN_GEMM_AVX512;
+
+/* The clone fastnn_gemm_f32/f64 run: the CPU's best, capped by fastnn_gemm_set_isa. */
+static inline int fastnn_gemm_isa(void) {
+    int cpu = fastnn_gemm_cpu_isa();
+    return cpu < fastnn_gemm_isa_cap ? cpu : fastnn_gemm_isa_cap;
+}
+
+/* Cap the clone at `level` (FASTNN_GEMM_*; clamped to the valid range); returns the clone now used. */
+static inline int fastnn_gemm_set_isa(int level) {
+    fastnn_gemm_isa_cap = level < FASTNN_GEMM_PORTABLE ? FASTNN_GEMM_PORTABLE
+                          : level > FASTNN_GEMM_AVX512 ? FASTNN_GEMM_AVX512
+                                                       : level;
+    return fastnn_gemm_isa();
+}
+
+/* Test hook: force the x86 clones' direct (0) or blocked (1) path, or let the shape decide (-1,
+ * the default). fastnn_gemm_path returns the setting. */
+static inline int fastnn_gemm_path(void) { return fastnn_gemm_path_forced; }
+static inline int fastnn_gemm_set_path(int path) {
+    fastnn_gemm_path_forced = path < 0 ? -1 : path > 1 ? 1 : path;
+    return fastnn_gemm_path_forced;
+}
 
 /* C = A B (beta 0) or C += A B (beta 1); see the top of this file. */
 static inline void fastnn_gemm_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *a, ptrdiff_t rsa,
@@ -171,12 +245,27 @@ static inline void fastnn_gemm_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const 
                                    ptrdiff_t ldc) {
     if (M <= 0 || N <= 0) return;
 #if FASTNN_X86_DISPATCH
-    if (fastnn_cpu_has_avx2_fma()) {
-        fastnn_gemm_f32_avx2(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc);
-        return;
+    switch (fastnn_gemm_isa()) {
+        case FASTNN_GEMM_AVX512: fastnn_gemm_f32_avx512_run(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc); return;
+        case FASTNN_GEMM_AVX2: fastnn_gemm_f32_avx2_run(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc); return;
+        default: break;
     }
 #endif
-    fastnn_gemm_f32_base(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc);
+    fastnn_gemm_f32_portable(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc);
+}
+
+static inline void fastnn_gemm_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const double *a, ptrdiff_t rsa,
+                                   ptrdiff_t csa, const double *b, ptrdiff_t ldb, int beta, double *c,
+                                   ptrdiff_t ldc) {
+    if (M <= 0 || N <= 0) return;
+#if FASTNN_X86_DISPATCH
+    switch (fastnn_gemm_isa()) {
+        case FASTNN_GEMM_AVX512: fastnn_gemm_f64_avx512_run(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc); return;
+        case FASTNN_GEMM_AVX2: fastnn_gemm_f64_avx2_run(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc); return;
+        default: break;
+    }
+#endif
+    fastnn_gemm_f64_portable(M, N, K, a, rsa, csa, b, ldb, beta, c, ldc);
 }
 
 #endif /* FASTNN_GEMM_H */

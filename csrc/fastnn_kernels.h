@@ -7,7 +7,7 @@
  * Contents
  *   1. OpenMP shim: the sequential build (FASTNN_NO_OPENMP=1) compiles the same
  *      Cython code; these stubs make omp_* calls and barriers no-ops there.
- *   2. Numerically stable scalar helpers (sigmoid, log1pexp).
+ *   2. Numerically stable scalar helpers (sigmoid: one element of fastnn_math.h, log1pexp).
  *   3. Sparse-input dense-layer kernels for inputs that are mostly zeros
  *      (MNIST pixels are 81% zeros), with AVX2/FMA multi-versioning.
  *   4. Optimizer updates over a range of the flat parameter arena.
@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "fastnn_math.h"  /* vectorized tanh / sigmoid (the sigmoid below is one element of it) */
 
 #if defined(_MSC_VER) && !defined(__cplusplus)
 #define restrict __restrict
@@ -73,15 +75,17 @@ static inline double fastnn_keep_f64(unsigned char keep, double x) {
     return x;
 }
 
-/* exp() only ever sees -|x|, so neither tail overflows (same formula as
- * _reference._sigmoid). */
+/* One value of fastnn_math.h's sigmoid (exp only ever sees -|x|, so neither tail overflows):
+ * the bits the vectorized activation gives it, whichever clone runs. */
 static inline float fastnn_sigmoidf(float x) {
-    float e = expf(-fabsf(x));
-    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    float y;
+    fastnn_sigmoid_f32(&y, &x, 1);
+    return y;
 }
 static inline double fastnn_sigmoid(double x) {
-    double e = exp(-fabs(x));
-    return x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+    double y;
+    fastnn_sigmoid_f64(&y, &x, 1);
+    return y;
 }
 /* BCE with logits: max(z,0) - z*y + log1p(exp(-|z|)) (TF's
  * sigmoid_cross_entropy_with_logits; never overflows, exact for large |z|). */
@@ -176,8 +180,11 @@ static inline ptrdiff_t fastnn_popcount_masks(const uint64_t *mask, ptrdiff_t n)
 }
 
 #if FASTNN_HAVE_VECTOR_EXT
-static inline fastnn_v8sf fastnn_load8(const float *p) { fastnn_v8sf v; memcpy(&v, p, sizeof(v)); return v; }
-static inline void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof(v)); }
+/* Always inlined: they are called from the AVX2 clones, and a non-inlined copy (FASTNN_DEBUG's -O0)
+ * passes the 32-byte vector by the baseline ABI while its AVX2 caller expects it in a register:
+ * dense_forward segfaulted in debug builds. */
+FASTNN_ALWAYS_INLINE fastnn_v8sf fastnn_load8(const float *p) { fastnn_v8sf v; memcpy(&v, p, sizeof(v)); return v; }
+FASTNN_ALWAYS_INLINE void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof(v)); }
 #endif
 
 /* The columns [c, c + width) of a chunk (8 <= width <= 64), K accumulators at offsets

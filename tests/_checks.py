@@ -1,4 +1,4 @@
-"""Shared numerical checks for the tests (STYLE.md habits 3 and 4).
+"""Shared numerical checks for the tests: compiled vs reference, and gradients vs finite differences.
 
 * ``numerical_gradient``: 4th-order central differences in float64
   (sklearn ``numerical_derivative``, thinc ``numeric_gradient``).
@@ -9,7 +9,8 @@
 """
 import numpy as np
 
-# Per-dtype tolerances for "the same computation, possibly in another order" (STYLE.md habit 3).
+# Per-dtype tolerances for "the same computation, possibly in another order" (a few float32 ulps;
+# float64 close to its rounding).
 TOLERANCES = {
     np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
     np.dtype(np.float64): {"rtol": 1e-12, "atol": 0.0},
@@ -94,3 +95,13 @@ def check_layer_gradients(layer, x, eps=1e-5, rtol=1e-6, atol=1e-8, seed=0):
         numeric = numerical_gradient(objective, w.value, eps)
         assert_close(analytic[w.name], numeric, rtol=rtol, atol=atol, err_msg=f"{layer.name}: d {w.name}")
     return dX, analytic
+
+
+def use_reference_engine(model):
+    """Run `model`'s fit/evaluate/predict on the engine's NumPy twin instead of the compiled engine: the
+    oracle the compiled runs are compared with (as FASTNN_KERNELS=reference does for a whole process)."""
+    from fastnn import _kernels
+
+    model._runner.engine_class = _kernels.twin("Engine")
+    model._runner.invalidate()
+    return model

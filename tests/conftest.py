@@ -4,24 +4,19 @@ Real data sets
 --------------
 Tests that need the real MNIST, Fashion-MNIST or IMDB files take the fixture
 ``mnist_data_dir``, ``fashion_mnist_data_dir`` or ``imdb_data_dir``. Each
-returns a *datasets folder*: one that holds ``mnist/``, ``fashion-mnist/`` or
-``imdb/`` with the raw files (the layout of /work/shared/datasets, see its
-README), suitable as ``$FASTNN_DATA_DIR``. The folder is:
+returns ``$FASTNN_DATA_DIR``, a *datasets folder* holding ``mnist/``,
+``fashion-mnist/`` or ``imdb/`` with Keras' raw files (``REAL_DATA_FILES``
+below; .ci/run sets the variable).
 
-1. ``$FASTNN_DATA_DIR`` if it is set (CI sets it to the shared datasets folder);
-2. otherwise ``../shared/datasets`` relative to the current working directory,
-   then ``shared/datasets`` two levels above this tests folder.
-
-If the files are not there the test is skipped with the reason, unless the
-environment variable ``CI`` is set: then it fails, so CI cannot silently skip
-the real-data tests.
+If the variable is unset or the files are not there the test is skipped with
+the reason, unless the environment variable ``CI`` is set: then it fails, so CI
+cannot silently skip the real-data tests.
 """
 import os
 from pathlib import Path
 
 import pytest
 
-_TESTS_DIR = Path(__file__).resolve().parent
 _IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz")
 REAL_DATA_FILES = {
@@ -32,11 +27,9 @@ REAL_DATA_FILES = {
 
 
 def datasets_dir_candidates():
-    """The folders searched for the real data, in order."""
+    """The folders searched for the real data: ``$FASTNN_DATA_DIR`` if it is set."""
     env = os.environ.get("FASTNN_DATA_DIR")
-    if env:
-        return [Path(env).expanduser()]
-    return [Path.cwd() / os.pardir / "shared" / "datasets", _TESTS_DIR.parent.parent / "shared" / "datasets"]
+    return [Path(env).expanduser()] if env else []
 
 
 def find_real_data(name):
@@ -45,9 +38,9 @@ def find_real_data(name):
     for base in candidates:
         if all((base / name / f).is_file() for f in REAL_DATA_FILES[name]):
             return base.resolve()
-    where = ", ".join(str(c) for c in candidates)
     files = ", ".join(REAL_DATA_FILES[name])
-    reason = (f"real {name} data not found: looked for {name}/{{{files}}} in {where}. "
+    where = f"in {candidates[0]}" if candidates else "(FASTNN_DATA_DIR is not set)"
+    reason = (f"real {name} data not found: looked for {name}/{{{files}}} {where}. "
               "Set FASTNN_DATA_DIR to a folder holding it.")
     if os.environ.get("CI"):
         pytest.fail(reason + " (CI is set, so this fails instead of skipping)", pytrace=False)

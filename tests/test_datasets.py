@@ -375,7 +375,7 @@ def test_mnist_and_fashion_subfolders_are_kept_apart(monkeypatch, isolated, tmp_
 # --------------------------------------------------------------------------- IMDB
 def reference_imdb(arrays, num_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, oov_char=2,
                    index_from=3):
-    """Keras' procedure token by token (KERAS_SEMANTICS.md §2.8): the slow twin of imdb.load_data."""
+    """Keras' procedure token by token (docs/keras_semantics.md#imdb): the slow twin of imdb.load_data."""
     rng = np.random.RandomState(seed)
     parts = []
     for split in ("train", "test"):

@@ -1,4 +1,4 @@
-"""Optimizers: three steps of ``apply`` vs hand-written Keras 3 formulas (KERAS_SEMANTICS §2.1),
+"""Optimizers: three steps of ``apply`` vs hand-written Keras 3 formulas (docs/keras_semantics.md#optimizers),
 defaults, string identifiers, the ``lr`` alias, and argument errors.
 
 The reference updates below are written from the formulas in the semantics

@@ -1,4 +1,5 @@
-"""Progbar: tf.keras 2.x text format, tty vs file output (KERAS_SEMANTICS §2.9, §3.6)."""
+"""Progbar: tf.keras 2.x text format (docs/keras_semantics.md#progress-bar), tty vs file output
+(docs/keras_semantics.md#progress-bar-files)."""
 import io
 import sys
 from contextlib import redirect_stdout

@@ -1,7 +1,5 @@
 """multi_hot: equal to the IMDB tutorial's vectorize_sequences loop, sparse or dense, any dtype; clear errors."""
 import functools
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,17 +22,6 @@ def _ragged(n, vocab, seed, max_len=60):
     seqs[1] = []            # empty sequence -> all-zero row
     seqs[2] = [5, 5, 5, 0]  # repeats count once
     return seqs
-
-
-def _imdb_file():
-    candidates = []
-    if os.environ.get("FASTNN_DATA_DIR"):
-        candidates.append(Path(os.environ["FASTNN_DATA_DIR"]) / "imdb" / "imdb.npz")
-    candidates.append(Path("/work/shared/datasets/imdb/imdb.npz"))
-    for path in candidates:
-        if path.is_file():
-            return path
-    pytest.skip(f"IMDB data not found at {' or '.join(str(c) for c in candidates)}")
 
 
 @pytest.mark.parametrize("container", ["list", "object-array", "tuples", "arrays"])
@@ -67,14 +54,14 @@ def _first_reviews(path):
         return f["x_train"][:1000]
 
 
-def _real_reviews(num_words):
-    raw = _first_reviews(_imdb_file())
+def _real_reviews(data_dir, num_words):
+    raw = _first_reviews(data_dir / "imdb" / "imdb.npz")
     # as imdb.load_data(num_words=...) does with index_from=3, start_char=1, oov_char=2
     return [[1] + [w + 3 if num_words is None or w + 3 < num_words else 2 for w in review] for review in raw]
 
 
-def test_equals_tutorial_loop_on_real_imdb_reviews():
-    seqs = _real_reviews(10000)
+def test_equals_tutorial_loop_on_real_imdb_reviews(imdb_data_dir):
+    seqs = _real_reviews(imdb_data_dir, 10000)
     expected = tutorial_loop(seqs, 10000)  # 80 MB of float64, as in the tutorial
     m = multi_hot(seqs, 10000)
     np.testing.assert_array_equal(m.toarray(), expected)
@@ -82,8 +69,9 @@ def test_equals_tutorial_loop_on_real_imdb_reviews():
     assert m.nnz == sum(len(set(s)) for s in seqs)
 
 
-def test_real_imdb_reviews_with_the_full_vocabulary():
-    seqs = _real_reviews(None)  # ids up to ~88,000: checked row by row instead of a 700 MB dense loop
+def test_real_imdb_reviews_with_the_full_vocabulary(imdb_data_dir):
+    # ids up to ~88,000: checked row by row instead of a 700 MB dense loop
+    seqs = _real_reviews(imdb_data_dir, None)
     n = max(max(s) for s in seqs) + 1
     m = multi_hot(seqs, n)
     assert m.shape == (1000, n)

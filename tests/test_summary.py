@@ -1,4 +1,4 @@
-"""print_summary / format_size: the tf.keras 2.13-2.15 text layout (KERAS_SEMANTICS §2.7)."""
+"""print_summary / format_size: the tf.keras 2.13-2.15 text layout (docs/keras_semantics.md#summary)."""
 from types import SimpleNamespace
 
 import numpy as np

@@ -15,11 +15,11 @@ import fastnn
 from fastnn import Sequential, losses, optimizers
 from fastnn.callbacks import Callback
 from fastnn.layers import Activation, BatchNormalization, Dense, Dropout, Flatten
-from fastnn.models import trainer as trainer_module
+from fastnn.models import runner as runner_module
 from fastnn.utils import set_random_seed, to_categorical
 from fastnn.utils.rng_utils import global_rng
 
-from _checks import assert_close, numerical_gradient
+from _checks import assert_close, numerical_gradient, use_reference_engine
 
 N, F, C = 48, 6, 3
 
@@ -332,11 +332,9 @@ def _train_pair(factory, loss, y, metrics, optimizer_factory, epochs=3, batch_si
         set_random_seed(11)
         model = factory()
         if not engine:
-            model._engine_enabled = False
+            use_reference_engine(model)
         model.compile(optimizer_factory(), loss, metrics=metrics)
-        # validation too: with the engine, fit validates through it (Trainer._evaluate_engine)
         history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, validation_split=0.25)
-        assert (model._engine is not None) == engine, "the fast path was not (or wrongly) used"
         results.append((model, history.history))
     return results
 
@@ -412,7 +410,6 @@ def test_clipped_probability_path_trains_through_layers():
     model = _mlp(activation="sigmoid")
     model.compile(optimizers.Adam(0.02), "categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, to_categorical(y, C), epochs=8, batch_size=8, verbose=0)
-    assert model._engine is None
     losses_ = history.history["loss"]
     assert all(np.isfinite(losses_))
     assert losses_[-1] < losses_[0]
@@ -449,7 +446,6 @@ def test_layer_path_gradient_float64_end_to_end(case):
         # keep probabilities comfortably inside (0, 1) so no clip boundary sits within the FD step
         model.layers[1].bias.value[...] = 0.5
         model.layers[1].kernel.value[...] *= 0.2
-    model._engine_enabled = False  # the layer-by-layer path, even if the engine learns float64 one day
     model.compile(optimizers.SGD(learning_rate=1.0), loss)
     params = model._params
 
@@ -556,11 +552,10 @@ def _fit_both_paths(factory, optimizer=NORMALIZING_OPTIMIZERS["adam"], epochs=3,
         set_random_seed(11)
         model = factory()
         if not engine:
-            model._engine_enabled = False
+            use_reference_engine(model)
         model.compile(optimizer(), "sparse_categorical_crossentropy", metrics=["accuracy"])
         history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, validation_split=0.25,
                             **fit_kwargs)
-        assert (model._engine is not None) == engine, "the fast path was not (or wrongly) used"
         # both paths drew the same numbers from the global generator, so it is left in the same state
         results.append((model, history.history, global_rng().random()))
     return results
@@ -590,8 +585,9 @@ def test_engine_and_layer_path_agree_with_batch_norm_and_dropout_per_optimizer(n
     _assert_regularized_paths_agree(_fit_both_paths(REGULARIZED_CASES["tutorial"], optimizer))
 
 
-def test_regularized_tutorial_engine_inference_equals_the_layer_path():
-    """The engine's own evaluate/predict (moving statistics, no dropout) give the layers' results."""
+def test_regularized_tutorial_engine_inference_equals_the_twin():
+    """The engine's own evaluate/predict (moving statistics, no dropout) give the twin's results; the
+    plan is dense, batch-norm, dropout, dense (Flatten of channels-last data is no op)."""
     x, y = _data()
     images = x.reshape(-1, 2, 3)
     factory = lambda: Sequential([Flatten(input_shape=(2, 3)), Dense(16, activation="relu"),  # noqa: E731
@@ -599,17 +595,17 @@ def test_regularized_tutorial_engine_inference_equals_the_layer_path():
     results = _fit_both_paths(factory, x=images)
     _assert_regularized_paths_agree(results, x=images)
     model = results[0][0]
-    specs = model._engine_specs()
-    assert [len(s) for s in specs] == [6, 5] and [op[0] for op in specs[0][5]] == ["batch_norm", "dropout"]
-    np.testing.assert_allclose(model._engine.predict(x, 7), model.predict(images, verbose=0), rtol=1e-5,
-                               atol=1e-6)
-    loss_sum, _ = model._engine.evaluate(x, y, 7)
+    engine, _ = model._runner.engine(8)
+    assert [op[0] for op in engine.plan["ops"]] == ["dense", "bn", "dropout", "dense"]
+    assert engine.plan["loss"] == ("softmax_xent", True)
+    np.testing.assert_allclose(engine.predict(x), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    loss_sum, _ = engine.evaluate(x, y)
     assert loss_sum / N == pytest.approx(model.evaluate(images, y, verbose=0)[0], rel=1e-5)
 
 
 def test_engine_with_dropout_in_several_calls_and_per_batch_callbacks(monkeypatch):
     """The uniforms are drawn per engine call (at most _UNIFORMS_PER_CALL), and per step with batch hooks."""
-    monkeypatch.setattr(trainer_module, "_UNIFORMS_PER_CALL", 2 * 8 * 28)  # 2 steps per call
+    monkeypatch.setattr(runner_module, "_UNIFORMS_PER_CALL", 2 * 8 * 28)  # 2 steps per call
     _assert_regularized_paths_agree(_fit_both_paths(REGULARIZED_CASES["two_global_dropouts"]))
     monkeypatch.undo()
 
@@ -639,34 +635,44 @@ def test_one_draw_of_uniforms_equals_the_per_step_draws(shape):
     assert a.random() == b.random() == c.random()
 
 
-FALLBACK_CASES = {
+ANY_ORDER_CASES = {
     "frozen_batch_norm": _hidden(lambda: BatchNormalization(trainable=False), DO(0.2)),
     "dropout_noise_shape": _hidden(DO(0.2, noise_shape=(1, 16))),
     "batch_norm_after_the_last_dense": lambda: Sequential([Dense(8, activation="relu", input_shape=(F,)),
                                                            Dense(C), BatchNormalization(),
                                                            Activation("softmax")]),
-    "activation_after_batch_norm": lambda: Sequential([Dense(8, input_shape=(F,)), BatchNormalization(),
-                                                       Activation("relu"), Dense(C, activation="softmax")]),
+    "activation_after_batch_norm": lambda: Sequential([Dense(8, input_shape=(F,), use_bias=False),
+                                                       BatchNormalization(), Activation("relu"),
+                                                       Dense(C, activation="softmax")]),
     "after_a_hidden_softmax": _hidden(DO(0.2), activation="softmax"),
     "two_batch_norms": _hidden(BN(), BN()),
     "two_dropouts": _hidden(DO(0.2), DO(0.3)),
     "batch_norm_first": lambda: Sequential([BatchNormalization(input_shape=(F,)),
                                             Dense(C, activation="softmax")]),
+    "dropout_first": lambda: Sequential([Dropout(0.1, input_shape=(F,)), Dense(8, activation="relu"),
+                                         Dense(C, activation="softmax")]),
+    "frozen_dense": lambda: Sequential([Dense(8, activation="relu", input_shape=(F,), trainable=False),
+                                        Dense(C, activation="softmax")]),
 }
 
 
-@pytest.mark.parametrize("case", list(FALLBACK_CASES))
-def test_unsupported_batch_norm_and_dropout_configurations_use_the_layer_path(case):
-    x, y = _data()
-    set_random_seed(2)
-    model = FALLBACK_CASES[case]()
-    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    frozen = [w.value.copy() for w in model.non_trainable_weights] if case == "frozen_batch_norm" else []
-    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
-    assert model._engine is None and model._engine_specs() is None
-    assert all(np.isfinite(history.history["loss"]))
-    for before, weight in zip(frozen, model.non_trainable_weights):
-        np.testing.assert_array_equal(before, weight.value)  # a frozen layer keeps its moving statistics
+@pytest.mark.parametrize("case", list(ANY_ORDER_CASES))
+def test_any_layer_order_trains_on_the_engine_as_the_twin(case):
+    """Configurations the old fused engine left to a slower path: the one engine runs them, as its twin."""
+    frozen = []
+
+    def factory():
+        model = ANY_ORDER_CASES[case]()
+        frozen.append([w.value.copy() for w in model.non_trainable_weights if "moving" not in w.name])
+        return model
+
+    results = _fit_both_paths(factory, epochs=2)
+    _assert_regularized_paths_agree(results)
+    for before, weight in zip(frozen[0], [w for w in results[0][0].non_trainable_weights if "moving" not in w.name]):
+        np.testing.assert_array_equal(before, weight.value)  # frozen weights do not move
+    if case == "frozen_batch_norm":  # nor do a frozen layer's moving statistics
+        bn = results[0][0].layers[1]
+        np.testing.assert_array_equal(bn.moving_variance.value, np.ones(16, np.float32))
 
 
 # ----------------------------------------------------------------------------- verbose output
@@ -761,7 +767,6 @@ def test_plain_callbacks_see_every_epoch_on_the_engine_path():
     model = _classifier()
     model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=Epochs())
     assert seen == [0, 1, 2, 3]
-    assert model._engine is not None
 
 
 def test_stop_training_from_callback_stops_after_that_epoch():
@@ -1012,3 +1017,52 @@ def test_engine_and_layer_path_agree_on_csr_input(index_dtype):
 
     _assert_paths_agree(_train_pair(factory, "binary_crossentropy", y, ["accuracy"], lambda: optimizers.RMSprop(),
                                     epochs=4, batch_size=32, x=x))
+
+
+def test_evaluate_and_predict_after_save_and_load_are_bitwise_those_of_the_trained_model(tmp_path):
+    """Inference arithmetic is a property of the model and the rows, not of training state: a model trained in
+    this process and the same model loaded from a file give the same bits (the first layer's two feature
+    partitions are training arithmetic only)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 100)).astype(np.float32)
+    x[rng.random(x.shape) < 0.6] = 0
+    y = rng.integers(0, C, 300)
+    model = Sequential([Dense(40, activation="relu", input_shape=(100,)), BatchNormalization(), Dropout(0.2),
+                        Dense(C, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = fastnn.models.load_model(path)
+    assert model.predict(x, verbose=0).tobytes() == loaded.predict(x, verbose=0).tobytes()
+    assert model.predict(x[7:8], verbose=0).tobytes() == loaded.predict(x, verbose=0)[7:8].tobytes()
+    assert model.evaluate(x, y, verbose=0) == loaded.evaluate(x, y, verbose=0)
+
+
+def test_a_batch_size_larger_than_the_data_is_the_data():
+    """Keras clamps it: one step over every row, no buffers for the size asked (10**12 rows used to raise a
+    MemoryError)."""
+    x, y = _data()
+    model = _classifier()
+    history = model.fit(x, y, batch_size=10 ** 12, epochs=2, verbose=0)
+    assert model.optimizer.iterations == 2 and len(history.history["loss"]) == 2
+    assert np.isfinite(model.evaluate(x, y, batch_size=10 ** 12, verbose=0)[0])
+    assert model.predict(x, batch_size=10 ** 12, verbose=0).shape == (N, C)
+
+
+def test_optimizer_iterations_count_the_steps_applied_when_a_callback_interrupts_fit():
+    x, y = _data()
+
+    class Interrupt(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                raise KeyboardInterrupt
+
+    model = _classifier()
+    before = model.get_weights()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[Interrupt()])
+    assert model.optimizer.iterations == 4
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # a second fit goes on from there
+    assert model.optimizer.iterations == 4 + 6

@@ -11,16 +11,26 @@ a ``RuntimeWarning`` -- never silently, because it is many times slower.
 import os
 import warnings
 
-from . import _reference
+from . import _reference, _reference_engine
 
-KERNEL_NAMES = tuple(
-    name for name in dir(_reference)
-    if not name.startswith("_") and (callable(getattr(_reference, name)))
-    and getattr(getattr(_reference, name), "__module__", None) == _reference.__name__
-)
+# The NumPy twins: every public callable these modules define is a kernel the compiled modules must define too.
+_TWIN_MODULES = (_reference, _reference_engine)
+KERNEL_NAMES = tuple(sorted(
+    name for module in _TWIN_MODULES for name in dir(module)
+    if not name.startswith("_") and callable(getattr(module, name))
+    and getattr(getattr(module, name), "__module__", None) == module.__name__
+))
 
-_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "mlp", "sparse", "regularizers", "dropout",
-                     "batch_norm", "unpickle", "random")
+_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "engine", "sparse", "regularizers",
+                     "dropout", "batch_norm", "unpickle", "random")
+
+
+def twin(name):
+    """The NumPy twin of kernel `name`."""
+    for module in _TWIN_MODULES:
+        if name in vars(module):
+            return getattr(module, name)
+    raise AttributeError(name)
 
 
 def _load_compiled():
@@ -43,7 +53,7 @@ def _select():
     if wanted not in ("compiled", "reference"):
         raise ValueError(f"FASTNN_KERNELS must be 'compiled' or 'reference'; received {wanted!r}")
     if wanted == "reference":
-        return "reference", {name: getattr(_reference, name) for name in KERNEL_NAMES}
+        return "reference", {name: twin(name) for name in KERNEL_NAMES}
     try:
         return "compiled", _load_compiled()
     except ImportError as exc:
@@ -54,13 +64,13 @@ def _select():
             RuntimeWarning,
             stacklevel=3,
         )
-        return "reference", {name: getattr(_reference, name) for name in KERNEL_NAMES}
+        return "reference", {name: twin(name) for name in KERNEL_NAMES}
 
 
 def __getattr__(name):
     # Kernels are chosen on first use, not at `import fastnn`: the compiled modules pull
     # in scipy.linalg (for cython_blas), about 0.2 s that a script which only imports
-    # fastnn, or only loads a data set, should not pay (KERAS_SEMANTICS §3.12).
+    # fastnn, or only loads a data set, should not pay (docs/keras_semantics.md#import-time).
     if name == "BACKEND" or name in KERNEL_NAMES:
         backend, namespace = _select()
         globals().update(namespace)

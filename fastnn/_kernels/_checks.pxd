@@ -2,7 +2,7 @@
 #
 # Every wrapper validates with these BEFORE releasing the GIL, so a bad call
 # raises a ValueError that names the kernel and the argument, says what was
-# expected and shows what was received (STYLE.md habit 12; the wording
+# expected and shows what was received (Keras' wording; the message
 # helpers live in fastnn/utils/validation.py). Non-contiguous inputs are
 # copied; outputs and in-place buffers must already be C-contiguous.
 

@@ -13,17 +13,15 @@
 #   [r0, r1) a row range,  [c0, c1) a column range,  [n0, n1) an element range
 #
 # All matrices are C-contiguous (row-major) with an explicit leading dimension.
-# Conventions (STYLE.md habit 7): outputs first, then inputs, then sizes;
-# *_backward loops into parameter gradients ACCUMULATE.
-from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, log1p, nextafterf, INFINITY
+# Conventions (llm.c's): outputs first, then inputs, then sizes;
+# *_backward loops into parameter gradients ACCUMULATE, into buffers the caller zeroed.
+from libc.math cimport exp, expf, log, sqrt, sqrtf, fabs, log1p, nextafterf, INFINITY
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 
 cdef extern from "fastnn_kernels.h" nogil:
-    float fastnn_sigmoidf(float x)
-    double fastnn_sigmoid(double x)
     double fastnn_bxent_logit(double z, double y)
     # keras.backend.epsilon(), the probability clip of the cross-entropies
     # (K3 backend/config.py; equals _reference.EPSILON, checked by a test).
@@ -95,8 +93,17 @@ cdef extern from "fastnn_kernels.h" nogil:
 
 
 cdef extern from "fastnn_gemm.h" nogil:
+    # C (M, N) = A B (beta 0) or += A B (beta 1), A[i, k] = a[i rsa + k csa]; every element one fma
+    # chain over k in order, on any rows/columns and any clone (csrc/fastnn_gemm.h)
     void fastnn_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,
                          Py_ssize_t csa, const float* b, Py_ssize_t ldb, int beta, float* c, Py_ssize_t ldc)
+    void fastnn_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
+                         Py_ssize_t csa, const double* b, Py_ssize_t ldb, int beta, double* c, Py_ssize_t ldc)
+    # test hooks (per extension module): cap the clone, force the direct/blocked path
+    int fastnn_gemm_isa()
+    int fastnn_gemm_set_isa(int level)
+    int fastnn_gemm_path()
+    int fastnn_gemm_set_path(int path)
 
 
 cdef inline void gemv_row(bint trans_a, bint trans_b, int N, int K, floating alpha, const floating* A, int lda,
@@ -148,56 +155,79 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K, floati
         # the whole of B first, ~80 us for a 784x128 kernel, against ~7 us for sgemv.
         gemv_row(trans_a, trans_b, N, K, alpha, A, lda, B, ldb, beta, C)
         return
-    if floating is float:
-        if not trans_b and alpha == 1 and (beta == 0 or beta == 1) and ldc >= 8:
-            # csrc/fastnn_gemm.h: no packing, ~80 GFLOPS on a core at these shapes (OpenBLAS ~30),
-            # and each element's sum runs in the same order whatever the caller's split. Matrices
-            # narrower than 8 columns (ldc < 8: a layer of fewer than 8 units, such as IMDB's last)
-            # stay on BLAS: there the GEMM's edge path made the IMDB engine step 924 us instead of
-            # 720 (one thread; not understood: 2-3 us per call when timed alone). A layer that
-            # narrow is never split between threads (split_gemm), so it is one call either way.
+    cdef int min_ldc = 8 if floating is float else 16  # narrower layers: see below
+    if not trans_b and alpha == 1 and (beta == 0 or beta == 1) and ldc >= min_ldc:
+        # csrc/fastnn_gemm.h: no packing at these shapes (OpenBLAS packs both operands on every
+        # call), and each element's sum runs in the same order whatever the caller's split, so
+        # results do not depend on the thread count. float64 too since dense_forward/backward
+        # timed it against dgemm (one and two threads, 32x784x100 to 256x1024x1024): 1.0-1.9x
+        # as fast, but 0.4 us slower on 32x128x10's weight gradient, so layers under 16 units
+        # keep dgemm. float32 layers narrower than 8 columns (ldc < 8, such as IMDB's last)
+        # stay on BLAS: there the GEMM's edge path made the IMDB engine step 924 us instead of
+        # 720 (one thread; not understood: 2-3 us per call when timed alone). A layer that
+        # narrow is never split between threads (split_gemm), so it is one call either way.
+        if floating is float:
             if trans_a:
                 fastnn_gemm_f32(M, N, K, A, 1, lda, B, ldb, beta == 1, C, ldc)
             else:
                 fastnn_gemm_f32(M, N, K, A, lda, 1, B, ldb, beta == 1, C, ldc)
-            return
+        else:
+            if trans_a:
+                fastnn_gemm_f64(M, N, K, A, 1, lda, B, ldb, beta == 1, C, ldc)
+            else:
+                fastnn_gemm_f64(M, N, K, A, lda, 1, B, ldb, beta == 1, C, ldc)
+        return
+    if floating is float:
         sgemm(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
     else:
         dgemm(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
 
 
 # ---------------------------------------------------------------- activations
+# tanh and sigmoid over contiguous ranges: csrc/fastnn_math.h (vectorized, runtime-dispatched
+# clones, the same bits on every clone and for an element alone or inside an array, which keeps
+# a row's outputs independent of the other rows). glibc's scalar tanhf cost ~15 ns per element.
+cdef extern from "fastnn_math.h" nogil:
+    void fastnn_tanh_f32(float* out, const float* x, Py_ssize_t n)
+    void fastnn_tanh_f64(double* out, const double* x, Py_ssize_t n)
+    void fastnn_sigmoid_f32(float* out, const float* x, Py_ssize_t n)
+    void fastnn_sigmoid_f64(double* out, const double* x, Py_ssize_t n)
+    int fastnn_math_isa()
+    int fastnn_math_set_isa(int level)
+
+
 cdef inline floating act_scalar(floating x, int act) noexcept nogil:
-    """Elementwise activations (not softmax)."""
+    """Elementwise activations (not softmax) of one value: the bits act_elementwise gives it."""
+    cdef floating y = x
     if act == ACT_RELU:
         return x if x > 0 else 0
-    if act == ACT_SIGMOID:
-        if floating is float:
-            return fastnn_sigmoidf(x)
-        else:
-            return fastnn_sigmoid(x)
-    if act == ACT_TANH:
-        if floating is float:
-            return tanhf(x)
-        else:
-            return tanh(x)
-    return x
+    if act == ACT_SIGMOID or act == ACT_TANH:
+        act_elementwise(&y, &x, 0, 1, act)
+    return y
 
 
 cdef inline void act_elementwise(floating* out, const floating* X, Py_ssize_t n0, Py_ssize_t n1,
                                  int act) noexcept nogil:
     """out[n] = act(X[n]) for n in [n0, n1); elementwise activations only. out may be X."""
     cdef Py_ssize_t n
+    if n1 <= n0:
+        return
     if act == ACT_RELU:
         for n in range(n0, n1):  # separate loop so it vectorizes
             out[n] = X[n] if X[n] > 0 else 0
-    elif act == ACT_LINEAR:
-        if out != X:
-            for n in range(n0, n1):
-                out[n] = X[n]
-    else:
+    elif act == ACT_TANH:
+        if floating is float:
+            fastnn_tanh_f32(out + n0, X + n0, n1 - n0)
+        else:
+            fastnn_tanh_f64(out + n0, X + n0, n1 - n0)
+    elif act == ACT_SIGMOID:
+        if floating is float:
+            fastnn_sigmoid_f32(out + n0, X + n0, n1 - n0)
+        else:
+            fastnn_sigmoid_f64(out + n0, X + n0, n1 - n0)
+    elif out != X:
         for n in range(n0, n1):
-            out[n] = act_scalar(X[n], act)
+            out[n] = X[n]
 
 
 cdef inline void softmax_rows(floating* out, const floating* Z, Py_ssize_t r0, Py_ssize_t r1,
@@ -354,7 +384,7 @@ cdef inline void bias_grad_cols(floating* db, double* acc, const floating* dZ, P
 
     Summed over rows in order b = 0..B-1 in float64 (as NumPy's axis-0 sum of
     a C-contiguous array), so db does not depend on how columns are split
-    between threads. Accumulating in float64 follows STYLE.md habit 11.
+    between threads. Accumulating in float64 keeps a long sum of float32 terms accurate.
     """
     cdef Py_ssize_t b, c, n = c1 - c0
     cdef const floating* z
@@ -426,7 +456,7 @@ cdef inline void dense_input_grad_cols(floating* dX, const floating* dZ, const f
 # batch_norm.pyx and the fused engine (mlp.pyx) both call these, so the two give the
 # same float32 results; the formulas and their sources are in batch_norm.pyx's docstring.
 # Statistics are per column (feature) of a row-major (B, F) block with leading dimension
-# ld, summed over rows in order in float64 (STYLE.md habit 11): a thread that owns a
+# ld, summed over rows in order in float64 (accurate over many rows): a thread that owns a
 # column range needs no other thread's data, and no result depends on the split.
 cdef inline void bn_stats_cols(double* mean, double* var, const floating* X, Py_ssize_t ld, Py_ssize_t B,
                                Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
@@ -681,21 +711,25 @@ cdef inline void sigmoid_bxent_rows(double* out, floating* grad, const floating*
                                     floating* probs=NULL) noexcept nogil:
     """Fused sigmoid + binary cross-entropy, mean over K; grad = scale (sigmoid(z) - y) / K;
     probs (if not NULL) receives sigmoid(z)."""
-    cdef Py_ssize_t r, k
+    cdef Py_ssize_t r, k, k0, k1
     cdef double loss
     cdef floating f = <floating>(scale / K), p
+    cdef floating pbuf[64]  # sigmoid of up to 64 logits at a time: grad may alias Z or Y
     for r in range(r0, r1):
         loss = 0
         for k in range(K):
             loss += fastnn_bxent_logit(Z[r * K + k], Y[r * K + k])
         out[r] = loss / K
         if grad != NULL or probs != NULL:
-            for k in range(K):
-                p = act_scalar(Z[r * K + k], ACT_SIGMOID)
-                if probs != NULL:
-                    probs[r * K + k] = p
-                if grad != NULL:
-                    grad[r * K + k] = (p - Y[r * K + k]) * f
+            for k0 in range(r * K, (r + 1) * K, 64):
+                k1 = min(k0 + 64, (r + 1) * K)
+                act_elementwise(pbuf, Z + k0, 0, k1 - k0, ACT_SIGMOID)
+                for k in range(k0, k1):
+                    p = pbuf[k - k0]
+                    if probs != NULL:
+                        probs[k] = p
+                    if grad != NULL:
+                        grad[k] = (p - Y[k]) * f
 
 
 cdef inline void mse_rows(double* out, floating* grad, const floating* P, const floating* Y,

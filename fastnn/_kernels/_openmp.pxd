@@ -25,7 +25,7 @@ cdef int effective_n_threads(object n_threads) except -1
 cdef int threads_for_work(int n_threads, Py_ssize_t work) noexcept nogil
 
 # Optional control of the BLAS thread pool (scipy's OpenBLAS): function
-# pointers resolved once by fastnn._config; NULL when unavailable.
+# pointers resolved once by fastnn._threads; NULL when unavailable.
 ctypedef void (*blas_set_threads_t)(int) noexcept nogil
 ctypedef int (*blas_get_threads_t)() noexcept nogil
 cdef int blas_threads_begin(int n) noexcept nogil

@@ -5,7 +5,7 @@ setup.py hoped for. ``effective_n_threads(None)`` is ``fastnn.get_num_threads()`
 The BLAS thread pool (scipy's OpenBLAS, whose ``sgemm`` the kernels call) is
 pinned to one thread while a kernel splits a GEMM between its own threads, so
 the two pools never oversubscribe the cores; the function pointers come from
-``fastnn._config`` (resolved with ctypes), and are NULL when unavailable.
+``fastnn._threads`` (resolved with ctypes), and are NULL when unavailable.
 """
 from fastnn.utils.validation import describe
 
@@ -13,16 +13,17 @@ HAVE_OPENMP = bool(FASTNN_HAVE_OPENMP)
 
 cdef blas_set_threads_t _blas_set = NULL
 cdef blas_get_threads_t _blas_get = NULL
-cdef object _config = None
+cdef object _threads = None
 
 
-cdef int _load_config() except -1:
-    """Import fastnn._config on first use (not at import: no import cycles) and
-    install its BLAS thread-control function pointers."""
-    global _config
-    from fastnn import _config as config_module
-    _config = config_module
-    set_addr, get_addr = config_module._blas_thread_function_addresses()
+cdef int _load_threads() except -1:
+    """Import fastnn._threads on first use and install its BLAS thread-control
+    function pointers (resolving them applies the default thread cap to BLAS,
+    which a bare import should not do)."""
+    global _threads
+    from fastnn import _threads as threads_module
+    _threads = threads_module
+    set_addr, get_addr = threads_module._blas_thread_function_addresses()
     _set_blas_thread_functions(set_addr, get_addr)
     return 0
 
@@ -40,8 +41,8 @@ def _set_blas_thread_functions(size_t set_addr, size_t get_addr):
 
 def blas_thread_control():
     """True when the kernels can pin the BLAS pool to one thread."""
-    if _config is None:
-        _load_config()
+    if _threads is None:
+        _load_threads()
     return _blas_set != NULL
 
 
@@ -52,15 +53,15 @@ def openmp_max_threads():
 
 cdef int effective_n_threads(object n_threads) except -1:
     """n_threads (None -> fastnn.get_num_threads()), 1 when built without OpenMP."""
-    global _config
+    global _threads
     cdef long n
     if n_threads is None:
-        if _config is None:
-            _load_config()
-        n = _config.get_num_threads()
+        if _threads is None:
+            _load_threads()
+        n = _threads.get_num_threads()
     else:
-        if _config is None:
-            _load_config()
+        if _threads is None:
+            _load_threads()
         if isinstance(n_threads, bool) or not hasattr(n_threads, "__index__") or n_threads < 1:
             raise ValueError("argument `n_threads` must be a positive integer or None; "
                              f"received {describe(n_threads)}.")

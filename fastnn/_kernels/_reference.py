@@ -25,10 +25,11 @@ import re
 
 import numpy as np
 
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
-LOSSES = ("softmax_xent", "sigmoid_bxent", "mse", "mae")
-METRICS = ("binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae", "mse")
-OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta")
+# Argument checks and messages shared with the compiled kernels, which import them from _argchecks too.
+from fastnn._kernels._argchecks import (UNPICKLE_ARGUMENT_ERROR, UNPICKLE_FRAME_ERROR, byte_view,
+                                        check_multi_hot_args, check_random_f32, flatten_array,
+                                        sequence_list, sequence_tokens, token_range_error, unpickle_error)
+from fastnn._kernels._engine_plan import ACTIVATIONS, LOSSES, METRICS, OPTIMIZERS  # noqa: F401 (one list of each)
 
 # keras.backend.epsilon(): the clip used by cross-entropies on probabilities
 # (K3 backend/config.py:10; K3 backend/numpy/nn.py:860-930).
@@ -191,20 +192,9 @@ def dropout_backward(dY, mask, rate, out=None, n_threads=None):
 
 
 # --------------------------------------------------------------------------- random (uniforms)
-def _check_random_f32(generator, out):
-    """generator_random_f32's argument checks (the compiled twin imports them)."""
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator_random_f32: argument `generator` must be a numpy.random.Generator; "
-                        f"received {_describe(generator)}.")
-    if not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.flags.c_contiguous
-            and out.flags.writeable):
-        raise TypeError(f"generator_random_f32: argument `out` must be a writeable C-contiguous float32 "
-                        f"array; received {_describe(out)}.")
-
-
 def generator_random_f32(generator, out):
     """out[...] = generator.random(dtype=np.float32) numbers, in C order, advancing the generator."""
-    _check_random_f32(generator, out)
+    check_random_f32(generator, out)
     generator.random(dtype=np.float32, out=out)
     return out
 
@@ -633,275 +623,6 @@ def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsi
     w += t(learning_rate) * delta
 
 
-# --------------------------------------------------------------------------- fused MLP engine
-POST_OPS = ("batch_norm", "dropout")
-
-
-def _describe_array(value):
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
-    return _describe(value)
-
-
-def _check_uniforms(owner, layers, uniforms, rows):
-    """``uniforms`` as a list of float32 (rows, O) arrays, one per dropout op of ``layers`` in order."""
-    shapes = [(rows, spec[1]) for spec in layers for op in (spec[5] if len(spec) > 5 else ())
-              if op[0] == "dropout"]
-    given = [] if uniforms is None else list(uniforms)
-    if len(given) != len(shapes):
-        raise ValueError(f"{owner}: argument `uniforms` must hold one array per dropout op ({len(shapes)}); "
-                         f"received {len(given)}.")
-    out = []
-    for k, (u, shape) in enumerate(zip(given, shapes)):
-        if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != shape:
-            raise ValueError(f"{owner}: argument `uniforms[{k}]` must be a float32 array of shape {shape} "
-                             f"(one uniform number per row of these batches and unit); received "
-                             f"{_describe_array(u)}.")
-        out.append(np.ascontiguousarray(u))
-    return out
-
-
-def _is_csr(x):
-    """X given to MLP as a scipy.sparse CSR matrix (its first layer then runs csr_dense_forward/backward)."""
-    return type(x).__module__.startswith("scipy.sparse")
-
-
-class MLP:
-    """Runs whole training steps of a stack of dense layers (gather, forward,
-    loss, backward, optimizer update) without returning to the caller.
-
-    params  (N,) the parameter arena; updated in place by ``train_steps``.
-    grads   (N,) gradient arena with the same layout (scratch, zeroed each step).
-    layers  sequence of (I, O, w_offset, b_offset, activation[, post]): the
-            kernel of layer l is params[w_offset : w_offset + I*O] viewed as
-            (I, O), its bias params[b_offset : b_offset + O] (b_offset = -1:
-            no bias).  ``post`` (optional, not on the last layer, not after a
-            softmax) is a sequence of ops applied to the activated outputs in
-            order, at most one of each kind:
-              ("batch_norm", gamma_offset, beta_offset, moving_mean_offset,
-               moving_variance_offset, momentum, epsilon)  BatchNormalization
-               over the units (offsets of gamma/beta -1 for scale/center
-               False); training uses batch statistics and updates the moving
-               ones in place (Keras' formula), inference uses the moving ones;
-               gamma/beta are trained, the moving statistics are not;
-              ("dropout", rate)  inverted dropout in training (the uniforms
-               come from the caller, see train_steps), the identity otherwise.
-    loss    "softmax_xent" (final activation "softmax", or "linear" for
-            from_logits), "sigmoid_bxent" ("sigmoid" or "linear"), "mse", "mae"
-            (any final activation).  Cross-entropies work on the final
-            pre-activation (fused; the TF-backend path Keras tutorials hit).
-    metrics sequence of names from METRICS, computed on the model's outputs.
-    optimizer  one of OPTIMIZERS; ``slots`` its state buffers, each (N,):
-            sgd (momentum,) or (); rmsprop (velocity, momentum, average_grad)
-            with unused ones None; adam (m, v, vhat or None); adadelta
-            (accumulated_grad, accumulated_delta).  ``hyper`` a dict of its
-            float hyper-parameters (Keras names: momentum, nesterov, rho,
-            epsilon, centered, beta_1, beta_2, amsgrad).  The optimizer updates
-            every arena element except the moving statistics.
-    batch_size the largest batch ``train_steps`` will see.
-    """
-
-    def __init__(self, params, grads, layers, loss, metrics, optimizer, slots, hyper, batch_size,
-                 n_threads=None):
-        self.params = params
-        self.grads = grads
-        self.layers = [tuple(spec) for spec in layers]
-        self.loss = loss
-        self.metrics = tuple(metrics)
-        self.optimizer = optimizer
-        self.slots = tuple(slots)
-        self.hyper = dict(hyper)
-        self.batch_size = int(batch_size)
-        self._check()
-        # the moving statistics are not trained: their values are put back after each update
-        self._frozen = [slice(op[k], op[k] + spec[1]) for spec in self.layers for op in self._post(spec)
-                        if op[0] == "batch_norm" for k in (3, 4)]
-
-    def _check(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"Unknown loss {self.loss!r}; expected one of {LOSSES}")
-        final = self.layers[-1][4]
-        fused = {"softmax_xent": "softmax", "sigmoid_bxent": "sigmoid"}
-        if self.loss in fused and final not in (fused[self.loss], "linear"):
-            raise ValueError(f"loss {self.loss!r} needs a final activation of {fused[self.loss]!r} or "
-                             f"'linear'; received {final!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer {self.optimizer!r}; expected one of {OPTIMIZERS}")
-        for l, spec in enumerate(self.layers):
-            post = self._post(spec)
-            if post and (l == len(self.layers) - 1 or spec[4] == "softmax"):
-                raise ValueError(f"MLP: layer {l} cannot take post ops {post!r}: they follow a hidden layer "
-                                 "with an elementwise activation only.")
-            if any(op[0] not in POST_OPS for op in post):
-                raise ValueError(f"MLP: layer {l} has an unknown post op in {post!r}; expected {POST_OPS}.")
-
-    @staticmethod
-    def _post(spec):
-        return tuple(spec[5]) if len(spec) > 5 else ()
-
-    def _views(self, arena, spec):
-        i, o, w_off, b_off = spec[:4]
-        kernel = arena[w_off:w_off + i * o].reshape(i, o)
-        bias = None if b_off < 0 else arena[b_off:b_off + o]
-        return kernel, bias
-
-    @staticmethod
-    def _bn_views(arena, op, o):
-        """gamma, beta (None when absent), moving_mean, moving_variance of a batch_norm op."""
-        return tuple(None if off < 0 else arena[off:off + o] for off in op[1:5])
-
-    def _forward(self, x, fuse_loss, training=False, uniforms=()):
-        """(outs, caches): outs[l] is the input of layer l and outs[-1] the model's final values (the last
-        layer's pre-activation when the loss is fused); caches[l] = (activated outputs, [(op, saved...)])
-        for the backward pass. ``training``: batch statistics and dropout with ``uniforms`` (one (B, O)
-        array per dropout op, in order)."""
-        outs, caches = [x], []
-        drops = iter(uniforms)
-        last = len(self.layers) - 1
-        for l, spec in enumerate(self.layers):
-            kernel, bias = self._views(self.params, spec)
-            act = spec[4]
-            if l == last and fuse_loss:
-                act = "linear"
-            if l == 0 and _is_csr(x):  # a scipy.sparse CSR batch: the sparse x dense kernel
-                h = activated = csr_dense_forward(x.indptr, x.indices, x.data, kernel, bias, act)
-            else:
-                h = activated = dense_forward(outs[-1], kernel, bias, act)
-            saved = []
-            for op in self._post(spec):
-                if op[0] == "batch_norm":
-                    gamma, beta, moving_mean, moving_var = self._bn_views(self.params, op, spec[1])
-                    if training:
-                        y, mean, var = batch_norm_forward_train(h, gamma, beta, op[6])
-                        batch_norm_update_moving(moving_mean, moving_var, mean, var, op[5])
-                        saved.append((op, h, mean, var))
-                    else:
-                        y = batch_norm_forward_infer(h, moving_mean, moving_var, gamma, beta, op[6])
-                    h = y
-                elif training:
-                    h, mask = dropout_forward(h, next(drops), op[1])
-                    saved.append((op, mask))
-            outs.append(h)
-            caches.append((activated, saved))
-        return outs, caches
-
-    def _outputs(self, final):
-        """The model's outputs from the final layer's (possibly pre-activation) values."""
-        act = self.layers[-1][4]
-        if self.loss in ("softmax_xent", "sigmoid_bxent") and act != "linear":
-            return activation_forward(final, act)
-        return final
-
-    def _loss_backward(self, final, y, scale):
-        kernel = {"softmax_xent": softmax_xent_backward, "sigmoid_bxent": sigmoid_bxent_backward,
-                  "mse": mse_backward, "mae": mae_backward}[self.loss]
-        return kernel(final, y, scale)
-
-    def _loss_forward(self, final, y):
-        kernel = {"softmax_xent": softmax_xent_forward, "sigmoid_bxent": sigmoid_bxent_forward,
-                  "mse": mse_forward, "mae": mae_forward}[self.loss]
-        return kernel(final, y)
-
-    def _fused(self):
-        return self.loss in ("softmax_xent", "sigmoid_bxent")
-
-    def train_steps(self, X, y, order, first_batch, n_batches, iterations, learning_rate, uniforms=None):
-        """Run ``n_batches`` optimizer steps; return (loss_sum, metric_sums (M,) float64, n_samples).
-
-        X (S, I) float, or a float32 scipy.sparse CSR matrix (S, I); y (S,) intp class ids or (S, K) float;
-        order (S,) intp:
-        batch b holds rows order[b*batch_size : (b+1)*batch_size] (the last
-        batch may be short).  ``iterations`` is the optimizer's step count
-        before the first of these steps (Adam's t = iterations + 1).
-        ``uniforms``: one float32 array (R, O) per dropout op (in layer order),
-        uniform in [0, 1), R the rows of these batches: step k's rows are
-        [k*batch_size, k*batch_size + n_k) (None when there is no dropout).
-        """
-        bs = self.batch_size
-        rows_total = max(0, min((first_batch + n_batches) * bs, order.shape[0]) - first_batch * bs)
-        uniforms = _check_uniforms("MLP.train_steps", self.layers, uniforms, rows_total)
-        loss_sum = 0.0
-        metric_sums = np.zeros(len(self.metrics))
-        seen = 0
-        last = len(self.layers) - 1
-        for step in range(n_batches):
-            b = first_batch + step
-            rows = order[b * bs:(b + 1) * bs]
-            x = X[rows] if _is_csr(X) else gather_rows(X, rows)
-            yb = gather_rows(y, rows)
-            n = rows.shape[0]
-            outs, caches = self._forward(x, self._fused(), True,
-                                         [u[step * bs:step * bs + n] for u in uniforms])
-            final = outs[-1]
-            for k, metric in enumerate(self.metrics):
-                metric_sums[k] += metric_sum(self._outputs(final), yb, metric)
-            loss, dY = self._loss_backward(final, yb, 1.0 / n)
-            loss_sum += loss
-            seen += n
-            self.grads[...] = 0
-            for l in range(last, -1, -1):
-                spec = self.layers[l]
-                kernel, _ = self._views(self.params, spec)
-                dkernel, dbias = self._views(self.grads, spec)
-                activated, saved = caches[l]
-                for entry in reversed(saved):
-                    op = entry[0]
-                    if op[0] == "batch_norm":
-                        gamma = self._bn_views(self.params, op, spec[1])[0]
-                        dgamma, dbeta = self._bn_views(self.grads, op, spec[1])[:2]
-                        dY = batch_norm_backward(dY, entry[1], entry[2], entry[3], gamma, op[6], dgamma,
-                                                 dbeta)
-                    else:
-                        dY = dropout_backward(dY, entry[1], op[1])
-                if not (l == last and self._fused()):
-                    dY = activation_backward(dY, activated, spec[4])
-                if l == 0 and _is_csr(x):
-                    csr_dense_backward(x.indptr, x.indices, x.data, dY, dkernel, dbias)
-                else:
-                    dY = dense_backward(dY, outs[l], kernel, dkernel, dbias, compute_dX=l > 0)
-            saved_stats = [self.params[s].copy() for s in self._frozen]
-            self._update(learning_rate, iterations + step + 1)
-            for s, value in zip(self._frozen, saved_stats):
-                self.params[s] = value
-        return loss_sum, metric_sums, seen
-
-    def _update(self, learning_rate, iteration):
-        w, g, s, h = self.params, self.grads, self.slots, self.hyper
-        if self.optimizer == "sgd":
-            sgd_update(w, g, s[0] if s else None, learning_rate, h.get("momentum", 0.0),
-                       h.get("nesterov", False))
-        elif self.optimizer == "rmsprop":
-            rmsprop_update(w, g, s[0], s[1], s[2], learning_rate, h["rho"], h.get("momentum", 0.0),
-                           h["epsilon"], h.get("centered", False))
-        elif self.optimizer == "adam":
-            adam_update(w, g, s[0], s[1], s[2], learning_rate, h["beta_1"], h["beta_2"], h["epsilon"],
-                        iteration, h.get("amsgrad", False))
-        else:
-            adadelta_update(w, g, s[0], s[1], learning_rate, h["rho"], h["epsilon"])
-
-    def evaluate(self, X, y, batch_size):
-        """(loss_sum, metric_sums (M,) float64) over all rows of X, without updating anything
-        (BatchNormalization with the moving statistics, no dropout)."""
-        loss_sum = 0.0
-        metric_sums = np.zeros(len(self.metrics))
-        for start in range(0, X.shape[0], batch_size):
-            x = X[start:start + batch_size]
-            yb = y[start:start + batch_size]
-            final = self._forward(x, self._fused())[0][-1]
-            loss_sum += float(self._loss_forward(final, yb).astype(np.float64).sum())
-            for k, metric in enumerate(self.metrics):
-                metric_sums[k] += metric_sum(self._outputs(final), yb, metric)
-        return loss_sum, metric_sums
-
-    def predict(self, X, batch_size, out=None):
-        """Model outputs (S, O_last) for every row of X (inference: moving statistics, no dropout)."""
-        out = _out(out, (X.shape[0], self.layers[-1][1]), X.dtype)
-        for start in range(0, X.shape[0], batch_size):
-            final = self._forward(X[start:start + batch_size], False)[0][-1]
-            out[start:start + final.shape[0]] = final
-        return out
-
-
 # --------------------------------------------------------------------------- sparse (CSR) inputs
 # Multi-hot / bag-of-words inputs (the IMDB tutorial's 10000-dim 0/1 vectors) reach the first
 # Dense layer as a CSR matrix X, given by the three arrays scipy.sparse.csr_matrix holds.
@@ -1011,12 +732,12 @@ def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
     """
     lengths = np.asarray(lengths)
     tokens = np.asarray(tokens)
-    _check_multi_hot_args(lengths, tokens, num_tokens)
+    check_multi_hot_args(lengths, tokens, num_tokens)
     bad = (tokens < 0) | (tokens >= num_tokens)
     if bad.any():
         first = int(np.argmax(bad))
         seq = int(np.searchsorted(np.cumsum(lengths), first, side="right"))
-        raise _token_range_error(seq, int(tokens[first]), num_tokens)
+        raise token_range_error(seq, int(tokens[first]), num_tokens)
     n_seqs = lengths.shape[0]
     seq_of = np.repeat(np.arange(n_seqs, dtype=np.int64), lengths)
     keys = np.sort(seq_of * num_tokens + tokens.astype(np.int64))  # by sequence, then id
@@ -1025,31 +746,6 @@ def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
     indptr = np.zeros(n_seqs + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys // num_tokens, minlength=n_seqs), out=indptr[1:])
     return indptr, (keys % num_tokens).astype(np.int32)
-
-
-def _check_multi_hot_args(lengths, tokens, num_tokens):
-    owner = "multi_hot_csr"
-    if isinstance(num_tokens, bool) or not isinstance(num_tokens, (int, np.integer)) or not (
-            0 < num_tokens <= np.iinfo(np.int32).max):
-        raise ValueError(f"{owner}: argument `num_tokens` must be an integer in [1, 2**31 - 1]; "
-                         f"received {num_tokens!r}.")
-    if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
-        raise ValueError(f"{owner}: argument `lengths` must be a 1-D integer array (S,); received an array "
-                         f"of shape {lengths.shape} and dtype {lengths.dtype}.")
-    if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
-        raise ValueError(f"{owner}: argument `tokens` must be a 1-D integer array (T,); received an array "
-                         f"of shape {tokens.shape} and dtype {tokens.dtype}.")
-    if lengths.size and lengths.min() < 0:
-        raise ValueError(f"{owner}: argument `lengths` must be >= 0; sequence {int(np.argmin(lengths))} "
-                         f"has length {lengths.min()}.")
-    if int(lengths.sum(dtype=np.int64)) != tokens.shape[0]:
-        raise ValueError(f"{owner}: the sum of `lengths` ({int(lengths.sum(dtype=np.int64))}) must equal the "
-                         f"number of tokens ({tokens.shape[0]}).")
-
-
-def _token_range_error(seq, value, num_tokens):
-    return ValueError(f"multi_hot_csr: sequence {seq} contains the token id {value}, outside [0, {num_tokens}) "
-                      f"for num_tokens={num_tokens}.")
 
 
 def flatten_sequences(sequences, n_threads=None):
@@ -1063,117 +759,12 @@ def flatten_sequences(sequences, n_threads=None):
     """
     owner = "flatten_sequences"
     if isinstance(sequences, np.ndarray) and sequences.dtype != object:
-        return _flatten_array(owner, sequences)
-    seqs = _sequence_list(owner, sequences)
-    parts = [_sequence_tokens(owner, seq, s) for s, seq in enumerate(seqs)]
+        return flatten_array(owner, sequences)
+    seqs = sequence_list(owner, sequences)
+    parts = [sequence_tokens(owner, seq, s) for s, seq in enumerate(seqs)]
     lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
     tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     return lengths, tokens.astype(np.int64, copy=False)
-
-
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-_NESTED_HINT = "expected a list of sequences of integer token ids, as imdb.load_data returns"
-
-
-def _sequence_list(owner, sequences):
-    """The sequences as a list (ValueError/TypeError for things that are not a collection of them)."""
-    if isinstance(sequences, np.ndarray):  # object array
-        if sequences.ndim != 1:
-            raise ValueError(f"{owner}: argument `sequences` must be a 1-D object array of sequences; received "
-                             f"an object array of shape {sequences.shape}.")
-        return list(sequences)
-    if isinstance(sequences, (list, tuple)):
-        return sequences
-    if isinstance(sequences, (str, bytes, dict)) or not hasattr(sequences, "__iter__"):
-        raise TypeError(f"{owner}: argument `sequences` must be a list of sequences of token ids or a 2-D "
-                        f"integer array; received {_describe(sequences)}.")
-    return list(sequences)
-
-
-def _describe(value):
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} (of type {type(value).__name__})"
-
-
-def _sequence_tokens(owner, seq, s):
-    """Sequence ``s`` as a 1-D int64 array."""
-    if type(seq) is list or type(seq) is tuple:
-        if all(type(v) is int for v in seq):
-            try:
-                return np.fromiter(seq, dtype=np.int64, count=len(seq))
-            except OverflowError:
-                pass  # _token_id names the value
-        return np.array([_token_id(owner, v, s) for v in seq], dtype=np.int64)
-    if isinstance(seq, np.ndarray):
-        if seq.ndim != 1:
-            if seq.ndim == 0:
-                raise TypeError(f"{owner}: sequence {s} is the scalar {_describe(seq)}, not a sequence of token "
-                                f"ids; {_NESTED_HINT}.")
-            raise ValueError(f"{owner}: sequence {s} is nested more than one level deep (an array of shape "
-                             f"{seq.shape}); {_NESTED_HINT}.")
-        if seq.dtype == object:
-            return np.array([_token_id(owner, v, s) for v in seq], dtype=np.int64)
-        return _array_tokens(owner, seq, s)
-    if isinstance(seq, (str, bytes, dict)) or not hasattr(seq, "__iter__"):
-        raise TypeError(f"{owner}: sequence {s} is {_describe(seq)}, not a sequence of token ids; {_NESTED_HINT}.")
-    return _sequence_tokens(owner, list(seq), s)
-
-
-def _token_id(owner, v, s):
-    """int(v) for a token id of sequence ``s``; TypeError/ValueError naming the sequence otherwise."""
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{owner}: sequence {s} contains the boolean {v!r}; token ids must be integers.")
-    if isinstance(v, (int, np.integer)):
-        v = int(v)
-    elif isinstance(v, (float, np.floating)):
-        if not (np.isfinite(v) and float(v).is_integer()):
-            raise ValueError(f"{owner}: sequence {s} contains the non-integer value {float(v)!r}; token ids must "
-                             "be integers.")
-        v = int(v)
-    elif isinstance(v, (list, tuple, np.ndarray)):
-        raise ValueError(f"{owner}: sequence {s} is nested more than one level deep (it contains "
-                         f"{_describe(v)}); {_NESTED_HINT}.")
-    else:
-        raise TypeError(f"{owner}: sequence {s} contains {_describe(v)}; token ids must be integers.")
-    if not _INT64_MIN <= v <= _INT64_MAX:
-        raise ValueError(f"{owner}: sequence {s} contains the token id {v}, which does not fit in int64.")
-    return v
-
-
-def _array_tokens(owner, arr, first):
-    """A numeric array of token ids (1-D: sequence ``first``; 2-D: rows first, first+1, ...) as int64."""
-    kind = arr.dtype.kind
-    where = f"sequence {first}" if arr.ndim == 1 else "argument `sequences`"
-    if kind == "b":
-        raise TypeError(f"{owner}: {where} is a boolean array; token ids must be integers.")
-    if kind not in "iuf":
-        raise TypeError(f"{owner}: {where} must hold integer token ids; received an array of dtype {arr.dtype}.")
-    if kind == "f" or (kind == "u" and arr.dtype.itemsize == 8):
-        with np.errstate(invalid="ignore"):
-            ok = (arr >= _INT64_MIN) & (arr < 2.0**63 if kind == "f" else arr <= _INT64_MAX)
-            if kind == "f":
-                ok &= np.isfinite(arr) & (arr == np.floor(arr))
-        if not ok.all():
-            flat = int(np.argmin(ok.reshape(-1)))
-            s = first + (flat // arr.shape[1] if arr.ndim == 2 else 0)
-            v = arr.reshape(-1)[flat].item()
-            if kind == "f" and not (np.isfinite(v) and float(v).is_integer()):
-                raise ValueError(f"{owner}: sequence {s} contains the non-integer value {v!r}; token ids must be "
-                                 "integers.")
-            raise ValueError(f"{owner}: sequence {s} contains the token id {v}, which does not fit in int64.")
-    return arr.astype(np.int64)
-
-
-def _flatten_array(owner, arr):
-    if arr.ndim != 2:
-        hint = ("a 1-D array is one sequence: pass [seq], or a 2-D array (S, L)" if arr.ndim == 1
-                else "nesting deeper than one level is not supported")
-        raise ValueError(f"{owner}: argument `sequences` must be a 2-D array (S, L) of token ids or a list of "
-                         f"sequences; received an array of shape {arr.shape} ({hint}).")
-    tokens = _array_tokens(owner, arr, 0).reshape(-1)
-    return np.full(arr.shape[0], arr.shape[1], dtype=np.int64), tokens
 
 
 # --------------------------------------------------------------------------- pickled int lists (IMDB)
@@ -1199,45 +790,6 @@ _MEMO_WIDTH = {0x71: 2, 0x72: 5, 0x94: 1}  # BINPUT, LONG_BINPUT, MEMOIZE: bytes
 _FRAME = 0x95
 _INT_OPCODES = {0x4B: (1, False), 0x4D: (2, False), 0x4A: (4, True)}  # K M J: (argument bytes, signed)
 _INT_RUN = re.compile(rb"(?:K.|M..|J....)*", re.DOTALL)
-# Error codes, shared with unpickle.pyx so that both raise the same message.
-UNPICKLE_EXPECTED = {
-    1: "EMPTY_LIST (b']') starting the list",
-    2: "EMPTY_LIST (b']') or APPENDS (b'e') inside the list's MARK batch",
-    3: "BININT1/BININT2/BININT (b'K', b'M', b'J') or APPENDS (b'e') inside a sequence's MARK batch",
-    4: "APPEND (b'a') after a lone item",
-}
-UNPICKLE_ARGUMENT_ERROR = 5
-UNPICKLE_FRAME_ERROR = 6
-
-
-def _unpickle_error(code, pos, data):
-    owner = "unpickle_int_lists"
-    n = len(data)
-    if code == UNPICKLE_ARGUMENT_ERROR:
-        opcode = bytes(data[pos:pos + 1])
-        return ValueError(f"{owner}: the argument of opcode {opcode!r} at byte {pos} runs past the end of "
-                          f"the data ({n} bytes).")
-    if code == UNPICKLE_FRAME_ERROR:
-        length = int.from_bytes(data[pos + 1:pos + 9], "little")
-        return ValueError(f"{owner}: the FRAME at byte {pos} announces {length} bytes, but only "
-                          f"{n - pos - 9} follow.")
-    found = "the end of the data" if pos >= n else f"opcode {bytes(data[pos:pos + 1])!r}"
-    return ValueError(f"{owner}: byte {pos}: expected {UNPICKLE_EXPECTED[code]}; found {found}.")
-
-
-def _byte_view(owner, data, start):
-    """``data`` as a 1-D memoryview of unsigned bytes, and ``start`` checked against it."""
-    try:
-        view = memoryview(data).cast("B")
-    except TypeError:
-        raise ValueError(f"{owner}: argument `data` must be a C-contiguous bytes-like object (bytes, "
-                         f"bytearray, memoryview, uint8 array); received {_describe(data)}.") from None
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start <= len(view):
-        raise ValueError(f"{owner}: argument `start` must be an integer in [0, {len(view)}] (the length of "
-                         f"`data`); received {_describe(start)}.")
-    return view, int(start)
-
-
 def unpickle_int_lists(data, start=0, n_threads=None):
     """The pickled list of lists of ints at ``data[start:]``, without unpickling it.
 
@@ -1251,16 +803,16 @@ def unpickle_int_lists(data, start=0, n_threads=None):
     import array
     import pickle
 
-    view, pos = _byte_view("unpickle_int_lists", data, start)
+    view, pos = byte_view("unpickle_int_lists", data, start)
     n = len(view)
     lengths, tokens = [], array.array("i")
 
     def frames(pos):  # step over FRAME opcodes
         while pos < n and view[pos] == _FRAME:
             if pos + 9 > n:
-                raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+                raise unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
             if int.from_bytes(view[pos + 1:pos + 9], "little") > n - pos - 9:
-                raise _unpickle_error(UNPICKLE_FRAME_ERROR, pos, view)
+                raise unpickle_error(UNPICKLE_FRAME_ERROR, pos, view)
             pos += 9
         return pos
 
@@ -1268,16 +820,16 @@ def unpickle_int_lists(data, start=0, n_threads=None):
         pos = frames(pos)
         if pos < n and view[pos] in _MEMO_WIDTH:
             if pos + _MEMO_WIDTH[view[pos]] > n:
-                raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+                raise unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
             pos += _MEMO_WIDTH[view[pos]]
         return pos
 
     def one_int(pos, code):
         if view[pos] not in _INT_OPCODES:
-            raise _unpickle_error(code, pos, view)
+            raise unpickle_error(code, pos, view)
         width, signed = _INT_OPCODES[view[pos]]
         if pos + 1 + width > n:
-            raise _unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
+            raise unpickle_error(UNPICKLE_ARGUMENT_ERROR, pos, view)
         tokens.append(int.from_bytes(view[pos + 1:pos + 1 + width], "little", signed=signed))
         return pos + 1 + width
 
@@ -1301,12 +853,12 @@ def unpickle_int_lists(data, start=0, n_threads=None):
                 if pos >= n or view[pos] != _APPENDS:
                     if pos < n:
                         one_int(pos, 3)  # raises: an unexpected opcode, or an int cut off by the end
-                    raise _unpickle_error(3, pos, view)
+                    raise unpickle_error(3, pos, view)
                 pos += 1
             elif view[pos] in _INT_OPCODES:
                 pos = frames(one_int(pos, 3))
                 if pos >= n or view[pos] != _APPEND:
-                    raise _unpickle_error(4, pos, view)
+                    raise unpickle_error(4, pos, view)
                 pos += 1
             else:
                 break
@@ -1314,7 +866,7 @@ def unpickle_int_lists(data, start=0, n_threads=None):
         return pos
 
     if pos >= n or view[pos] != _EMPTY_LIST:
-        raise _unpickle_error(1, pos, view)
+        raise unpickle_error(1, pos, view)
     pos = memo(pos + 1)
     while True:
         pos = frames(pos)
@@ -1327,13 +879,13 @@ def unpickle_int_lists(data, start=0, n_threads=None):
                 if pos < n and view[pos] == _APPENDS:
                     break
                 if pos >= n or view[pos] != _EMPTY_LIST:
-                    raise _unpickle_error(2, pos, view)
+                    raise unpickle_error(2, pos, view)
                 pos = inner(pos)
             pos += 1
         elif view[pos] == _EMPTY_LIST:
             pos = frames(inner(pos))
             if pos >= n or view[pos] != _APPEND:
-                raise _unpickle_error(4, pos, view)
+                raise unpickle_error(4, pos, view)
             pos += 1
         else:
             break

@@ -16,7 +16,7 @@ from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array, same_shape
 from fastnn._kernels._loops cimport (ACT_SOFTMAX, act_code, act_elementwise, act_backward_elementwise,
-                                     softmax_rows, softmax_backward_rows)
+                                     fastnn_math_isa, fastnn_math_set_isa, softmax_rows, softmax_backward_rows)
 
 cdef enum:
     CHUNK = 4096  # elements per parallel chunk of an elementwise activation
@@ -107,3 +107,25 @@ def activation_backward(dY, Y, activation, out=None, n_threads=None):
     else:
         _backward[double](out.reshape(-1), dY.reshape(-1), Y.reshape(-1), O, act, nt)
     return out
+
+
+# ---------------------------------------------------------------- csrc/fastnn_math.h, for tests and benchmarks
+# Private (not a kernel of _reference): tests/kernels/test_math.py compares the clones bit for bit
+# through activation_forward, and bench/bench_kernels.py times each. The cap is a static of the
+# header, so it acts on this module's copy only (activation_forward/backward), not on dense.pyx's
+# or the engine's.
+_MATH_ISAS = ("portable", "avx2", "avx512")
+
+
+def _math_isa(level=None):
+    """The clone this module's tanh and sigmoid run: 'portable', 'avx2' or 'avx512'.
+
+    With ``level`` (one of those names), first cap it there: the result is the CPU's best clone
+    at or below the cap, so check it before relying on it.
+    """
+    if level is not None:
+        if level not in _MATH_ISAS:
+            raise ValueError(f"_math_isa: argument `level` must be one of {_MATH_ISAS} or None; "
+                             f"received {level!r}.")
+        fastnn_math_set_isa(_MATH_ISAS.index(level))
+    return _MATH_ISAS[fastnn_math_isa()]

@@ -6,7 +6,7 @@ Dimension legend: B rows (every position but the feature axis), F features (the 
     gamma, beta (F,) X's dtype, or None (scale=False / center=False: 1 and 0)
     moving_*    (F,) X's dtype: the layer's non-trainable weights
 
-Numerics (STYLE.md habit 11). The per-feature mean and the BIASED variance
+Numerics. The per-feature mean and the BIASED variance
 (divide by B, as Keras 3's ``ops.moments``; K3 layers/normalization/
 batch_normalization.py uses that variance both to normalize and to update
 the moving variance) are reduced in float64, two-pass (mean first, then the
@@ -16,7 +16,7 @@ elementwise work stays in X's dtype:
     dx = k * ((dy - mean(dy)) - xhat * mean(dy * xhat)),   k = float(gamma / sqrt(var + eps))
 (Ioffe & Szegedy 2015, eq. in sec. 3), with xhat = (x - m) * float(1 / sqrt(var + eps));
 the two sums of the backward (dbeta = sum dy, dgamma = sum dy * xhat) are
-float64 too, and are ADDED to dgamma/dbeta (habit 7). x - m is computed
+float64 too, and are ADDED to dgamma/dbeta (parameter gradients accumulate). x - m is computed
 before scaling, not x * a + (beta - m * a), which would cancel when |mean|
 is large next to the standard deviation.
 Threads: reductions are split over blocks of COLS features (each feature is

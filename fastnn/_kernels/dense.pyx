@@ -2,7 +2,7 @@
 
 Dimension legend: B rows, I inputs, O units; N rows of a dataset, F features.
 
-Threads (STYLE.md habits 9-10). The GEMMs go to scipy's BLAS, pinned to ONE
+Threads. The GEMMs go to scipy's BLAS, pinned to ONE
 thread while these kernels split the work between their own OpenMP threads,
 so the two pools never oversubscribe the cores:
     forward   Y[:, c0:c1]  = act(X @ W[:, c0:c1] + b[c0:c1])   split over units O
@@ -16,6 +16,7 @@ Below GEMM_WORK_THRESHOLD multiply-adds everything runs on one thread.
 """
 import numpy as np
 
+from libc.stdint cimport uint8_t, uint64_t
 from cython.parallel cimport parallel, prange, threadid
 
 from fastnn.utils.validation import describe, shape_str
@@ -25,8 +26,9 @@ from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, b
                                       effective_n_threads, threads_for_work)
 from fastnn._kernels._checks cimport float_array, out_array
 from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_code, copy_rows, dense_forward_cols,
-                                     dense_input_grad_cols, dense_weight_grad_cols, softmax_rows,
-                                     split_gemm)
+                                     dense_input_grad_cols, dense_weight_grad_cols, fastnn_gemm_f32,
+                                     fastnn_gemm_f64, fastnn_gemm_isa, fastnn_gemm_path,
+                                     fastnn_gemm_set_isa, fastnn_gemm_set_path, softmax_rows, split_gemm)
 
 
 cdef inline int _gemm_threads(int n_threads, Py_ssize_t work) noexcept nogil:
@@ -205,3 +207,125 @@ def gather_rows(X, index, out=None, n_threads=None):
             for r in prange(B, num_threads=nt, schedule="static"):
                 copy_rows(dst, src, &ids[0], r, r + 1, row_bytes)
     return out
+
+
+cdef extern from "fastnn_kernels.h" nogil:
+    Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx,
+                                     const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
+                                     Py_ssize_t pf0, Py_ssize_t pf1, Py_ssize_t n_in, uint64_t* rowbits,
+                                     Py_ssize_t nwi, uint64_t* featmask, Py_ssize_t nw, uint8_t* octets,
+                                     Py_ssize_t w0, Py_ssize_t w1)
+
+
+def batch_bitmaps(X, rows=None, n_threads=None):
+    """The engine's gather and bitmaps (fastnn_gather_bitmaps) on their own; see _reference.batch_bitmaps.
+    n_threads here only splits the features into that many calls, as the engine's threads do."""
+    cdef float[:, ::1] x = np.ascontiguousarray(X, np.float32)
+    cdef Py_ssize_t N = x.shape[0], I = x.shape[1], B, nwi = (I + 63) // 64, nw, t, T = n_threads or 1, nnz = 0
+    cdef intp_t[::1] r = np.ascontiguousarray(np.arange(N) if rows is None else rows, np.intp)
+    B = r.shape[0]
+    nw = (B + 63) // 64
+    if B and (np.min(r) < 0 or np.max(r) >= N):
+        raise ValueError(f"rows must be in [0, {N}), received {np.min(r)}..{np.max(r)}")
+    xb = np.zeros((B, I), np.float32)
+    rowbits = np.zeros((nwi, 64 * nw), np.uint64)
+    featmask = np.zeros((I, nw), np.uint64)
+    octets = np.zeros(8 * nwi * 64 * max(nw, 1), np.uint8)
+    cdef float[:, ::1] d = xb
+    cdef uint64_t[:, ::1] rb = rowbits
+    rowbits = rowbits[:, :B].T  # (B, nwi), as the twin's
+    cdef uint64_t[:, ::1] fm = featmask
+    cdef uint8_t[::1] oc = octets
+    if B == 0 or I == 0:
+        return xb, rowbits, featmask, 0
+    for t in range(T):
+        nnz += fastnn_gather_bitmaps(&d[0, 0], I, &x[0, 0], I, &r[0], B, <intp_t*>NULL, 0, 0, 0, I, &rb[0, 0], nwi,
+                                     &fm[0, 0], nw, &oc[0], nwi * t // T, nwi * (t + 1) // T)
+    return xb, rowbits, featmask, nnz
+
+
+# ---------------------------------------------------------------- csrc/fastnn_gemm.h, for tests and benchmarks
+# Private (not kernels of _reference): tests/kernels/test_gemm.py compares the clones and paths bit
+# for bit through these, and bench/bench_kernels.py times each clone. The cap and the forced path
+# are statics of the header, so they act on this module's copy of the GEMM only (dense_forward,
+# dense_backward and _gemm), not on mlp.pyx's.
+_GEMM_ISAS = ("portable", "avx2", "avx512")
+_GEMM_PATHS = ("auto", "direct", "blocked")
+
+
+def _gemm_isa(level=None):
+    """The clone this module's GEMM runs: 'portable', 'avx2' or 'avx512'.
+
+    With ``level`` (one of those names), first cap it there: the result is the
+    CPU's best clone at or below the cap, so check it before relying on it.
+    """
+    if level is not None:
+        if level not in _GEMM_ISAS:
+            raise ValueError(f"_gemm_isa: argument `level` must be one of {_GEMM_ISAS} or None; "
+                             f"received {level!r}.")
+        fastnn_gemm_set_isa(_GEMM_ISAS.index(level))
+    return _GEMM_ISAS[fastnn_gemm_isa()]
+
+
+def _gemm_path(path=None):
+    """The x86 clones' path: 'auto' (chosen by shape), 'direct' or 'blocked' (forced, for tests).
+
+    With ``path``, set it first; returns the setting in force.
+    """
+    if path is not None:
+        if path not in _GEMM_PATHS:
+            raise ValueError(f"_gemm_path: argument `path` must be one of {_GEMM_PATHS} or None; "
+                             f"received {path!r}.")
+        fastnn_gemm_set_path(_GEMM_PATHS.index(path) - 1)
+    return _GEMM_PATHS[fastnn_gemm_path() + 1]
+
+
+cdef void _gemm_views(const floating[:, :] A, const floating[:, :] B, floating[:, :] C, int beta) except *:
+    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1], size = sizeof(floating), i
+    for i in range(2):
+        if A.strides[i] < 0 or A.strides[i] % size:
+            raise ValueError(f"_gemm: argument `A` must have non-negative strides that are multiples of its "
+                             f"item size; received strides {(A.strides[0], A.strides[1])}.")
+    if N > 1 and ((K > 0 and B.strides[1] != size) or (M > 0 and C.strides[1] != size)) or \
+            B.strides[0] < 0 or (M > 1 and N > 0 and C.strides[0] < N * size):
+        raise ValueError(f"_gemm: arguments `B` and `C` need unit column strides and `C` rows that do not "
+                         f"overlap; received strides {(B.strides[0], B.strides[1])} and {(C.strides[0], C.strides[1])}.")
+    if M == 0 or N == 0:
+        return
+    cdef const floating* pa = &A[0, 0] if K else NULL
+    cdef const floating* pb = &B[0, 0] if K else NULL
+    with nogil:
+        if floating is float:
+            fastnn_gemm_f32(M, N, K, pa, A.strides[0] // size, A.strides[1] // size, pb, B.strides[0] // size,
+                            beta, &C[0, 0], C.strides[0] // size)
+        else:
+            fastnn_gemm_f64(M, N, K, pa, A.strides[0] // size, A.strides[1] // size, pb, B.strides[0] // size,
+                            beta, &C[0, 0], C.strides[0] // size)
+
+
+def _gemm(A, B, C, beta=0):
+    """C = A B (beta 0) or C += A B (beta 1) by csrc/fastnn_gemm.h, in place; returns C.
+
+    A (M, K), B (K, N), C (M, N): float32 or float64 arrays of one dtype. A may have any
+    non-negative strides (X.T is the weight-gradient form); B and C need unit column
+    strides, so column or row blocks of larger arrays (views) are accepted as they are.
+    """
+    for name, a in (("A", A), ("B", B), ("C", C)):
+        if not isinstance(a, np.ndarray) or a.ndim != 2 or a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"_gemm: argument `{name}` must be a 2-D float32 or float64 array; "
+                             f"received {describe(a)}.")
+    if B.dtype != A.dtype or C.dtype != A.dtype:
+        raise ValueError(f"_gemm: arguments `A`, `B` and `C` must have one dtype; received {A.dtype}, "
+                         f"{B.dtype} and {C.dtype}.")
+    if B.shape[0] != A.shape[1] or C.shape != (A.shape[0], B.shape[1]):
+        raise ValueError(f"_gemm: shapes must be A (M, K), B (K, N), C (M, N); received "
+                         f"{shape_str(A.shape)}, {shape_str(B.shape)} and {shape_str(C.shape)}.")
+    if beta not in (0, 1):
+        raise ValueError(f"_gemm: argument `beta` must be 0 or 1; received {beta!r}.")
+    if not C.flags.writeable:
+        raise ValueError("_gemm: argument `C` is written in place and must be writeable.")
+    if A.dtype == np.float32:
+        _gemm_views[float](A, B, C, beta)
+    else:
+        _gemm_views[double](A, B, C, beta)
+    return C

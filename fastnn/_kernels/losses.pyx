@@ -6,7 +6,7 @@ Each kernel runs one row loop from _loops.pxd (shared with the MLP engine):
 the per-sample loss in float64 and, for *_backward, the gradient of
 ``scale * loss_sum`` in the same pass. Threads split the rows statically;
 the batch sum is then taken serially in row order, so loss_sum does not
-depend on the thread count (KERAS_SEMANTICS.md section 3.5, determinism).
+depend on the thread count (docs/keras_semantics.md#determinism).
 """
 import numpy as np
 

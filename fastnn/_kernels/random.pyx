@@ -11,7 +11,7 @@ import numpy as np
 
 from libc.stdint cimport uint32_t, uint64_t
 
-from fastnn._kernels._reference import _check_random_f32  # the same checks and messages as the twin
+from fastnn._kernels._argchecks import check_random_f32  # the same checks and messages as the twin
 
 cdef extern from "fastnn_pcg64.h" nogil:
     int FASTNN_HAVE_PCG64
@@ -24,7 +24,7 @@ _MASK64 = (1 << 64) - 1
 
 def generator_random_f32(generator, out):
     """out[...] = generator.random(dtype=np.float32) numbers, in C order, advancing the generator."""
-    _check_random_f32(generator, out)
+    check_random_f32(generator, out)
     bit_generator = generator.bit_generator
     if type(bit_generator) is not np.random.PCG64 or not HAVE_PCG64:
         generator.random(dtype=np.float32, out=out)

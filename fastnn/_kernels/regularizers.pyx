@@ -3,7 +3,7 @@
 Dimension legend: N elements of one weight array (a kernel or a bias, flattened).
 
 penalty = l1 * sum|w| + l2 * sum w^2 (K3 keras/src/regularizers/regularizers.py).
-Both sums are taken in float64 (STYLE.md habit 11) over fixed chunks of CHUNK
+Both sums are taken in float64 (accurate for large arrays) over fixed chunks of CHUNK
 elements, and the chunk sums are added serially in chunk order, so the value
 does not depend on the thread count. The gradient l1 sign(w) + 2 l2 w
 (sign(0) = 0, the subgradient TF's abs uses) is elementwise, in w's dtype;

@@ -10,7 +10,7 @@ X is (indptr (S+1,), indices (nnz,), data (nnz,)) as scipy.sparse.csr_matrix hol
 int32 or int64 indptr/indices (scipy picks int32 when it can; both kinds run without a copy).
 Row rows[i] of X holds data[k] at column indices[k] for k in [indptr[rows[i]], indptr[rows[i]+1]).
 
-Threads and races (STYLE.md habits 9 and 10)
+Threads and races
     csr_dense_forward    rows are split statically between threads; each output row is summed
                          by one thread in a fixed order, so out does not depend on the thread count.
     csr_dense_backward   dW is split by ROWS (the I axis) into one contiguous range per thread,
@@ -48,7 +48,8 @@ from libc.stdlib cimport calloc, free, malloc, qsort
 from libc.string cimport memcpy, memset
 
 from fastnn.utils.validation import describe, shape_str
-from fastnn._kernels import _reference as _R
+from fastnn._kernels._argchecks import (check_multi_hot_args, flatten_array, sequence_list, sequence_tokens,
+                                        token_id, token_range_error)  # the same checks and messages as the twin
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
@@ -630,7 +631,7 @@ cdef int _multi_hot_pass(int32_t* out, int64_t* counts, const int64_t* indptr, c
     cdef int64_t* scratch = NULL
     cdef Py_ssize_t n = 0
     with parallel(num_threads=nt):
-        # thread-private scratch, allocated inside the parallel region (STYLE.md habit 9)
+        # thread-private scratch, allocated inside the parallel region: each thread has its own
         bits = <uint64_t*>calloc(n_words, sizeof(uint64_t))
         scratch = <int64_t*>malloc(max(max_len, 1) * sizeof(int64_t))
         for s in prange(S, schedule="static"):
@@ -655,7 +656,7 @@ def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
     """
     lengths = lengths if isinstance(lengths, np.ndarray) else np.asarray(lengths)   # IN (S,)
     tokens = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)       # IN (T,)
-    _R._check_multi_hot_args(lengths, tokens, num_tokens)
+    check_multi_hot_args(lengths, tokens, num_tokens)
     cdef int64_t n_tok = num_tokens
     cdef Py_ssize_t S = lengths.shape[0]
     tokens = np.ascontiguousarray(tokens, dtype=np.int64)
@@ -679,7 +680,7 @@ def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
     if counts.min() < 0:
         seq = int(np.argmax(counts < 0))
         row = tokens[offsets[seq]:offsets[seq + 1]]
-        raise _R._token_range_error(seq, int(row[np.argmax((row < 0) | (row >= n_tok))]), num_tokens)
+        raise token_range_error(seq, int(row[np.argmax((row < 0) | (row >= n_tok))]), num_tokens)
     np.cumsum(counts, out=counts)
     indices = np.empty(int(indptr[S]), dtype=np.int32)                             # OUT (nnz,)
     cdef int32_t[::1] ind_v = indices
@@ -698,7 +699,7 @@ cdef int _fill_list(int64_t* out, list seq, Py_ssize_t n, Py_ssize_t s, str owne
 
     The fast path is a C loop over exact Python ints (what imdb.load_data returns): a type
     pointer compare and PyLong_AsLongLongAndOverflow per token, about 15x faster than
-    np.fromiter over itertools.chain. Anything else goes through _reference._token_id, which
+    np.fromiter over itertools.chain. Anything else goes through _argchecks.token_id, which
     accepts NumPy integers and whole floats and raises the shared error messages.
     """
     cdef Py_ssize_t j
@@ -714,7 +715,7 @@ cdef int _fill_list(int64_t* out, list seq, Py_ssize_t n, Py_ssize_t s, str owne
             if overflow == 0:
                 out[j] = v
                 continue
-        out[j] = _R._token_id(owner, item, s)
+        out[j] = token_id(owner, item, s)
         if len(seq) != n:  # Python code ran (a custom int type): the list must still be intact
             raise RuntimeError(f"{owner}: sequence {s} changed size while it was read.")
     return 0
@@ -733,7 +734,7 @@ cdef int _fill_tuple(int64_t* out, tuple seq, Py_ssize_t n, Py_ssize_t s, str ow
             if overflow == 0:
                 out[j] = v
                 continue
-        out[j] = _R._token_id(owner, item, s)
+        out[j] = token_id(owner, item, s)
     return 0
 
 
@@ -749,8 +750,8 @@ def flatten_sequences(sequences, n_threads=None):
     """
     owner = "flatten_sequences"
     if isinstance(sequences, np.ndarray) and sequences.dtype != object:
-        return _R._flatten_array(owner, sequences)
-    seqs = _R._sequence_list(owner, sequences)
+        return flatten_array(owner, sequences)
+    seqs = sequence_list(owner, sequences)
     cdef Py_ssize_t S = len(seqs), s, pos = 0, T = 0
     lengths = np.empty(S, dtype=np.int64)                                          # OUT (S,)
     cdef int64_t[::1] L = lengths
@@ -760,7 +761,7 @@ def flatten_sequences(sequences, n_threads=None):
         if type(seq) is list or type(seq) is tuple:
             L[s] = len(seq)
         else:
-            arr = _R._sequence_tokens(owner, seq, s)
+            arr = sequence_tokens(owner, seq, s)
             converted[s] = arr
             L[s] = arr.shape[0]
         T += L[s]

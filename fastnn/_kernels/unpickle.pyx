@@ -16,7 +16,7 @@ import numpy as np
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
-from fastnn._kernels import _reference as _R
+from fastnn._kernels._argchecks import byte_view, unpickle_error  # the same checks and messages as the twin
 
 # Opcodes of pickle protocols 2-5 (Lib/pickle.py).
 cdef enum:
@@ -32,8 +32,8 @@ cdef enum:
     BININT2 = 0x4D      # M  u2
     BININT = 0x4A       # J  i4
 
-# Error codes: _R.UNPICKLE_EXPECTED, _R.UNPICKLE_ARGUMENT_ERROR and _R.UNPICKLE_FRAME_ERROR turn
-# them into messages.
+# Error codes: _argchecks.unpickle_error turns them into messages (its UNPICKLE_EXPECTED,
+# UNPICKLE_ARGUMENT_ERROR and UNPICKLE_FRAME_ERROR use the same numbers).
 cdef enum:
     E_LIST = 1          # no EMPTY_LIST where the list starts
     E_OUTER_BATCH = 2   # neither a list nor APPENDS inside the outer MARK batch
@@ -221,7 +221,7 @@ def unpickle_int_lists(data, start=0, n_threads=None):
     data that ends inside the list). ``n_threads``
     is accepted for uniformity; parsing is sequential.
     """
-    view, first = _R._byte_view("unpickle_int_lists", data, start)
+    view, first = byte_view("unpickle_int_lists", data, start)
     cdef const unsigned char[::1] d = view
     cdef Py_ssize_t begin = first
     cdef Parser p
@@ -236,7 +236,7 @@ def unpickle_int_lists(data, start=0, n_threads=None):
     with nogil:
         end = parse(&p, begin)
     if p.err:
-        raise _R._unpickle_error(p.err, p.err_pos, view)
+        raise unpickle_error(p.err, p.err_pos, view)
     lengths = np.empty(p.S, dtype=np.int64)                                        # OUT (S,)
     tokens = np.empty(p.T, dtype=np.int32)                                         # OUT (T,)
     cdef int64_t[::1] L = lengths

@@ -1,17 +1,17 @@
 """``EarlyStopping``: stop ``fit`` when a monitored quantity stops improving.
 
-Keras 3 semantics (K3 ``keras/src/callbacks/early_stopping.py``; KERAS_SEMANTICS
-§2.5). At each epoch end, from ``start_from_epoch`` on: ``wait += 1``; an
-improvement (beating the best value by more than ``min_delta``) records the
-best value, epoch and weights, and resets ``wait`` only if it also beats
-``baseline``; otherwise training stops once ``wait >= patience`` (never after
-the first epoch).
+Keras 3 semantics (K3 ``keras/src/callbacks/early_stopping.py``;
+docs/keras_semantics.md#early-stopping). At each epoch end, from
+``start_from_epoch`` on: ``wait += 1``; an improvement (beating the best value
+by more than ``min_delta``) records the best value, epoch and weights, and
+resets ``wait`` only if it also beats ``baseline``; otherwise training stops
+once ``wait >= patience`` (never after the first epoch).
 
 ``restore_best_weights`` restores the best epoch's weights in ``on_train_end``
 **whenever** it is set, also when the callback did not trigger (K3 and tf.keras
 >= 2.16). tf.keras <= 2.15 restored only when EarlyStopping itself stopped
 training, which surprised many users (keras-team/keras#12511,
-tensorflow/tensorflow#35634; KERAS_SEMANTICS §3.9).
+tensorflow/tensorflow#35634; docs/keras_semantics.md#restore-best-weights).
 """
 from fastnn.callbacks.monitor_callback import MonitorCallback, _check_non_negative_int
 

@@ -3,7 +3,7 @@
 Follows K3 ``keras/src/callbacks/history.py``: ``on_train_begin`` resets only
 ``epoch``, so a History instance reused across ``fit`` calls keeps appending
 to ``history`` (``fit`` normally builds a fresh one per call). Values are
-stored as Python floats (KERAS_SEMANTICS §2.6).
+stored as Python floats (docs/keras_semantics.md#history).
 """
 from fastnn.callbacks.callback import Callback
 

@@ -2,7 +2,7 @@
 
 Keras 3 semantics (K3 ``keras/src/callbacks/reduce_lr_on_plateau.py``): at each
 epoch end it first records the learning rate used in that epoch as
-``logs["learning_rate"]`` (tf.keras 2.x called it ``lr``; KERAS_SEMANTICS §2.6),
+``logs["learning_rate"]`` (tf.keras 2.x called it ``lr``; docs/keras_semantics.md#history),
 so ``History`` and ``CSVLogger``, which run after user callbacks, see it. Then:
 during a cooldown ``wait`` stays 0; an improvement by more than ``min_delta``
 resets ``wait``; otherwise, outside a cooldown, ``wait += 1`` and once

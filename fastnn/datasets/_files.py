@@ -17,7 +17,7 @@ is parsed strictly (IDX magic numbers and sizes, npz member names).
 
 The heavy standard-library modules (urllib, gzip, zipfile, pickle, ...) are
 imported inside the functions that need them, so ``import fastnn.datasets``
-stays cheap (KERAS_SEMANTICS.md §3, "keep import fastnn fast").
+stays cheap (docs/keras_semantics.md#import-time).
 """
 import contextlib
 import os

@@ -1,8 +1,8 @@
 """IMDB movie-review sentiment, with Keras' ``keras.datasets.imdb`` API.
 
 ``load_data`` follows Keras 3 step by step (keras/src/datasets/imdb.py and
-``remove_long_seq`` in keras/src/utils/python_utils.py; KERAS_SEMANTICS.md
-§2.8), so that the same arguments give the same sequences:
+``remove_long_seq`` in keras/src/utils/python_utils.py;
+docs/keras_semantics.md#imdb), so that the same arguments give the same sequences:
 
 1. one ``np.random.RandomState(seed)`` shuffles train, then test;
 2. each review becomes ``[start_char] + [w + index_from for w in review]``;

@@ -11,11 +11,13 @@ import numpy as np
 from fastnn.layers.base import Layer
 from fastnn.layers.input_layer import InputLayer
 from fastnn.models.trainer import Trainer
+from fastnn.saving import saving_api, serialization
 from fastnn.utils.array_utils import aligned_empty, aligned_zeros
 from fastnn.utils.naming import auto_name
 from fastnn.utils.validation import check_kwargs, describe, shape_str
 
 
+@serialization.register_model_class
 class Sequential(Trainer):
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
         check_kwargs("Sequential", kwargs)
@@ -48,7 +50,7 @@ class Sequential(Trainer):
         self._trainable = bool(value)
         for layer in self._layers:
             layer.trainable = self._trainable
-        if hasattr(self, "_engine"):
+        if hasattr(self, "_runner"):
             self._invalidate_engine()
 
     def add(self, layer):
@@ -120,17 +122,18 @@ class Sequential(Trainer):
         params = aligned_empty(total, dtype)
         grads = aligned_zeros(total, dtype)
         offset = 0
+        self._offsets = {}
         for weight in weights:
             n = weight.value.size
             weight.bind(params[offset:offset + n].reshape(weight.shape), grads[offset:offset + n].reshape(weight.shape))
+            self._offsets[id(weight)] = offset
             offset += n
         self._params, self._grads = params, grads
         self._invalidate_engine()
 
     def weight_offset(self, weight):
-        """Offset of ``weight`` in the parameter arena."""
-        return (weight.value.__array_interface__["data"][0] - self._params.__array_interface__["data"][0]) \
-            // self._params.itemsize
+        """Offset of ``weight`` in the parameter arena (set when the arena is packed)."""
+        return self._offsets[id(weight)]
 
     @property
     def input_shape(self):
@@ -198,32 +201,24 @@ class Sequential(Trainer):
         return f"Sequential '{self.name}' with layers " + ", ".join(
             f"{l.name} {shape_str(l.output_shape) if l.output_shape else ''}" for l in self._layers)
 
-    # ------------------------------------------------------------------ saving (fastnn.saving)
+    # ------------------------------------------------------------------ saving (fastnn.saving does the work)
     def save(self, filepath, overwrite=True):
         """Save the architecture, weights, compile arguments and optimizer state; ``filepath`` ends in
         ``.keras`` (Keras' name), ``.fastnn``, ``.h5`` or ``.hdf5``, and the file holds fastnn's own format
         (``fastnn.saving.file_format``), which ``fastnn.models.load_model`` reads and Keras cannot."""
-        from fastnn.saving import saving_api
-
         saving_api.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save the weights (in ``self.weights`` order) in fastnn's format to a ``.weights.h5`` (Keras' name)
         or ``.weights.npz`` file."""
-        from fastnn.saving import saving_api
-
         saving_api.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Load weights written by ``save_weights`` (or ``save``) into this built model."""
-        from fastnn.saving import saving_api
-
         saving_api.load_weights(self, filepath)
 
     @classmethod
     def from_config(cls, config):
         """A new, freshly initialised model from ``get_config()``'s output (built if it has an input
         shape)."""
-        from fastnn.saving import serialization
-
         return serialization.sequential_from_config(cls, config)

@@ -1,66 +1,34 @@
 """compile / fit / evaluate / predict: the only place that loops over batches and calls callbacks.
 
-Two ways to run a training step, with the same maths:
+Every call runs on one path, the training engine (``fastnn.models.runner``: compiled, or its NumPy twin with
+``FASTNN_KERNELS=reference``), whatever the model: its layers, dtype, loss, optimizer, metrics, regularizers
+and sample weights. This module keeps Keras' semantics around it: data checks once per call that name the
+fix, shuffling, validation, callbacks, History and the progress bar.
 
-* the fused engine (``fastnn._kernels.MLP``), used whenever the model is a
-  stack of Flatten/Dense/Activation layers, where a hidden Dense (with its
-  activation) may be followed by a BatchNormalization and/or a Dropout, with a
-  built-in loss and metrics (see ``_engine_plan``): it runs many whole steps
-  (gather, forward, loss, backward, optimizer update) in one compiled call, so
-  a step costs microseconds of overhead, not the tens of microseconds of a
-  Python loop (KERAS_SEMANTICS §3.2, §3.14). For Dropout the trainer draws the
-  uniform numbers the layers would draw, from the same generators in the same
-  order (``_engine_uniforms``), so a seeded run gives the same weights on
-  either path;
-* the layer-by-layer path (``Layer.call``/``Layer.backward``), used for
-  everything else and as the engine's reference in the tests.
-
-The layer-by-layer path also runs whatever the engine does not: per-sample
-weights (``sample_weight``/``class_weight``), weight regularizers, stateful
-metrics such as ``Precision``/``AUC``, frozen layers, Dropout with a
-``noise_shape``, and evaluate/predict (they run in large chunks, where the
-layers' own kernels are already efficient).
-
-Data checks happen once, at the start of ``fit``/``evaluate``/``predict``,
-and name the fix (KERAS_SEMANTICS §3.7).
-
-Losses and metrics follow Keras 3 (K3 ``trainers/trainer.py``,
-``backend/*/trainer.py``): a batch's loss is ``sum(w * loss) / batch_size``
-plus the regularization penalty of the weights the batch starts from; the
-reported loss is the mean of the batch losses weighted by batch size. Metrics
-are stateful objects, reset at the start of every epoch and evaluation, and
-reported as ``metric.result()``; the ``metrics`` of ``compile`` ignore sample
-weights (Keras weights only ``weighted_metrics``).
+Losses and metrics follow Keras 3 (``keras/src/trainers/trainer.py``): a batch's loss is
+``sum(w * loss) / batch_size`` plus the regularization penalty of the weights the batch starts from; the
+reported loss is the mean of the batch losses weighted by batch size. Metrics are stateful objects, reset at
+the start of every epoch and evaluation, and reported as ``metric.result()``; the ``metrics`` of ``compile``
+ignore sample weights (Keras weights only ``weighted_metrics``).
 """
 import math
 import numbers
 
 import numpy as np
 
-from fastnn import _kernels as K
 from fastnn import losses as losses_module
 from fastnn import metrics as metrics_module
 from fastnn import optimizers as optimizers_module
 from fastnn.callbacks.callback_list import CallbackList
-from fastnn.layers.activation import Activation
-from fastnn.layers.batch_normalization import BatchNormalization
 from fastnn.layers.dense import Dense
-from fastnn.layers.dropout import Dropout
 from fastnn.layers.flatten import Flatten
+from fastnn.models.runner import Runner
 from fastnn.utils.rng_utils import global_rng
-from fastnn.utils.sparse_utils import CSRRows, describe_sparse, is_sparse, maybe_sparsify, to_csr
+from fastnn.utils.sparse_utils import describe_sparse, is_sparse, maybe_sparsify, to_csr
 from fastnn.utils.validation import check_kwargs, describe, shape_str
 
-# Rows per forward chunk in evaluate/predict: batch size does not change their
-# results, so they run in large chunks (fewer kernel calls) whatever batch_size is.
-_INFERENCE_ROWS = 4096
-# Progress-bar refreshes per epoch when the engine runs steps in chunks.
+# Progress-bar refreshes per epoch (the engine runs the steps between two of them in one call).
 _CHUNKS_PER_EPOCH = 50
-# Dropout's uniforms drawn for one engine call, at most (float32 numbers): 4 MB stay in L3
-# between drawing and use, where a whole epoch's (MNIST: 24 MB) would go through DRAM twice.
-# 1 MB (64 MNIST steps a call) made calls too short for a team: each copies the first layer's
-# blocks in and out (bench_regularized on 2 threads: 0.20-0.24 s/epoch, against 0.19 now).
-_UNIFORMS_PER_CALL = 1 << 20
 
 
 def _resolve_verbose(verbose):
@@ -103,19 +71,6 @@ def _check_cardinality(x, y):
     if x.shape[0] != y.shape[0]:
         raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
                          f"samples. x sizes: {x.shape[0]}, y sizes: {y.shape[0]}.")
-
-
-def _n_rows(x):
-    return x.shape[0] if is_sparse(x) else _as_array("x", x).shape[0]
-
-
-def _take(x, rows):
-    """Rows of a dense array or of a CSR matrix (as ``CSRRows``: nothing is copied)."""
-    if is_sparse(x):
-        if isinstance(rows, slice):
-            rows = np.arange(*rows.indices(x.shape[0]), dtype=np.intp)
-        return CSRRows(x, rows)
-    return x[rows]
 
 
 def _sample_weights(value, n, name="sample_weight"):
@@ -187,15 +142,6 @@ class _Data:
     def n(self):
         return self.x.shape[0]
 
-    def take(self, rows):
-        taken = {}
-        targets = []
-        for t in self.metric_targets:
-            if id(t) not in taken:
-                taken[id(t)] = self.y[rows] if t is self.y else t[rows]
-            targets.append(taken[id(t)])
-        sw = None if self.sample_weight is None else self.sample_weight[rows]
-        return _Data(_take(self.x, rows), self.y[rows], sw, targets)
 
 
 class Trainer:
@@ -207,10 +153,8 @@ class Trainer:
         self.history = None
         self._metric_ids = []
         self._compiled_metrics = []
-        self._engine = None
-        self._engine_key = None
-        self._engine_dropouts = []
-        self._uniforms_kept = None  # Dropout's uniform buffers for the engine (_uniform_buffers)
+        self._metrics_key = None
+        self._runner = Runner(self)
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
@@ -231,6 +175,7 @@ class Trainer:
         for identifier in metrics:
             metrics_module.check_identifier(identifier)
         self._metric_ids = list(metrics)
+        self._metrics_key = None
         self.compiled = True
         self._invalidate_engine()
 
@@ -284,16 +229,21 @@ class Trainer:
 
     def _n_outputs(self):
         shape = self.output_shape
-        return int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        return math.prod(shape[1:]) if len(shape) > 1 else 1
 
     def _prepare_targets(self, y, name="y"):
         y = _as_array(name, y)
         return self.loss.prepare_targets(y, self._n_outputs(), dtype=self._params.dtype)
 
     def _resolve_metrics(self, y_raw_shape):
+        """The compiled metrics for targets of this shape: resolved once per compile and kind of targets
+        ('accuracy' depends on them), then the same objects, as Keras builds its metrics once."""
         n_outputs = self._n_outputs()
-        self._compiled_metrics = [metrics_module.get(identifier, y_true_shape=y_raw_shape, n_outputs=n_outputs)
-                                  for identifier in self._metric_ids]
+        key = (len(y_raw_shape), y_raw_shape[-1] if len(y_raw_shape) > 1 else None, n_outputs)
+        if key != self._metrics_key:
+            self._compiled_metrics = [metrics_module.get(identifier, y_true_shape=y_raw_shape, n_outputs=n_outputs)
+                                      for identifier in self._metric_ids]
+            self._metrics_key = key
         return self._compiled_metrics
 
     def _prepare_data(self, x_raw, y_raw, sample_weight=None, class_weight=None, prefix="", resolve_metrics=False):
@@ -316,233 +266,21 @@ class Trainer:
         for metric in self._compiled_metrics:
             metric.reset_state()
 
-    def _update_metrics(self, outputs, metric_targets):
-        for metric, targets in zip(self._compiled_metrics, metric_targets):
-            metric.update_batch(outputs, targets)
-
-    # ------------------------------------------------------------------ loss path selection
-    def _loss_mode(self):
-        """'fused' (last activation folded into the loss), 'logits' (outputs are logits) or 'outputs'."""
-        loss = self.loss
-        if loss.fused_activation is None:
-            return "outputs"
-        if loss.from_logits:
-            return "logits"
-        last = self._layers[-1]
-        if getattr(last, "activation_name", None) == loss.fused_activation:
-            return "fused"
-        return "outputs"
-
-    def _engine_specs(self):
-        """Layer specs for ``K.MLP``, or None when the model needs the layer-by-layer path."""
-        plan = self._engine_plan()
-        return None if plan is None else plan[0]
-
-    def _engine_plan(self):
-        """(layer specs for ``K.MLP``, the Dropout layers it runs in order), or None when the model
-        needs the layer-by-layer path.
-
-        A Dense layer (trainable) may be followed by an ``Activation`` (when its own is linear) and
-        then by a BatchNormalization (trainable; a frozen one normalizes with its moving statistics
-        in training, which the engine does not do) and/or a Dropout (``noise_shape=None``), in the
-        order they appear, except after the last Dense or a softmax. Dropout(0) is the identity and
-        draws nothing: it is left out.
-        """
-        if self._params is None or self._params.dtype != np.float32 or not self.trainable:
-            return None
-        if self._regularized_weights():
-            return None  # the engine has no penalty term
-        mode = self._loss_mode()
-        if mode == "outputs" and self.loss.fused_activation is not None:
-            return None  # cross-entropy on probabilities (clipped): not in the engine
-        if mode == "logits" and self._layers[-1].activation_name != "linear":
-            return None
-        specs, dropouts = [], []
-        seen_dense = False
-        for layer in self._layers:
-            post = specs[-1][5] if specs else None
-            if isinstance(layer, Flatten) and not seen_dense and layer.data_format != "channels_first":
-                continue
-            if isinstance(layer, Dense) and layer.trainable:
-                seen_dense = True
-                b_off = self.weight_offset(layer.bias) if layer.use_bias else -1
-                specs.append([layer.kernel.shape[0], layer.units, self.weight_offset(layer.kernel), b_off,
-                              layer.activation_name, []])
-            elif isinstance(layer, Activation) and specs and specs[-1][4] == "linear" and not post:
-                specs[-1][4] = layer.activation_name
-            elif isinstance(layer, BatchNormalization) and specs and layer.trainable \
-                    and all(op[0] != "batch_norm" for op in post):
-                offsets = [-1 if w is None else self.weight_offset(w)
-                           for w in (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance)]
-                post.append(("batch_norm", *offsets, layer.momentum, layer.epsilon))
-            elif isinstance(layer, Dropout) and specs and layer.noise_shape is None \
-                    and all(op[0] != "dropout" for op in post):
-                if layer.rate > 0:
-                    post.append(("dropout", layer.rate))
-                    dropouts.append((layer, specs[-1][1]))
-            else:
-                return None
-        if not specs or specs[-1][5] or any(s[5] and s[4] == "softmax" for s in specs):
-            return None
-        return [tuple(s[:5]) + ((tuple(s[5]),) if s[5] else ()) for s in specs], dropouts
-
     def _invalidate_engine(self):
-        self._engine = None
-        self._engine_key = None
-
-    def _get_engine(self, batch_size):
-        if not getattr(self, "_engine_enabled", True):
-            return None
-        plan = self._engine_plan()
-        if plan is None:
-            return None
-        specs, self._engine_dropouts = plan
-        kernel = self.loss.logits_kernel if self.loss.fused_activation else self.loss.kernel
-        metric_kernels = tuple(m.kernel for m in self._compiled_metrics)
-        if None in metric_kernels:
-            return None  # a stateful metric (Precision, AUC, ...) reads the outputs: layer path
-        opt = self.optimizer
-        opt.build(self._params.shape[0], self._params.dtype)
-        key = (tuple(specs), kernel, metric_kernels, id(opt), tuple(sorted(opt.hyper().items())), batch_size,
-               id(self._params), tuple(id(s) for s in opt.slots))
-        if self._engine_key != key:
-            self._engine = K.MLP(self._params, self._grads, specs, kernel, metric_kernels, opt.kind, opt.slots,
-                                 opt.hyper(), batch_size)
-            self._engine_key = key
-        return self._engine
-
-    def _engine_steps(self, engine, x, y, order, first, todo, batch_size):
-        """``todo`` engine steps from batch ``first``: (loss sum, metric sums, samples). With Dropout,
-        in calls of at most _UNIFORMS_PER_CALL uniforms, drawn first (_engine_uniforms)."""
-        width = batch_size * sum(units for _, units in self._engine_dropouts)
-        per_call = max(1, _UNIFORMS_PER_CALL // width) if width else todo
-        loss_sum, metric_sums, seen = 0.0, 0.0, 0
-        for start in range(first, first + todo, per_call):
-            steps = min(per_call, first + todo - start)
-            uniforms = self._engine_uniforms(start, steps, batch_size, order.shape[0]) if width else None
-            l_sum, m_sums, n_seen = engine.train_steps(x, y, order, start, steps, self.optimizer.iterations,
-                                                       self.optimizer.learning_rate, uniforms)
-            self.optimizer.iterations += steps
-            loss_sum, metric_sums, seen = loss_sum + l_sum, metric_sums + m_sums, seen + n_seen
-        return loss_sum, metric_sums, seen
-
-    def _engine_uniforms(self, first, steps, batch_size, n):
-        """One float32 (rows, units) array per Dropout the engine runs, holding exactly the numbers the
-        layer-by-layer path would draw for these steps: per step, ``rng.random((rows, units))`` from
-        each Dropout's generator in layer order. A generator used by one Dropout only is drawn from
-        once for all the steps (NumPy's stream is the same however it is cut: tests/test_trainer.py
-        checks it); generators shared by several (the global one) are drawn per step, interleaved."""
-        rows = min((first + steps) * batch_size, n) - first * batch_size
-        generators = [layer._generator() for layer, _ in self._engine_dropouts]
-        uniforms = self._uniform_buffers(rows)
-        if len({id(g) for g in generators}) == len(generators):  # NumPy's stream, drawn in C (K's twin: NumPy)
-            return [K.generator_random_f32(g, u) for g, u in zip(generators, uniforms)]
-        for r0 in range(0, rows, batch_size):
-            for g, u in zip(generators, uniforms):
-                g.random(dtype=np.float32, out=u[r0:r0 + batch_size])
-        return uniforms
-
-    def _uniform_buffers(self, rows):
-        """One (rows, units) float32 array per engine Dropout, reused from call to call (the engine reads
-        them during its call only): fresh 4 MB arrays cost ~1.5 ms of page faults each here."""
-        kept = self._uniforms_kept
-        units = [u for _, u in self._engine_dropouts]
-        if kept is None or [k.shape[1] for k in kept] != units or kept[0].shape[0] < rows:
-            kept = self._uniforms_kept = [np.empty((rows, u), np.float32) for u in units]
-        return [k[:rows] for k in kept]
-
-    # ------------------------------------------------------------------ layer-by-layer path
-    def _forward(self, x, training=False, logits=False):
-        """Run every layer; ``logits=True`` stops the last layer before its activation."""
-        last = len(self._layers) - 1
-        for i, layer in enumerate(self._layers):
-            if i == last and logits:
-                x = layer.call(x, training=training, logits=True)
-            else:
-                x = layer.call(x, training=training)
-        return x
-
-    def _loss_and_outputs(self, x, y, training, scale=None, sample_weight=None):
-        """(loss_sum, metric outputs, dloss) of a batch; dloss is None when ``scale`` is None.
-        With ``sample_weight`` the sum (and its gradient) weights each sample's loss."""
-        mode = self._loss_mode()
-        final = self._forward(x, training=training, logits=mode == "fused")
-        final2 = final.reshape(final.shape[0], -1)
-        use_logits = mode in ("fused", "logits")
-        if scale is None:
-            loss_sum = self.loss.batch_sum(final2, y, logits=use_logits, sample_weight=sample_weight)
-            dloss = None
-        else:
-            loss_sum, dloss = self.loss.backward(final2, y, scale, logits=use_logits, sample_weight=sample_weight)
-            dloss = dloss.reshape(final.shape)
-        outputs = K.activation_forward(final2, self.loss.fused_activation) if mode == "fused" else final2
-        return loss_sum, outputs, dloss
-
-    def _train_batch_layers(self, batch):
-        """One step on a ``_Data`` batch; returns (batch loss * batch size, batch size)."""
-        n = batch.n
-        # Keras' "sum_over_batch_size": sum(w * loss) / n, whatever the weights sum to.
-        loss_sum, outputs, dy = self._loss_and_outputs(batch.x, batch.y, training=True, scale=1.0 / n,
-                                                       sample_weight=batch.sample_weight)
-        self._update_metrics(outputs, batch.metric_targets)
-        self._grads[...] = 0
-        for i in range(len(self._layers) - 1, -1, -1):
-            dy = self._layers[i].backward(dy, need_dx=i > 0)
-        penalty = self._regularization(gradients=True)
-        self._apply_update()
-        return loss_sum + n * penalty, n
+        self._runner.invalidate()
 
     def _regularized_weights(self):
         return [w for w in self.trainable_weights if w.regularizer is not None]
 
-    def _regularization(self, gradients=False):
+    def _regularization(self):
         """Sum of the penalties of the trainable regularized weights (Keras adds it to the loss it
-        reports, K3 Trainer.compute_loss); with ``gradients`` also add their gradients to the grads."""
-        penalty = 0.0
-        for weight in self._regularized_weights():
-            reg = weight.regularizer
-            penalty += reg.backward(weight.value, weight.grad) if gradients else reg(weight.value)
-        return penalty
+        reports, K3 Trainer.compute_loss)."""
+        return sum(w.regularizer(w.value) for w in self._regularized_weights())
 
     @property
     def losses(self):
         """The regularization penalties of the trainable weights, as floats (Keras' ``model.losses``)."""
         return [w.regularizer(w.value) for w in self._regularized_weights()]
-
-    def _apply_update(self):
-        """One optimizer step over the arena that leaves non-trainable weights exactly as they were
-        (their optimizer state may still hold momentum from before they were frozen)."""
-        frozen = self.non_trainable_weights
-        if len(frozen) == len(self.weights):
-            return
-        saved = [w.value.copy() for w in frozen]
-        self.optimizer.apply(self._params, self._grads)
-        for weight, value in zip(frozen, saved):
-            weight.value[...] = value
-
-    def _evaluate_arrays(self, data, batch_size):
-        """The logs (loss, then the metrics' results) over all samples of ``data``, without training."""
-        rows = max(batch_size, _INFERENCE_ROWS // batch_size * batch_size)
-        loss_sum = 0.0
-        self._reset_metrics()
-        for start in range(0, data.n, rows):
-            batch = data.take(slice(start, start + rows))
-            batch_loss, outputs, _ = self._loss_and_outputs(batch.x, batch.y, training=False,
-                                                            sample_weight=batch.sample_weight)
-            loss_sum += batch_loss
-            self._update_metrics(outputs, batch.metric_targets)
-        # Every batch adds the same penalty (the weights do not change), so the mean adds it once.
-        return self._logs(loss_sum / data.n + self._regularization())
-
-    def _evaluate_engine(self, engine, data):
-        """``_evaluate_arrays`` through the training engine (fit's validation): the same sums in one
-        compiled call, on the engine's sparse-input path where the data allows (MNIST: ~1.5x faster)."""
-        self._reset_metrics()
-        x = data.x if is_sparse(data.x) else data.x.reshape(data.n, -1)
-        loss_sum, metric_sums = engine.evaluate(x, data.y, engine.batch_size)
-        for metric, total in zip(self._compiled_metrics, metric_sums):
-            metric.add_sums(total, data.n)
-        return self._logs(loss_sum / data.n)  # no regularization penalty: the engine runs without one
 
     def _logs(self, loss, prefix=""):
         logs = {prefix + "loss": float(loss)}
@@ -608,17 +346,14 @@ class Trainer:
             val_data = self._prepare_data(x_val, y_val_raw, val[2], prefix="validation_data ")
         eval_batch = self._check_batch_size(validation_batch_size) if validation_batch_size else batch_size
 
-        x_train, y_train = train.x, train.y
-        n = x_train.shape[0]
+        n = train.n
+        batch_size = min(batch_size, n)  # as Keras: a batch larger than the data is the data (no larger buffers)
         steps = int(math.ceil(n / batch_size))
-        # The engine computes the unweighted loss and the mean metrics only (see _get_engine).
-        # CSR input (scipy.sparse, or a large multi-hot array sparsified by _prepare_x) runs in the engine
-        # as it is: its first layer reads the batch's CSR rows (mlp.pyx "CSR inputs").
-        engine = None if train.sample_weight is not None else self._get_engine(batch_size)
-        x_engine = None if engine is None else x_train if is_sparse(x_train) else x_train.reshape(n, -1)
         callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                  verbose=verbose, epochs=epochs, steps=steps)
         per_batch = callbacks.needs_batch_hooks
+        # The engine runs many steps per call; callbacks with batch hooks get one call per batch, the
+        # progress bar about _CHUNKS_PER_EPOCH updates per epoch.
         chunk = 1 if per_batch else (max(1, steps // _CHUNKS_PER_EPOCH) if verbose == 1 else steps)
 
         self.stop_training = False
@@ -635,16 +370,7 @@ class Trainer:
                 todo = min(chunk, steps - batch)
                 if per_batch:
                     callbacks.on_train_batch_begin(batch)
-                if engine is not None:
-                    l_sum, m_sums, n_seen = self._engine_steps(engine, x_engine, y_train, order, batch, todo,
-                                                               batch_size)
-                    for metric, m_sum in zip(self._compiled_metrics, m_sums):
-                        metric.add_sums(m_sum, n_seen)
-                else:
-                    l_sum, n_seen = 0.0, 0
-                    for b in range(batch, batch + todo):
-                        bl, bn = self._train_batch_layers(train.take(order[b * batch_size:(b + 1) * batch_size]))
-                        l_sum, n_seen = l_sum + bl, n_seen + bn
+                l_sum, n_seen = self._runner.train(train, order, batch, todo, batch_size)
                 loss_sum += l_sum
                 seen += n_seen
                 batch += todo
@@ -655,10 +381,7 @@ class Trainer:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 # Validation fires the test hooks, as Keras' fit does through evaluate().
                 callbacks.on_test_begin()
-                if engine is not None and val_data.sample_weight is None:
-                    val_logs = self._evaluate_engine(engine, val_data)
-                else:
-                    val_logs = self._evaluate_arrays(val_data, eval_batch)
+                val_logs = self._evaluate(val_data)
                 callbacks.on_test_batch_end(int(math.ceil(val_data.n / eval_batch)) - 1, val_logs)
                 callbacks.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -667,6 +390,11 @@ class Trainer:
                 break
         callbacks.on_train_end(logs)
         return self.history
+
+    def _evaluate(self, data):
+        """The logs (loss, then the metrics' results) over all samples of ``data``, without training."""
+        self._reset_metrics()
+        return self._logs(self._runner.evaluate(data))
 
     @staticmethod
     def _epoch_order(n, batch_size, shuffle, rng):
@@ -709,15 +437,10 @@ class Trainer:
         callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
                                  steps=n_steps)
         callbacks.on_test_begin()
-        logs = self._evaluate_arrays(data, batch_size)
+        logs = self._evaluate(data)
         callbacks.on_test_batch_end(n_steps - 1, logs)
         callbacks.on_test_end(logs)
-        if return_dict:
-            return logs
-        if not self._compiled_metrics:
-            return logs["loss"]
-        # Keras 3 order: loss first, then the other keys sorted (trainer._flatten_metrics_in_order).
-        return [logs["loss"]] + [logs[k] for k in sorted(k for k in logs if k != "loss")]
+        return self._flat_logs(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         check_kwargs("predict", kwargs)
@@ -730,35 +453,49 @@ class Trainer:
                                  steps=n_steps) if (verbose or callbacks) else None
         if callbacks is not None:
             callbacks.on_predict_begin()
-        out = self._predict_arrays(xs, batch_size)
+        out = self._runner.predict(xs)
         if callbacks is not None:
             callbacks.on_predict_batch_end(n_steps - 1, {"outputs": out})
             callbacks.on_predict_end()
         return out
 
-    def _predict_arrays(self, xs, batch_size):
-        rows = max(batch_size, _INFERENCE_ROWS // batch_size * batch_size)
-        if xs.shape[0] <= rows:
-            return self._forward(_take(xs, slice(None)) if is_sparse(xs) else xs)
-        return np.concatenate([self._forward(_take(xs, slice(s, s + rows))) for s in range(0, xs.shape[0], rows)])
-
     def predict_on_batch(self, x):
-        return self._predict_arrays(self._prepare_x(x), _INFERENCE_ROWS)
+        return self._runner.predict(self._prepare_x(x))
 
     def __call__(self, inputs, training=False):
+        """The model's outputs for ``inputs``; ``training=True``: one batch in training arithmetic
+        (BatchNormalization's batch statistics, which also update the moving ones, and dropout)."""
         xs = self._prepare_x(inputs)
-        return self._forward(_take(xs, slice(None)) if is_sparse(xs) else xs, training=training)
+        return self._runner.forward_train(xs) if training else self._runner.predict(xs)
 
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        history = self.fit(x, y, batch_size=_n_rows(x), epochs=1, verbose=0, shuffle=False,
-                           sample_weight=sample_weight, class_weight=class_weight)
-        logs = {k: v[-1] for k, v in history.history.items()}
+    def _batch_data(self, owner, x, y, sample_weight=None, class_weight=None):
+        """One batch's validated data (the checks of fit/evaluate, without their callbacks and loop)."""
+        if not self.compiled or self.loss is None:
+            raise RuntimeError(f"You must call `compile()` with a loss before calling `{owner}()`.")
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("You cannot use `class_weight` and `sample_weight` at the same time. To combine "
+                             "them, multiply each sample's weight by its class weight and pass `sample_weight`.")
+        x_raw = x if is_sparse(x) else _as_array("x", x)
+        y_raw = _as_array("y", y)
+        _check_cardinality(x_raw, y_raw)
+        return self._prepare_data(x_raw, y_raw, sample_weight, class_weight, resolve_metrics=True)
+
+    def _flat_logs(self, logs, return_dict):
         if return_dict:
             return logs
         if not self._compiled_metrics:
             return logs["loss"]
+        # Keras 3 order: loss first, then the other keys sorted (trainer._flatten_metrics_in_order).
         return [logs["loss"]] + [logs[k] for k in sorted(k for k in logs if k != "loss")]
 
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on the batch (x, y); the loss and metrics of this batch (as tf.keras' default
+        reset_metrics=True: Keras 3 keeps running means across calls instead)."""
+        data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
+        self._reset_metrics()
+        loss_sum, seen = self._runner.train(data, np.arange(data.n, dtype=np.intp), 0, 1, data.n)
+        return self._flat_logs(self._logs(loss_sum / seen), return_dict)
+
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        return self.evaluate(x, y, batch_size=_n_rows(x), verbose=0, sample_weight=sample_weight,
-                             return_dict=return_dict)
+        data = self._batch_data("test_on_batch", x, y, sample_weight)
+        return self._flat_logs(self._evaluate(data), return_dict)

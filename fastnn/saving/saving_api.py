@@ -40,9 +40,7 @@ from fastnn.utils.validation import describe
 
 
 def _check_model(model, owner):
-    from fastnn.models.sequential import Sequential
-
-    if not isinstance(model, Sequential):
+    if not isinstance(model, tuple(serialization.registry("model").values())):
         raise TypeError(f"{owner}: expected a fastnn model; received {describe(model)}")
 
 

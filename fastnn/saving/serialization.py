@@ -3,7 +3,8 @@
 ``from_config`` only ever instantiates fastnn's own classes. A class name from a
 config is looked up in a registry built from fastnn's public modules
 (``fastnn.layers``, ``optimizers``, ``losses``, ``metrics``, ``initializers``,
-``regularizers`` and ``Sequential``); nothing is imported, evaluated or unpickled, and an unknown
+``regularizers``) and the model classes that registered themselves
+(``Sequential``); nothing is imported, evaluated or unpickled, and an unknown
 name raises a ``ValueError`` listing the known ones. Saving checks the same
 registries, so a model that uses a class fastnn could not rebuild (a user
 subclass, say) fails when it is saved rather than when it is loaded. Keras'
@@ -28,15 +29,25 @@ _KINDS = {
 }
 # Exceptions a fastnn constructor raises for a bad argument; anything else is a bug and propagates.
 _CONFIG_ERRORS = (TypeError, ValueError, KeyError, OverflowError)
+# Model classes register themselves (``register_model_class``) instead of being imported here:
+# fastnn.models imports fastnn.saving for ``model.save`` and friends, so saving importing the models
+# would close an import circle (Keras 3 has the same direction: keras/src/models/model.py imports
+# keras.src.saving, which does not import the models). ``import fastnn`` imports fastnn.models, so
+# Sequential is registered before anything can be saved or loaded.
+_MODEL_CLASSES = {}
+
+
+def register_model_class(cls):
+    """Class decorator: ``load_model``/``save_model`` accept and rebuild models of class ``cls``."""
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
 
 
 def registry(kind):
     """{class name: class} of fastnn's own classes of ``kind`` ('layer', 'optimizer', 'loss', 'metric',
     'initializer', 'regularizer' or 'model')."""
     if kind == "model":
-        from fastnn.models.sequential import Sequential
-
-        return {"Sequential": Sequential}
+        return dict(_MODEL_CLASSES)
     module, base = _KINDS[kind]
     found = {}
     for value in vars(module).values():

@@ -2,7 +2,7 @@
 
 Keras' ``plot_model`` needs pydot plus the system graphviz binaries, and fails
 when either is missing (fchollet/deep-learning-with-python-notebooks#236,
-keras-team/keras#10935; KERAS_SEMANTICS §3.13). A Sequential model is a
+keras-team/keras#10935; docs/keras_semantics.md#plot-model). A Sequential model is a
 straight chain, so fastnn lays it out itself: one box per layer (``name
 (Type)``, optionally the input/output shapes, dtype, activation, parameter
 count and trainable flag), arrows between them, top-to-bottom (``rankdir='TB'``)

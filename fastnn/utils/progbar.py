@@ -11,7 +11,7 @@ Deliberate difference from Keras: the in-place ("dynamic") redraw is used only
 when stdout is a terminal or a Jupyter kernel's output stream. Keras also turns
 it on whenever ``"posix" in sys.modules`` (always true on Linux/macOS), so logs
 redirected to a file fill up with ``\\b``/``\\r`` and one line per step
-(keras-team/keras#13716, #1007; KERAS_SEMANTICS §3.6). When stdout is a file
+(keras-team/keras#13716, #1007; docs/keras_semantics.md#progress-bar-files). When stdout is a file
 or pipe, ``verbose=1`` prints one complete line when the bar is finalized and
 nothing before, and no control characters at all.
 

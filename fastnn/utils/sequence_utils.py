@@ -2,7 +2,7 @@
 
 The Deep Learning with Python notebook builds ``np.zeros((25000, 10000))`` in float64 and sets
 ``results[i, sequence] = 1.`` review by review: 2 GB per split and a Python loop
-(KERAS_SEMANTICS.md section 3.11; keras-team/keras#2061). ``multi_hot`` returns the same values
+(docs/keras_semantics.md#sparse-input; keras-team/keras#2061). ``multi_hot`` returns the same values
 as a ``scipy.sparse.csr_matrix`` (about 13 MB of indices for 25,000 reviews) that fit() and
 predict() feed to the first Dense layer's sparse kernel, or, with ``sparse=False``, a dense
 array of the requested dtype filled in one pass.

@@ -10,14 +10,14 @@ from fastnn.utils.validation import describe, shape_str
 
 # A dense 2-D input with at most this fraction of non-zeros, and at least this many
 # elements, runs on the sparse path (the IMDB tutorial's 25000 x 10000 0/1 matrix is
-# about 1.2% non-zero; KERAS_SEMANTICS §3.11).
+# about 1.2% non-zero; docs/keras_semantics.md#sparse-input).
 SPARSE_DENSITY_THRESHOLD = 0.10
 SPARSE_MIN_ELEMENTS = 1 << 20
 
 
 def is_sparse(x):
     # Checked by module name first so that dense inputs never pay for importing scipy.sparse
-    # (this runs on every predict call; KERAS_SEMANTICS §3.1).
+    # (this runs on every predict call; docs/keras_semantics.md#predict-overhead).
     if not type(x).__module__.startswith("scipy.sparse"):
         return False
     import scipy.sparse as sp

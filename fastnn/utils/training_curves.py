@@ -6,7 +6,7 @@ Deep Learning with Python §4.1 and the TensorFlow overfitting tutorial. The
 best epoch is marked on each panel: the epoch with the lowest validation
 (else training) loss/error, or the highest accuracy-like metric (names ending
 in ``acc``, ``accuracy``, ``auc``, ``precision``, ``recall``; the rule
-EarlyStopping's ``mode='auto'`` uses in tf.keras 2.x, KERAS_SEMANTICS §2.5).
+EarlyStopping's ``mode='auto'`` uses in tf.keras 2.x, docs/keras_semantics.md#monitor-mode).
 """
 import math
 import numbers

@@ -1,4 +1,4 @@
-"""EarlyStopping: Keras 3 semantics (K3 callbacks/early_stopping.py, KERAS_SEMANTICS §2.5, §3.9).
+"""EarlyStopping: Keras 3 semantics (K3 callbacks/early_stopping.py; docs/keras_semantics.md#early-stopping).
 
 Unit tests drive the callback with a fake model and scripted logs; the
 integration tests run a real ``fastnn.Sequential`` fit on tiny data.

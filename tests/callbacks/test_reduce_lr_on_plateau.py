@@ -1,4 +1,7 @@
-"""ReduceLROnPlateau: Keras 3 semantics (K3 callbacks/reduce_lr_on_plateau.py, KERAS_SEMANTICS §2.6)."""
+"""ReduceLROnPlateau: Keras 3 semantics (K3 callbacks/reduce_lr_on_plateau.py).
+
+The ``learning_rate`` log key: docs/keras_semantics.md#history.
+"""
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,6 +11,7 @@ import fastnn
 from fastnn.callbacks import LambdaCallback, LearningRateScheduler, ReduceLROnPlateau
 from fastnn.layers import Dense, Input
 from fastnn.utils.rng_utils import set_random_seed
+from _checks import use_reference_engine
 
 
 class FakeModel:
@@ -190,7 +194,7 @@ def small_model(lr=0.1, engine=True, seed=0):
     model = fastnn.Sequential([Input((3,)), Dense(4, activation="relu"), Dense(1)])
     model.compile(optimizer=fastnn.optimizers.SGD(lr), loss="mse")
     if not engine:
-        model._engine_enabled = False  # the layer-by-layer path
+        use_reference_engine(model)  # the NumPy twin
     return model
 
 

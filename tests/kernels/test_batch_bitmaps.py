@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from fastnn._kernels import _reference as R
-from fastnn._kernels import mlp as C
+from fastnn._kernels import dense as C
 
 
 def _data(n, i, density, seed):

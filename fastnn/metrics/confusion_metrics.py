@@ -30,7 +30,7 @@ import numbers
 import numpy as np
 
 from fastnn import _kernels as K
-from fastnn.metrics import Metric
+from fastnn.metrics.metric import Metric
 from fastnn.utils.array_utils import predictions_2d
 from fastnn.utils.validation import describe, shape_str
 

@@ -1,0 +1,96 @@
+"""How an engine call runs: its thread count and its first layer's kernels, chosen by measuring.
+
+The engine gives the same bits on any number of threads and with either first-layer kernel (bitmaps of the
+non-zeros, or the GEMM), so these choices change speed only, and they are made by timing the candidates on
+the work itself rather than by thresholds tuned on one CPU:
+
+* the first calls (or the first pieces of a long call) try each candidate once;
+* afterwards each call runs the candidate with the best latest rate per unit of work (a step, or a row at
+  inference); the running candidate is re-measured on every call, so when it slows down -- a team whose
+  threads share their cores with another busy process waits at every barrier (2-60x slower steps were
+  measured) -- another takes over;
+* the other candidates are tried again only once the time spent since the last try is PROBE_BUDGET times
+  what that try cost, so probing costs at most ~1/PROBE_BUDGET of the time, on long fits and on loops of
+  one-step calls alike, even on a loaded machine.
+"""
+import os
+import time
+
+PROBE_BUDGET = 20.0      # time between two tries of another candidate, in units of the last try's cost
+MARGIN = 0.97            # a candidate with more threads must beat one with fewer by 3%
+PIECE_STEPS = 128        # a long training call runs in timed pieces of this many steps
+PROBE_STEPS = 8          # ... and tries another candidate on pieces this short (a team: TEAM_PROBE_STEPS)
+TEAM_PROBE_STEPS = 2     # (on a loaded machine a team's step can take 50x one thread's: keep its tries short)
+
+
+def machine_busy(team):
+    """Whether other processes keep the cores a team would need busy: the 1-minute load average (this
+    process's own thread included) leaves less than half a core free. A hint that defers tries of the team;
+    the timings decide. False where the load average is unknown."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return False
+    return load > (os.cpu_count() or team) - 0.5
+
+
+class Chooser:
+    """Chooses among candidates (threads, first-layer kernel) for one kind of call."""
+
+    def __init__(self, team, kernels=("auto",), busy=machine_busy):
+        self.team = max(1, int(team))
+        self.busy = busy
+        threads = (1, self.team) if self.team > 1 else (1,)
+        self.candidates = [(t, k) for t in threads for k in kernels]
+        self.latest = {}        # candidate -> seconds per unit of its latest run
+        self.current = None
+        self.since_probe = 0.0  # seconds run since the last try of another candidate
+        self.probe_cost = 0.0
+        self.turn = 0           # which other candidate the next try is for
+
+    def _better(self, a, b):
+        """Whether candidate a is better than b by their latest rates (more threads must win by MARGIN)."""
+        ra, rb = self.latest[a], self.latest[b]
+        return ra < (MARGIN * rb if a[0] > b[0] else rb / MARGIN if a[0] < b[0] else rb)
+
+    def _eligible(self, c):
+        """While one thread runs, a team is tried only with the kernel that wins there, and not while the
+        machine is busy (self.busy); once a team runs, every candidate is."""
+        if c[0] == 1 or self.current is None or self.current[0] > 1:
+            return True
+        return c[1] == self.current[1] and not self.busy(self.team)
+
+    def next(self):
+        """(candidate, is_probe) for the next call or piece."""
+        untried = [c for c in self.candidates if c not in self.latest and self._eligible(c)]
+        if untried:
+            return untried[0], True
+        if len(self.candidates) > 1 and self.since_probe >= PROBE_BUDGET * self.probe_cost:
+            others = [c for c in self.candidates if c != self.current and self._eligible(c)]
+            if others:
+                self.turn = (self.turn + 1) % len(others)
+                return others[self.turn], True
+            self.since_probe = 0.0  # (nothing to try now: wait another budget)
+        return self.current, False
+
+    def record(self, candidate, seconds, units, probe=False):
+        if units <= 0:
+            return
+        self.latest[candidate] = seconds / units
+        if probe:
+            self.probe_cost = seconds
+            self.since_probe = 0.0
+        else:
+            self.since_probe += seconds
+        best = None
+        for c in self.candidates:
+            if c in self.latest and (best is None or self._better(c, best)):
+                best = c
+        self.current = best
+
+
+def timed(fn, *args):
+    """(result, seconds) of fn(*args)."""
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - t0

@@ -1,0 +1,93 @@
+"""The engine's chooser (fastnn/_kernels/_engine_threads.py) on simulated timings: it measures every
+candidate, follows the fastest, and spends at most ~1/PROBE_BUDGET of its time trying the others again,
+however long their tries take."""
+import pytest
+
+from fastnn._kernels import _engine_threads as ET
+
+IDLE = lambda team: False  # noqa: E731  (the load average of the machine running the tests plays no part)
+
+
+def _run(chooser, team_rate, one_rate, calls, units=1, gemm_factor=1.0):
+    """Drive `calls` calls of `units` units; the rates may be functions of the call index; the "gemm" kernel
+    takes gemm_factor times as long."""
+    spent = {1: 0.0, chooser.team: 0.0}
+    for i in range(calls):
+        (threads, kernel), probe = chooser.next()
+        rate = (one_rate if threads == 1 else team_rate)
+        rate = (rate(i) if callable(rate) else rate) * (gemm_factor if kernel == "gemm" else 1.0)
+        chooser.record((threads, kernel), rate * units, units, probe)
+        spent[threads] += rate * units
+    return spent
+
+
+def test_measures_both_then_keeps_the_faster_team():
+    chooser = ET.Chooser(2, busy=IDLE)
+    assert chooser.next() == ((1, "auto"), True)
+    chooser.record((1, "auto"), 1.0, 1, True)
+    assert chooser.next() == ((2, "auto"), True)
+    chooser.record((2, "auto"), 0.6, 1, True)
+    assert chooser.next() == ((2, "auto"), False)
+    spent = _run(chooser, 0.6, 1.0, 100)
+    assert spent[1] <= 1.0 * 100 / ET.PROBE_BUDGET + 1  # the odd try of one thread
+
+
+def test_a_loaded_machine_costs_at_most_a_few_percent_of_probing():
+    """A team 50x slower than one thread (a busy core makes each barrier wait): probes cost ~1/PROBE_BUDGET."""
+    chooser = ET.Chooser(2, busy=IDLE)
+    spent = _run(chooser, 50.0, 1.0, 20000)
+    total = spent[1] + spent[2]
+    assert total <= 1.0 * 20000 * (1 + 1.2 / ET.PROBE_BUDGET) + 50  # + the first try
+    assert spent[2] > 0  # it does keep trying
+
+
+def test_the_team_comes_back_when_the_load_goes():
+    chooser = ET.Chooser(2, busy=IDLE)
+    team = lambda i: 50.0 if i < 2000 else 0.6  # noqa: E731
+    _run(chooser, team, 1.0, 3000)
+    assert chooser.current == (2, "auto")
+
+
+def test_one_thread_settings_never_probe():
+    chooser = ET.Chooser(1, busy=IDLE)
+    assert chooser.next() == ((1, "auto"), True)
+    chooser.record((1, "auto"), 1.0, 1, True)
+    for _ in range(5):
+        assert chooser.next() == ((1, "auto"), False)
+        chooser.record((1, "auto"), 1.0, 1)
+
+
+@pytest.mark.parametrize("one, team, expect", [(1.0, 0.99, 1), (1.0, 0.9, 2)])
+def test_the_team_must_win_by_a_margin(one, team, expect):
+    chooser = ET.Chooser(2, busy=IDLE)
+    _run(chooser, team, one, 10)
+    assert chooser.current[0] == expect
+
+
+def test_the_kernel_is_chosen_too():
+    chooser = ET.Chooser(2, ("auto", "gemm"), busy=IDLE)
+    _run(chooser, 0.6, 1.0, 200, gemm_factor=0.8)
+    assert chooser.current == (2, "gemm")
+    chooser = ET.Chooser(2, ("auto", "gemm"), busy=IDLE)
+    _run(chooser, 0.6, 1.0, 200, gemm_factor=1.3)
+    assert chooser.current == (2, "auto")
+
+
+def test_a_busy_machine_defers_the_tries_of_the_team():
+    busy = [True]
+    chooser = ET.Chooser(2, busy=lambda team: busy[0])
+    spent = _run(chooser, 50.0, 1.0, 1000)
+    assert spent[2] == 0
+    busy[0] = False
+    _run(chooser, 0.6, 1.0, 100)
+    assert chooser.current == (2, "auto")
+
+
+def test_a_team_is_tried_with_the_kernel_that_won_on_one_thread():
+    chooser = ET.Chooser(2, ("auto", "gemm"), busy=IDLE)
+    tried = []
+    for _ in range(3):
+        candidate, probe = chooser.next()
+        tried.append(candidate)
+        chooser.record(candidate, {(1, "auto"): 1.0, (1, "gemm"): 0.8}.get(candidate, 0.5), 1, probe)
+    assert tried == [(1, "auto"), (1, "gemm"), (2, "gemm")]
