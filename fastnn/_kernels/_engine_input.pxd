@@ -81,6 +81,13 @@ cdef inline int part_owner(int p, int T) noexcept nogil:
     return p if T > 1 else 0
 
 
+cdef inline void csr_features(Engine* e, int tid, int T, Py_ssize_t* f0, Py_ssize_t* f1) noexcept nogil:
+    """Thread tid's features of the CSR gradient scatter: its consecutive parts of the split, which was made
+    for csr_parts threads (a team OpenMP made smaller, or a build without OpenMP, still covers them all)."""
+    f0[0] = e.csr_split[tid * e.csr_parts // T]
+    f1[0] = e.csr_split[(tid + 1) * e.csr_parts // T]
+
+
 cdef inline bint first_forward_train(Engine* e, EOp* op, floating* xb, const intp_t* rows, Py_ssize_t n,
                                      const intp_t* next_rows, Py_ssize_t n_next, Py_ssize_t r0, Py_ssize_t r1,
                                      bint fold, int tid, int T) noexcept nogil:
@@ -203,8 +210,7 @@ cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const
     cdef int p
     if e.input == IN_CSR:
         if floating is float:
-            f0 = e.csr_split[tid]
-            f1 = e.csr_split[tid + 1]
+            csr_features(e, tid, T, &f0, &f1)
             if f1 > f0:
                 if e.csr64:
                     fastnn_csr_batch_grad_i64(<float*>dW, O, <float*>G, O, <const int64_t*>e.indptr,
@@ -236,10 +242,11 @@ cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const
 
 cdef inline void first_update(Engine* e, EOp* op, int tid, int T, floating* params) noexcept nogil:
     """The deferred update of the first dense op: the blocks first_grad_update gave this thread."""
-    cdef Py_ssize_t i0, i1, c0, c1, O = op.n_out
+    cdef Py_ssize_t i0, i1, c0, c1, f0, f1, O = op.n_out
     cdef int p
     if e.input == IN_CSR:
-        dense_update(e, op, params, e.csr_split[tid], e.csr_split[tid + 1], 0, O, tid == T - 1)
+        csr_features(e, tid, T, &f0, &f1)
+        dense_update(e, op, params, f0, f1, 0, O, tid == T - 1)
         return
     if e.first_split:
         for p in range(2):

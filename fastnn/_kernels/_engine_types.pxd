@@ -160,7 +160,8 @@ cdef struct Engine:
     const void* indices
     const void* data
     bint csr_sorted
-    const intp_t* csr_split # (T + 1,) thread t scatters the first layer's gradient of features [split[t], split[t+1])
+    const intp_t* csr_split # (P + 1,) part p of the first layer's gradient scatter: features [split[p], split[p+1])
+    int csr_parts           # P: the threads the split was made for (csr_features maps them onto the team)
     # the call
     int mode
     const void* X           # dense (S, I0)

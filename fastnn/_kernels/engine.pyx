@@ -304,6 +304,7 @@ cdef class _Core:
             e.csr_sorted = sorted_rows
             self.csr_split = split
             e.csr_split = <const intp_t*><size_t>split.ctypes.data
+            e.csr_parts = split.shape[0] - 1
 
     def set_labels(self, ids, Y, sw):
         cdef CEngine* e = &self.e

@@ -489,8 +489,8 @@ class Trainer:
         return [logs["loss"]] + [logs[k] for k in sorted(k for k in logs if k != "loss")]
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on the batch (x, y); the loss and metrics of this batch (as tf.keras' default
-        reset_metrics=True: Keras 3 keeps running means across calls instead)."""
+        """One optimizer step on the batch (x, y); the loss and metrics of this batch alone (Keras 3 resets
+        the metrics at the start of each call since keras-team/keras#22617, as tf.keras did)."""
         data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
         self._reset_metrics()
         loss_sum, seen = self._runner.train(data, np.arange(data.n, dtype=np.intp), 0, 1, data.n)
