@@ -6,7 +6,7 @@ import pytest
 
 import fastnn
 from fastnn import Sequential, metrics
-from fastnn.layers import Dense
+from fastnn.layers import Dense, Dropout
 from fastnn.metrics import AUC, Precision, Recall
 from fastnn.utils import set_random_seed, to_categorical
 
@@ -314,3 +314,38 @@ def test_metrics_see_the_labels_not_the_label_smoothed_targets():
     history = model.fit(x, y, batch_size=40, epochs=1, verbose=0).history
     assert history["precision"][0] == pytest.approx(_standalone(Precision(), y, before))
     assert history["recall"][0] == pytest.approx(_standalone(Recall(), y, before))
+
+
+class _PerBatchPrecision(Precision):
+    rows_additive = False  # fed batch by batch, as a custom metric is
+
+
+class _PerBatchAUC(AUC):
+    rows_additive = False
+
+
+class _EveryBatch(fastnn.callbacks.Callback):
+    """A batch hook: fit then runs one engine call per batch (so calls start at batches other than 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(dict(logs))
+
+
+def test_counts_fed_once_per_engine_call_equal_counts_fed_batch_by_batch():
+    x, y = _binary_data(203)
+    results = []
+    for metrics in (["precision", "auc"], [_PerBatchPrecision(name="precision"), _PerBatchAUC(name="auc")]):
+        for hook in (None, _EveryBatch()):
+            fastnn.backend.clear_session()
+            set_random_seed(0)
+            model = Sequential([Dense(4, activation="relu", input_shape=(3,)), Dropout(0.3),
+                                Dense(1, activation="sigmoid")])
+            model.compile("sgd", "binary_crossentropy", metrics=metrics)
+            history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=hook and [hook]).history
+            results.append((history, hook and hook.seen))
+    assert results[0][0] == results[1][0] == results[2][0] == results[3][0]
+    assert results[1][1] == results[3][1] and len(results[1][1]) == 3 * 13

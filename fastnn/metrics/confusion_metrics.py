@@ -60,6 +60,7 @@ class _ConfusionMetric(Metric):
 
     direction = "up"
     multi_label = False
+    rows_additive = True  # the counts are sums over rows
 
     def _setup(self, thresholds, clip, top_k=None, class_id=None, from_logits=False):
         self._thresholds = np.asarray(thresholds, dtype=np.float64)

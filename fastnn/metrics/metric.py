@@ -19,6 +19,11 @@ class Metric:
       given, ``y_loss`` as the loss prepared it); by default ``y`` as an array;
     * ``update_batch(y_pred, y_true)``: update from a batch of model outputs
       (2-D) and rows of those targets; by default ``update_state``.
+
+    A metric whose state is a sum over rows (confusion counts) sets
+    ``rows_additive = True``: one ``update_batch`` on the rows of several
+    batches then gives the state those batches give one by one, and fit feeds
+    it once per engine call instead of once per batch.
     """
 
     default_name = None
@@ -26,6 +31,7 @@ class Metric:
     # Name of the per-sample kernel of a mean metric, which the fused training engine can
     # compute in its compiled loop; None for every other metric.
     kernel = None
+    rows_additive = False
 
     def __init__(self, name=None, dtype=None):
         self.name = name or self.default_name or type(self).__name__.lower()

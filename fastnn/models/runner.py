@@ -99,6 +99,9 @@ class Runner:
             for metric, m_sum in zip(kernel_metrics, m_sums):
                 metric.add_sums(m_sum, n_seen)
             for metric, targets in python_metrics:
+                if metric.rows_additive:  # sums over rows: all the call's rows at once give the same state
+                    metric.update_batch(capture, targets[order[start * batch_size:start * batch_size + rows]])
+                    continue
                 for s in range(k):  # batch by batch, as Keras updates them
                     r0, r1 = s * batch_size, min((s + 1) * batch_size, rows)
                     picked = order[start * batch_size + r0:start * batch_size + r1]
