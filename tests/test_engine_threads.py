@@ -23,10 +23,10 @@ def _run(chooser, team_rate, one_rate, calls, units=1, gemm_factor=1.0):
 
 def test_measures_both_then_keeps_the_faster_team():
     chooser = ET.Chooser(2, busy=IDLE)
-    assert chooser.next() == ((1, "auto"), True)
-    chooser.record((1, "auto"), 1.0, 1, True)
-    assert chooser.next() == ((2, "auto"), True)
-    chooser.record((2, "auto"), 0.6, 1, True)
+    assert chooser.next() == ((1, "auto"), "try")
+    chooser.record((1, "auto"), 1.0, 1, "try")
+    assert chooser.next() == ((2, "auto"), "try")
+    chooser.record((2, "auto"), 0.6, 1, "try")
     assert chooser.next() == ((2, "auto"), False)
     spent = _run(chooser, 0.6, 1.0, 100)
     assert spent[1] <= 1.0 * 100 / ET.PROBE_BUDGET + 1  # the odd try of one thread
@@ -50,8 +50,8 @@ def test_the_team_comes_back_when_the_load_goes():
 
 def test_one_thread_settings_never_probe():
     chooser = ET.Chooser(1, busy=IDLE)
-    assert chooser.next() == ((1, "auto"), True)
-    chooser.record((1, "auto"), 1.0, 1, True)
+    assert chooser.next() == ((1, "auto"), "try")
+    chooser.record((1, "auto"), 1.0, 1, "try")
     for _ in range(5):
         assert chooser.next() == ((1, "auto"), False)
         chooser.record((1, "auto"), 1.0, 1)
@@ -91,3 +91,27 @@ def test_a_team_is_tried_with_the_kernel_that_won_on_one_thread():
         tried.append(candidate)
         chooser.record(candidate, {(1, "auto"): 1.0, (1, "gemm"): 0.8}.get(candidate, 0.5), 1, probe)
     assert tried == [(1, "auto"), (1, "gemm"), (2, "gemm")]
+
+
+def test_a_try_that_starts_cold_is_timed_after_its_warm_up():
+    """A team whose first step after one thread ran is slow (the other core's caches cold, its thread asleep)
+    but whose next ones are fast: with warm-ups it is found and kept; each try is one warm call then one
+    timed call, and the warm calls' time counts towards the probing budget."""
+    def run(warm):
+        chooser = ET.Chooser(2, busy=IDLE, warm=warm)
+        last, spent, kinds = None, 0.0, []
+        for _ in range(400):
+            candidate, probe = chooser.next()
+            kinds.append(probe)
+            rate = 1.0 if candidate[0] == 1 else (3.0 if last != candidate else 0.5)
+            chooser.record(candidate, rate, 1, probe)
+            last, spent = candidate, spent + rate
+        return chooser, spent, kinds
+
+    cold, _, _ = run(False)
+    assert cold.current == (1, "auto")  # timing the cold start alone keeps the slower one thread
+    chooser, spent, kinds = run(True)
+    assert chooser.current == (2, "auto")
+    assert kinds[:4] == ["warm", "try", "warm", "try"]
+    # a try of one thread costs its two calls and the team's cold call after it: ~5 units per budget
+    assert spent <= 400 * 0.5 * (1 + 5 / ET.PROBE_BUDGET) + 10

@@ -4,7 +4,10 @@ The engine gives the same bits on any number of threads and with either first-la
 non-zeros, or the GEMM), so these choices change speed only, and they are made by timing the candidates on
 the work itself rather than by thresholds tuned on one CPU:
 
-* the first calls (or the first pieces of a long call) try each candidate once;
+* the first calls (or the first pieces of a long call) try each candidate once; a try of a training
+  candidate starts with WARM_STEPS untimed steps, so that what is timed is the candidate running, not its
+  start (the other core's caches cold, its thread asleep: a 2-step try of a team that then ran 70 us steps
+  measured 150-175 us, and one thread at 137 us kept the work);
 * afterwards each call runs the candidate with the best latest rate per unit of work (a step, or a row at
   inference); the running candidate is re-measured on every call, so when it slows down -- a team whose
   threads share their cores with another busy process waits at every barrier (2-60x slower steps were
@@ -21,6 +24,7 @@ MARGIN = 0.97            # a candidate with more threads must beat one with fewe
 PIECE_STEPS = 128        # a long training call runs in timed pieces of this many steps
 PROBE_STEPS = 8          # ... and tries another candidate on pieces this short (a team: TEAM_PROBE_STEPS)
 TEAM_PROBE_STEPS = 2     # (on a loaded machine a team's step can take 50x one thread's: keep its tries short)
+WARM_STEPS = 1           # untimed steps before a training try (its own call when calls are one step long)
 
 
 def machine_busy(team):
@@ -37,9 +41,11 @@ def machine_busy(team):
 class Chooser:
     """Chooses among candidates (threads, first-layer kernel) for one kind of call."""
 
-    def __init__(self, team, kernels=("auto",), busy=machine_busy):
+    def __init__(self, team, kernels=("auto",), busy=machine_busy, warm=False):
         self.team = max(1, int(team))
         self.busy = busy
+        self.warm = warm        # tries start with an untimed warm-up (training calls)
+        self.trying = None      # the candidate whose try has warmed up and is to be timed next
         threads = (1, self.team) if self.team > 1 else (1,)
         self.candidates = [(t, k) for t in threads for k in kernels]
         self.latest = {}        # candidate -> seconds per unit of its latest run
@@ -61,24 +67,38 @@ class Chooser:
         return c[1] == self.current[1] and not self.busy(self.team)
 
     def next(self):
-        """(candidate, is_probe) for the next call or piece."""
+        """(candidate, probe) for the next call or piece: probe is False (a run of the chosen candidate),
+        "warm" (the untimed start of a try) or "try" (a timed try)."""
+        if self.trying is not None:
+            return self.trying, "try"
         untried = [c for c in self.candidates if c not in self.latest and self._eligible(c)]
         if untried:
-            return untried[0], True
+            return self._start(untried[0])
         if len(self.candidates) > 1 and self.since_probe >= PROBE_BUDGET * self.probe_cost:
             others = [c for c in self.candidates if c != self.current and self._eligible(c)]
             if others:
                 self.turn = (self.turn + 1) % len(others)
-                return others[self.turn], True
+                return self._start(others[self.turn])
             self.since_probe = 0.0  # (nothing to try now: wait another budget)
         return self.current, False
+
+    def _start(self, candidate):
+        self.probe_cost = 0.0
+        if self.warm:
+            self.trying = candidate
+            return candidate, "warm"
+        return candidate, "try"
 
     def record(self, candidate, seconds, units, probe=False):
         if units <= 0:
             return
+        if probe == "warm":  # its cost counts towards the try's, its rate is not the candidate's
+            self.probe_cost += seconds
+            return
+        self.trying = None
         self.latest[candidate] = seconds / units
         if probe:
-            self.probe_cost = seconds
+            self.probe_cost += seconds
             self.since_probe = 0.0
         else:
             self.since_probe += seconds

@@ -26,7 +26,7 @@ from fastnn._kernels._engine_step cimport infer_call, train_call
 
 from fastnn._kernels import _engine_plan as P
 from fastnn._kernels._engine_csr import CsrInputs, is_csr
-from fastnn._kernels._engine_threads import PIECE_STEPS, PROBE_STEPS, TEAM_PROBE_STEPS, Chooser, timed
+from fastnn._kernels._engine_threads import PIECE_STEPS, PROBE_STEPS, TEAM_PROBE_STEPS, WARM_STEPS, Chooser, timed
 from fastnn.utils.validation import describe, shape_str
 
 cdef extern from "fastnn_kernels.h" nogil:
@@ -475,7 +475,8 @@ class Engine:
         if chooser is None or chooser.team != team:
             bitmask = (not key[1] and self.plan["dtype"] == np.float32 and self.plan["ops"][0][0] == "dense"
                        and self.plan["n_inputs"] >= TUNABLES["bitmask_min_inputs"])
-            chooser = self._choosers[key] = Chooser(team, ("auto", "gemm") if bitmask else ("auto",))
+            chooser = self._choosers[key] = Chooser(team, ("auto", "gemm") if bitmask else ("auto",),
+                                                    warm=kind == "train")
         return chooser
 
     def _next(self, chooser):
@@ -526,7 +527,9 @@ class Engine:
         while done < n_batches:
             (nt, kernel), probe = self._next(chooser)
             left = n_batches - done
-            if probe:
+            if probe == "warm":
+                k = min(left, WARM_STEPS)
+            elif probe:
                 k = min(left, TEAM_PROBE_STEPS if nt > 1 else PROBE_STEPS)
             else:
                 k = PIECE_STEPS if left > 2 * PIECE_STEPS else left
