@@ -1,10 +1,11 @@
 # The engine's optimizer step: regularizer gradients, the optimizer's update of arena ranges, and
 # the regularization penalty -- each elementwise over ranges a thread owns, with the loops of
 # optim.pyx / regularizers.pyx (_loops.pxd), so the engine and the per-op kernels cannot drift.
-from libc.math cimport pow, sqrt, fabs
+from libc.math cimport pow, sqrt
 
 from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._loops cimport adadelta_range, adam_range, rmsprop_range, sgd_range
+from fastnn._kernels._regularize cimport abs_sq_sums, add_reg_grad
 from fastnn._kernels._engine_types cimport (Engine, OPT_ADAM, OPT_RMSPROP, OPT_SGD, PENALTY_CHUNK, rows_of)
 
 
@@ -13,18 +14,6 @@ cdef inline double adam_alpha(Engine* e, Py_ssize_t iteration) noexcept nogil:
     if e.opt != OPT_ADAM:
         return 0
     return e.lr * sqrt(1.0 - pow(e.beta_2, <double>iteration)) / (1.0 - pow(e.beta_1, <double>iteration))
-
-
-cdef inline void add_reg_grad(floating* g, const floating* w, Py_ssize_t n0, Py_ssize_t n1, double l1,
-                              double l2) noexcept nogil:
-    """g += l1 sign(w) + 2 l2 w on [n0, n1), the sum rounded to the dtype first (as l1_l2_backward)."""
-    cdef Py_ssize_t n
-    cdef floating fl1 = <floating>l1, fl2x2 = <floating>(2.0 * l2), s
-    if l1 == 0 and l2 == 0:
-        return
-    for n in range(n0, n1):
-        s = 1 if w[n] > 0 else (-1 if w[n] < 0 else 0)
-        g[n] += fl1 * s + fl2x2 * w[n]
 
 
 cdef inline void update_range(Engine* e, floating* params, Py_ssize_t n0, Py_ssize_t n1, double l1,
@@ -63,18 +52,11 @@ cdef inline void penalty_chunks(Engine* e, floating* params, int tid, int T) noe
     """This thread's chunks of the regularization penalty, on the weights the step starts from (Keras
     adds the penalty of the current weights to the loss). Chunks are summed in order by thread 0
     (penalty_total), so the total does not depend on the thread count."""
-    cdef Py_ssize_t c, c0, c1, n
-    cdef double a, q, v
-    cdef const floating* w
+    cdef Py_ssize_t c, c0, c1
+    cdef double a, q
     rows_of(e.n_chunks, tid, T, &c0, &c1)
     for c in range(c0, c1):
-        w = params + e.chunk_off[c]
-        a = 0
-        q = 0
-        for n in range(e.chunk_len[c]):
-            v = w[n]
-            a += fabs(v)
-            q += v * v
+        abs_sq_sums(params + e.chunk_off[c], e.chunk_len[c], &a, &q)
         e.chunk_sum[c] = e.chunk_l1[c] * a + e.chunk_l2[c] * q
 
 

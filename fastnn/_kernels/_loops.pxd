@@ -2,7 +2,7 @@
 #
 # The per-op wrappers (activations.pyx, dense.pyx, losses.pyx, metrics.pyx,
 # optim.pyx) call these over a row or element range inside prange, and the
-# fused MLP engine (mlp.pyx) calls the same functions on its own thread split,
+# training engine (engine.pyx) calls the same functions on its own thread split,
 # so the two cannot drift apart. Each mirrors the arithmetic of its twin in
 # _reference.py operation by operation (same casts, same order), which keeps
 # float32 results within an ulp or two of NumPy's and makes most of them equal.

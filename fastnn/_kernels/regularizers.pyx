@@ -4,7 +4,8 @@ Dimension legend: N elements of one weight array (a kernel or a bias, flattened)
 
 penalty = l1 * sum|w| + l2 * sum w^2 (K3 keras/src/regularizers/regularizers.py).
 Both sums are taken in float64 (accurate for large arrays) over fixed chunks of CHUNK
-elements, and the chunk sums are added serially in chunk order, so the value
+elements (each in 8 interleaved partial sums, _regularize.pxd), and the chunk sums are added
+serially in chunk order, so the value
 does not depend on the thread count. The gradient l1 sign(w) + 2 l2 w
 (sign(0) = 0, the subgradient TF's abs uses) is elementwise, in w's dtype;
 threads split the chunks, and each writes only its own chunks of dW.
@@ -18,33 +19,23 @@ from fastnn.utils.validation import describe
 from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, inplace_array, real_number
+from fastnn._kernels._regularize cimport abs_sq_sums, add_reg_grad, fastnn_reduce_cap, fastnn_reduce_isa
 
 cdef enum:
     CHUNK = 4096  # elements per chunk: the unit of the parallel split and of the partial sums
 
 
-cdef inline void _chunk(const floating* w, floating* dw, Py_ssize_t n0, Py_ssize_t n1, floating fl1,
-                        floating fl2x2, double* abs_sum, double* sq_sum) noexcept nogil:
-    """Partial sums of |w| and w^2 over [n0, n1); dw (if not NULL) += fl1 sign(w) + fl2x2 w."""
-    cdef Py_ssize_t n
-    cdef double a = 0, q = 0, v
-    cdef floating s
-    for n in range(n0, n1):
-        v = w[n]
-        a += v if v >= 0 else -v
-        q += v * v
+cdef inline void _chunk(const floating* w, floating* dw, Py_ssize_t n0, Py_ssize_t n1, double l1, double l2,
+                        double* abs_sum, double* sq_sum) noexcept nogil:
+    """Partial sums of |w| and w^2 over [n0, n1); dw (if not NULL) += l1 sign(w) + 2 l2 w."""
+    abs_sq_sums(w + n0, n1 - n0, abs_sum, sq_sum)
     if dw != NULL:
-        for n in range(n0, n1):
-            s = 1 if w[n] > 0 else (-1 if w[n] < 0 else 0)
-            dw[n] += fl1 * s + fl2x2 * w[n]
-    abs_sum[0] = a
-    sq_sum[0] = q
+        add_reg_grad(dw, w, n0, n1, l1, l2)
 
 
 cdef double _run(const floating[::1] w, floating* dw, double l1, double l2, int nt) noexcept:
     cdef Py_ssize_t N = w.shape[0], n_chunks = (N + CHUNK - 1) // CHUNK, c
     cdef double total_abs = 0, total_sq = 0
-    cdef floating fl1 = <floating>l1, fl2x2 = <floating>(2.0 * l2)
     if N == 0:
         return 0.0
     sums = np.empty((2, n_chunks))
@@ -52,10 +43,10 @@ cdef double _run(const floating[::1] w, floating* dw, double l1, double l2, int 
     with nogil:
         if nt == 1:
             for c in range(n_chunks):
-                _chunk(&w[0], dw, c * CHUNK, min((c + 1) * CHUNK, N), fl1, fl2x2, &s[0, c], &s[1, c])
+                _chunk(&w[0], dw, c * CHUNK, min((c + 1) * CHUNK, N), l1, l2, &s[0, c], &s[1, c])
         else:
             for c in prange(n_chunks, num_threads=nt, schedule="static"):
-                _chunk(&w[0], dw, c * CHUNK, min((c + 1) * CHUNK, N), fl1, fl2x2, &s[0, c], &s[1, c])
+                _chunk(&w[0], dw, c * CHUNK, min((c + 1) * CHUNK, N), l1, l2, &s[0, c], &s[1, c])
         for c in range(n_chunks):
             total_abs += s[0, c]
             total_sq += s[1, c]
@@ -99,3 +90,19 @@ def l1_l2_backward(W, l1, l2, dW, n_threads=None):
         return _run[float](w, &gf[0], a, b, nt)
     gd = g
     return _run[double](w, &gd[0], a, b, nt)
+
+
+_REDUCE_ISAS = ("portable", "avx2", "avx512")
+
+
+def _reduce_isa(level=None):
+    """The clone this module's sums and gradients run (csrc/fastnn_reduce.h): 'portable', 'avx2' or
+    'avx512'. With ``level`` (one of those names), first cap it there: the result is the CPU's best clone at
+    or below the cap."""
+    global fastnn_reduce_cap
+    if level is not None:
+        if level not in _REDUCE_ISAS:
+            raise ValueError(f"_reduce_isa: argument `level` must be one of {_REDUCE_ISAS} or None; "
+                             f"received {level!r}.")
+        fastnn_reduce_cap = _REDUCE_ISAS.index(level)
+    return _REDUCE_ISAS[fastnn_reduce_isa()]

@@ -66,3 +66,35 @@ def test_bad_input():
     readonly.setflags(write=False)
     with pytest.raises(ValueError, match="`dW` is updated in place"):
         C.l1_l2_backward(W, 0.1, 0.0, readonly)
+
+
+@pytest.mark.parametrize("dtype_", (np.float32, np.float64))
+def test_every_clone_gives_the_same_bits_with_nan_and_inf(dtype_, rng):
+    """csrc/fastnn_reduce.h: the portable, AVX2 and AVX-512 loops (as this CPU has them) agree bit for bit,
+    tails of every length included; NaN/inf reach the penalty and the gradient as in the twin."""
+    Ws = {n: rng.standard_normal(n).astype(dtype_) for n in (1, 31, 32, 33, 1000, 4097)}
+    results = []
+    try:
+        for isa in ("portable", "avx2", "avx512"):
+            if C._reduce_isa(isa) != isa:
+                continue
+            for n, W in Ws.items():
+                dW = np.ones(n, dtype_)
+                results.append((isa, n, C.l1_l2_backward(W, 0.01, 0.02, dW, n_threads=1), dW.tobytes()))
+    finally:
+        C._reduce_isa("avx512")
+    by_n = {}
+    for isa, n, penalty, grad in results:
+        by_n.setdefault(n, set()).add((penalty, grad))
+    assert all(len(v) == 1 for v in by_n.values()), "the clones disagree"
+    W = np.array([1.0, np.nan, -2.0, 0.0, np.inf] * 9, dtype_)
+    dW, dW_r = np.zeros_like(W), np.zeros_like(W)
+    penalty = C.l1_l2_backward(W, 0.01, 0.02, dW, n_threads=1)
+    assert np.isnan(penalty) and np.isnan(R.l1_l2_backward(W, 0.01, 0.02, dW_r))
+    np.testing.assert_array_equal(dW, dW_r)
+
+
+def test_reduce_isa_hook():
+    assert C._reduce_isa() in ("portable", "avx2", "avx512")
+    with pytest.raises(ValueError, match="level"):
+        C._reduce_isa("sse9")
