@@ -115,3 +115,27 @@ def test_a_try_that_starts_cold_is_timed_after_its_warm_up():
     assert kinds[:4] == ["warm", "try", "warm", "try"]
     # a try of one thread costs its two calls and the team's cold call after it: ~5 units per budget
     assert spent <= 400 * 0.5 * (1 + 5 / ET.PROBE_BUDGET) + 10
+
+
+def test_one_step_calls_are_judged_by_samples_not_single_calls():
+    """Calls of ~70 us where one in 10 is interrupted (3x): the choice between two equal kernels of a team
+    does not flip on single slow calls, and a try gathers MIN_SAMPLE seconds before it counts."""
+    chooser = ET.Chooser(2, ("auto", "gemm"), busy=IDLE, warm=True)
+    rates = {(1, "auto"): 130e-6, (1, "gemm"): 125e-6, (2, "auto"): 70e-6, (2, "gemm"): 90e-6}
+    ran = []
+    for i in range(20000):
+        candidate, probe = chooser.next()
+        seconds = rates[candidate] * (3.0 if i % 10 == 9 else 1.0)
+        chooser.record(candidate, seconds, 1, probe)
+        ran.append(candidate)
+    assert chooser.current == (2, "auto")
+    assert ran[5000:].count((2, "auto")) >= 0.9 * 15000
+    assert chooser.latest[(2, "gemm")] > chooser.latest[(2, "auto")]
+
+
+def test_a_team_that_slows_down_is_left_within_a_sample():
+    chooser = ET.Chooser(2, busy=IDLE, min_sample=0.002)
+    _run(chooser, 0.0001, 0.0002, 200)
+    assert chooser.current == (2, "auto")
+    _run(chooser, 0.005, 0.0002, 3)  # a neighbour takes a core: 50x slower team steps
+    assert chooser.current == (1, "auto")

@@ -4,14 +4,16 @@ The engine gives the same bits on any number of threads and with either first-la
 non-zeros, or the GEMM), so these choices change speed only, and they are made by timing the candidates on
 the work itself rather than by thresholds tuned on one CPU:
 
-* the first calls (or the first pieces of a long call) try each candidate once; a try of a training
-  candidate starts with WARM_STEPS untimed steps, so that what is timed is the candidate running, not its
-  start (the other core's caches cold, its thread asleep: a 2-step try of a team that then ran 70 us steps
-  measured 150-175 us, and one thread at 137 us kept the work);
-* afterwards each call runs the candidate with the best latest rate per unit of work (a step, or a row at
-  inference); the running candidate is re-measured on every call, so when it slows down -- a team whose
-  threads share their cores with another busy process waits at every barrier (2-60x slower steps were
-  measured) -- another takes over;
+* a candidate's rate (seconds per unit of work: a step, or a row at inference) is a sample of at least
+  MIN_SAMPLE seconds of its runs, so that one-step calls (train_on_batch loops) are not judged by a single
+  interrupted call (single calls of 70-80 us made the choice flip between kernels, 30% slower overall);
+* the first calls (or the first pieces of a long call) try each candidate; a try of a training candidate
+  starts with WARM_STEPS untimed steps, so that what is timed is the candidate running, not its start (the
+  other core's caches cold, its thread asleep: a 2-step try of a team that then ran 70 us steps measured
+  150-175 us, and one thread at 137 us kept the work);
+* afterwards each call runs the candidate with the best rate; the running candidate is re-measured all
+  the time, so when it slows down -- a team whose threads share their cores with another busy process waits
+  at every barrier (2-60x slower steps were measured) -- another takes over within MIN_SAMPLE;
 * the other candidates are tried again only once the time spent since the last try is PROBE_BUDGET times
   what that try cost, so probing costs at most ~1/PROBE_BUDGET of the time, on long fits and on loops of
   one-step calls alike, even on a loaded machine.
@@ -25,6 +27,7 @@ PIECE_STEPS = 128        # a long training call runs in timed pieces of this man
 PROBE_STEPS = 8          # ... and tries another candidate on pieces this short (a team: TEAM_PROBE_STEPS)
 TEAM_PROBE_STEPS = 2     # (on a loaded machine a team's step can take 50x one thread's: keep its tries short)
 WARM_STEPS = 1           # untimed steps before a training try (its own call when calls are one step long)
+MIN_SAMPLE = 0.002       # seconds of runs behind a rate (a try, or the running candidate's re-measurement)
 
 
 def machine_busy(team):
@@ -41,15 +44,17 @@ def machine_busy(team):
 class Chooser:
     """Chooses among candidates (threads, first-layer kernel) for one kind of call."""
 
-    def __init__(self, team, kernels=("auto",), busy=machine_busy, warm=False):
+    def __init__(self, team, kernels=("auto",), busy=machine_busy, warm=False, min_sample=MIN_SAMPLE):
         self.team = max(1, int(team))
         self.busy = busy
         self.warm = warm        # tries start with an untimed warm-up (training calls)
-        self.trying = None      # the candidate whose try has warmed up and is to be timed next
+        self.min_sample = min_sample
         threads = (1, self.team) if self.team > 1 else (1,)
         self.candidates = [(t, k) for t in threads for k in kernels]
-        self.latest = {}        # candidate -> seconds per unit of its latest run
+        self.latest = {}        # candidate -> seconds per unit of its latest sample
         self.current = None
+        self.trying = None      # the candidate being tried (its warm-up done, or its sample under way)
+        self.sample = [None, 0.0, 0]  # candidate, seconds, units of the sample being gathered
         self.since_probe = 0.0  # seconds run since the last try of another candidate
         self.probe_cost = 0.0
         self.turn = 0           # which other candidate the next try is for
@@ -84,24 +89,30 @@ class Chooser:
 
     def _start(self, candidate):
         self.probe_cost = 0.0
-        if self.warm:
-            self.trying = candidate
-            return candidate, "warm"
-        return candidate, "try"
+        self.trying = candidate
+        self.sample = [candidate, 0.0, 0]
+        return candidate, ("warm" if self.warm else "try")
 
     def record(self, candidate, seconds, units, probe=False):
         if units <= 0:
             return
-        if probe == "warm":  # its cost counts towards the try's, its rate is not the candidate's
-            self.probe_cost += seconds
-            return
-        self.trying = None
-        self.latest[candidate] = seconds / units
         if probe:
             self.probe_cost += seconds
             self.since_probe = 0.0
+            if probe == "warm":  # its rate is not the candidate's
+                return
         else:
             self.since_probe += seconds
+        if self.sample[0] != candidate:
+            self.sample = [candidate, 0.0, 0]
+        self.sample[1] += seconds
+        self.sample[2] += units
+        if self.sample[1] < self.min_sample:
+            return
+        self.latest[candidate] = self.sample[1] / self.sample[2]
+        self.sample = [candidate, 0.0, 0]
+        if probe:
+            self.trying = None
         best = None
         for c in self.candidates:
             if c in self.latest and (best is None or self._better(c, best)):
