@@ -24,7 +24,7 @@ from fastnn.layers.dense import Dense
 from fastnn.layers.flatten import Flatten
 from fastnn.models.runner import Runner
 from fastnn.utils.rng_utils import global_rng
-from fastnn.utils.sparse_utils import describe_sparse, is_sparse, maybe_sparsify, to_csr
+from fastnn.utils.sparse_utils import check_structure, describe_sparse, is_sparse, maybe_sparsify, to_csr
 from fastnn.utils.validation import check_kwargs, describe, shape_str
 
 # Progress-bar refreshes per epoch (the engine runs the steps between two of them in one call).
@@ -58,6 +58,15 @@ def _as_array(name, value):
     if array.shape[0] == 0:
         raise ValueError(f"Expected `{name}` to be non-empty; received {describe(array)}.")
     return array
+
+
+def _as_input(name, x):
+    """x as an array, or a sparse matrix whose structure was checked before anything (scipy included) reads
+    it."""
+    if is_sparse(x):
+        check_structure(x, name)
+        return x
+    return _as_array(name, x)
 
 
 def _check_finite(name, array):
@@ -313,7 +322,7 @@ class Trainer:
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"fit: argument `shuffle` must be True, False or 'batch'; received {describe(shuffle)}")
 
-        x_raw = x if is_sparse(x) else _as_array("x", x)
+        x_raw = _as_input("x", x)
         y_raw = _as_array("y", y)
         _check_cardinality(x_raw, y_raw)
         sw_raw = None if sample_weight is None else _sample_weights(sample_weight, x_raw.shape[0])
@@ -340,7 +349,7 @@ class Trainer:
 
         train = self._prepare_data(x_raw, y_raw, sw_raw, class_weight, resolve_metrics=True)
         if val is not None:
-            x_val = val[0] if is_sparse(val[0]) else _as_array("validation_data x", val[0])
+            x_val = _as_input("validation_data x", val[0])
             y_val_raw = _as_array("validation_data y", val[1])
             _check_cardinality(x_val, y_val_raw)
             val_data = self._prepare_data(x_val, y_val_raw, val[2], prefix="validation_data ")
@@ -429,7 +438,7 @@ class Trainer:
         _reject("evaluate", steps=steps)
         verbose = _resolve_verbose(verbose)
         batch_size = self._check_batch_size(batch_size)
-        x_raw = x if is_sparse(x) else _as_array("x", x)
+        x_raw = _as_input("x", x)
         y_raw = _as_array("y", y)
         _check_cardinality(x_raw, y_raw)
         data = self._prepare_data(x_raw, y_raw, sample_weight, resolve_metrics=True)
@@ -475,7 +484,7 @@ class Trainer:
         if class_weight is not None and sample_weight is not None:
             raise ValueError("You cannot use `class_weight` and `sample_weight` at the same time. To combine "
                              "them, multiply each sample's weight by its class weight and pass `sample_weight`.")
-        x_raw = x if is_sparse(x) else _as_array("x", x)
+        x_raw = _as_input("x", x)
         y_raw = _as_array("y", y)
         _check_cardinality(x_raw, y_raw)
         return self._prepare_data(x_raw, y_raw, sample_weight, class_weight, resolve_metrics=True)

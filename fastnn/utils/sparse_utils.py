@@ -59,6 +59,7 @@ def to_csr(x, name, dtype):
     if x.ndim != 2:
         raise ValueError(f"Argument `{name}`: sparse inputs must be 2-D (samples, features); received "
                          f"shape {shape_str(x.shape)}.")
+    check_structure(x, name)
     m = x.tocsr() if x.format != "csr" else x
     if m.dtype != dtype:
         m = m.astype(dtype)
@@ -70,6 +71,52 @@ def to_csr(x, name, dtype):
     if not isinstance(m, sp.csr_matrix):
         m = sp.csr_matrix(m)
     return m
+
+
+def check_structure(x, name):
+    """Raise a ValueError naming the problem if a CSR, CSC or COO matrix's index arrays are malformed, before
+    scipy's compiled code reads them (an `indptr` entry past the stored values made it abort the process)."""
+    fmt = x.format
+    if fmt in ("csr", "csc"):
+        n_major, n_minor = x.shape if fmt == "csr" else x.shape[::-1]
+        what, other = ("row", "columns") if fmt == "csr" else ("column", "rows")
+        indptr, indices, data = np.asarray(x.indptr), np.asarray(x.indices), np.asarray(x.data)
+        bad = f"Argument `{name}` is a malformed {fmt.upper()} matrix: "
+        for label, a in (("indptr", indptr), ("indices", indices)):
+            if a.ndim != 1 or a.dtype.kind not in "iu":
+                raise ValueError(f"{bad}`{label}` must be a 1-D integer array; received {describe(a)}.")
+        if data.ndim != 1 or data.shape[0] != indices.shape[0]:
+            raise ValueError(f"{bad}`data` must be 1-D with one value per entry of `indices` "
+                             f"({indices.shape[0]}); received {describe(data)}.")
+        if indptr.shape[0] != n_major + 1:
+            raise ValueError(f"{bad}`indptr` must have {n_major + 1} entries (one per {what}, plus one); "
+                             f"received {indptr.shape[0]}.")
+        if indptr[0] != 0:
+            raise ValueError(f"{bad}`indptr[0]` must be 0; received {int(indptr[0])}.")
+        steps = np.diff(indptr)
+        if steps.size and steps.min() < 0:
+            i = int(np.argmax(steps < 0))
+            raise ValueError(f"{bad}`indptr` must not decrease; received indptr[{i + 1}] = {int(indptr[i + 1])} "
+                             f"after indptr[{i}] = {int(indptr[i])}.")
+        if indptr[-1] > indices.shape[0]:
+            raise ValueError(f"{bad}`indptr[-1]` = {int(indptr[-1])} is more than the {indices.shape[0]} stored "
+                             "values (`indices` and `data`).")
+        _check_range(bad, "indices", indices[:int(indptr[-1])], n_minor, other)
+    elif fmt == "coo":
+        bad = f"Argument `{name}` is a malformed COO matrix: "
+        row, col, data = np.asarray(x.row), np.asarray(x.col), np.asarray(x.data)
+        if not (row.ndim == col.ndim == data.ndim == 1 and row.shape == col.shape == data.shape):
+            raise ValueError(f"{bad}`row`, `col` and `data` must be 1-D of one length; received {describe(row)}, "
+                             f"{describe(col)} and {describe(data)}.")
+        _check_range(bad, "row", row, x.shape[0], "rows")
+        _check_range(bad, "col", col, x.shape[1], "columns")
+
+
+def _check_range(bad, label, a, n, what):
+    if a.size and (a.min() < 0 or a.max() >= n):
+        i = int(np.argmax((a < 0) | (a >= n)))
+        raise ValueError(f"{bad}`{label}` must lie in [0, {n}) (the matrix has {n} {what}); received {int(a[i])} "
+                         f"at position {i}.")
 
 
 def maybe_sparsify(x):
