@@ -134,7 +134,7 @@ def test_one_step_calls_are_judged_by_samples_not_single_calls():
 
 
 def test_a_team_that_slows_down_is_left_within_a_sample():
-    chooser = ET.Chooser(2, busy=IDLE, min_sample=0.002)
+    chooser = ET.Chooser(2, busy=IDLE, min_sample=0.002, run_sample=0.01)
     _run(chooser, 0.0001, 0.0002, 200)
     assert chooser.current == (2, "auto")
     _run(chooser, 0.005, 0.0002, 3)  # a neighbour takes a core: 50x slower team steps

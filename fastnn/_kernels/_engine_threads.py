@@ -5,15 +5,16 @@ non-zeros, or the GEMM), so these choices change speed only, and they are made b
 the work itself rather than by thresholds tuned on one CPU:
 
 * a candidate's rate (seconds per unit of work: a step, or a row at inference) is a sample of at least
-  MIN_SAMPLE seconds of its runs, so that one-step calls (train_on_batch loops) are not judged by a single
-  interrupted call (single calls of 70-80 us made the choice flip between kernels, 30% slower overall);
+  MIN_SAMPLE seconds of its runs (a try) or RUN_SAMPLE (the running candidate), so that one-step calls
+  (train_on_batch loops) are not judged by a single interrupted call (single calls of 70-80 us made the
+  choice flip between kernels, 30% slower overall);
 * the first calls (or the first pieces of a long call) try each candidate; a try of a training candidate
   starts with WARM_STEPS untimed steps, so that what is timed is the candidate running, not its start (the
   other core's caches cold, its thread asleep: a 2-step try of a team that then ran 70 us steps measured
   150-175 us, and one thread at 137 us kept the work);
 * afterwards each call runs the candidate with the best rate; the running candidate is re-measured all
   the time, so when it slows down -- a team whose threads share their cores with another busy process waits
-  at every barrier (2-60x slower steps were measured) -- another takes over within MIN_SAMPLE;
+  at every barrier (2-60x slower steps were measured) -- another takes over within RUN_SAMPLE;
 * the other candidates are tried again only once the time spent since the last try is PROBE_BUDGET times
   what that try cost, so probing costs at most ~1/PROBE_BUDGET of the time, on long fits and on loops of
   one-step calls alike, even on a loaded machine.
@@ -27,28 +28,72 @@ PIECE_STEPS = 128        # a long training call runs in timed pieces of this man
 PROBE_STEPS = 8          # ... and tries another candidate on pieces this short (a team: TEAM_PROBE_STEPS)
 TEAM_PROBE_STEPS = 2     # (on a loaded machine a team's step can take 50x one thread's: keep its tries short)
 WARM_STEPS = 1           # untimed steps before a training try (its own call when calls are one step long)
-MIN_SAMPLE = 0.002       # seconds of runs behind a rate (a try, or the running candidate's re-measurement)
+MIN_SAMPLE = 0.002       # seconds of runs behind a try's rate
+RUN_SAMPLE = 0.01        # ... and behind each re-measurement of the running candidate (one noisy 2 ms sample
+                         # of it sent a fit to a slower candidate until that one's next try)
+
+
+def _proc_stat_busy():
+    """CPU seconds all processes have used since boot (/proc/stat: user to steal), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class OthersLoad:
+    """How many cores other processes keep busy: /proc/stat's busy time minus this process's own CPU time,
+    over at least MIN_INTERVAL seconds (the first interval starts when this module is imported). The load
+    average cannot tell: it counts this process's own thread, and for a minute the processes that just
+    ended (a 2-core machine read 1.5 right after another benchmark, and the team was never tried)."""
+
+    MIN_INTERVAL = 0.1
+
+    def __init__(self):
+        self.ref = self._sample()
+        self.cores = 0.0
+
+    @staticmethod
+    def _sample():
+        return time.monotonic(), _proc_stat_busy(), time.process_time()
+
+    def __call__(self):
+        now = self._sample()
+        wall = now[0] - self.ref[0]
+        if now[1] is None or self.ref[1] is None:
+            return 0.0
+        if wall >= self.MIN_INTERVAL:
+            self.cores = max(0.0, ((now[1] - self.ref[1]) - (now[2] - self.ref[2])) / wall)
+            self.ref = now
+        return self.cores
+
+
+others_load = OthersLoad()
 
 
 def machine_busy(team):
-    """Whether other processes keep the cores a team would need busy: the 1-minute load average (this
-    process's own thread included) leaves less than half a core free. A hint that defers tries of the team;
-    the timings decide. False where the load average is unknown."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return False
-    return load > (os.cpu_count() or team) - 0.5
+    """Whether other processes keep the cores a team would need busy: they use more than the cores the team
+    leaves free plus half a core. A hint that defers tries of the team; the timings decide. False where
+    /proc/stat is not there."""
+    return others_load() > max(0, (os.cpu_count() or team) - team) + 0.5
 
 
 class Chooser:
     """Chooses among candidates (threads, first-layer kernel) for one kind of call."""
 
-    def __init__(self, team, kernels=("auto",), busy=machine_busy, warm=False, min_sample=MIN_SAMPLE):
+    def __init__(self, team, kernels=("auto",), busy=machine_busy, warm=False, min_sample=MIN_SAMPLE,
+                 run_sample=RUN_SAMPLE):
         self.team = max(1, int(team))
         self.busy = busy
         self.warm = warm        # tries start with an untimed warm-up (training calls)
         self.min_sample = min_sample
+        self.run_sample = run_sample
         threads = (1, self.team) if self.team > 1 else (1,)
         self.candidates = [(t, k) for t in threads for k in kernels]
         self.latest = {}        # candidate -> seconds per unit of its latest sample
@@ -107,7 +152,7 @@ class Chooser:
             self.sample = [candidate, 0.0, 0]
         self.sample[1] += seconds
         self.sample[2] += units
-        if self.sample[1] < self.min_sample:
+        if self.sample[1] < (self.min_sample if probe else self.run_sample):
             return
         self.latest[candidate] = self.sample[1] / self.sample[2]
         self.sample = [candidate, 0.0, 0]
