@@ -139,3 +139,20 @@ def test_a_team_that_slows_down_is_left_within_a_sample():
     assert chooser.current == (2, "auto")
     _run(chooser, 0.005, 0.0002, 3)  # a neighbour takes a core: 50x slower team steps
     assert chooser.current == (1, "auto")
+
+
+def test_others_load_takes_this_process_out(monkeypatch):
+    """Other processes' cores = (busy CPU seconds of the machine - this process's own) / wall seconds, over
+    at least MIN_INTERVAL; this process's own busy thread does not count (the load average counted it)."""
+    samples = iter([(0.0, 100.0, 10.0), (0.05, 100.1, 10.05), (1.0, 101.0, 11.0), (2.0, 103.4, 12.0)])
+    monkeypatch.setattr(ET.OthersLoad, "_sample", staticmethod(lambda: next(samples)))
+    load = ET.OthersLoad()
+    assert load() == 0.0            # 50 ms: too short to judge, the last verdict (none yet) stands
+    assert load() == pytest.approx(0.0)   # 1 s: the machine's 1 busy core was this process
+    assert load() == pytest.approx(1.4)   # another process used 1.4 cores
+    monkeypatch.setattr(ET.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(ET, "others_load", lambda: 1.4)
+    assert ET.machine_busy(2)       # a team of 2 on 2 cores: more than half a core taken
+    assert not ET.machine_busy(1)   # (one thread leaves a core; 1.4 < 1 + 0.5)
+    monkeypatch.setattr(ET, "others_load", lambda: 0.3)
+    assert not ET.machine_busy(2)
