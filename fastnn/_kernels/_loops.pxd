@@ -200,7 +200,7 @@ cdef inline floating act_scalar(floating x, int act) noexcept nogil:
     """Elementwise activations (not softmax) of one value: the bits act_elementwise gives it."""
     cdef floating y = x
     if act == ACT_RELU:
-        return x if x > 0 else 0
+        return 0 if x <= 0 else x  # NaN stays NaN (np.maximum, tf.nn.relu)
     if act == ACT_SIGMOID or act == ACT_TANH:
         act_elementwise(&y, &x, 0, 1, act)
     return y
@@ -213,8 +213,8 @@ cdef inline void act_elementwise(floating* out, const floating* X, Py_ssize_t n0
     if n1 <= n0:
         return
     if act == ACT_RELU:
-        for n in range(n0, n1):  # separate loop so it vectorizes
-            out[n] = X[n] if X[n] > 0 else 0
+        for n in range(n0, n1):  # separate loop so it vectorizes; NaN stays NaN (np.maximum, tf.nn.relu)
+            out[n] = 0 if X[n] <= 0 else X[n]
     elif act == ACT_TANH:
         if floating is float:
             fastnn_tanh_f32(out + n0, X + n0, n1 - n0)
@@ -751,7 +751,7 @@ cdef inline void mse_rows(double* out, floating* grad, const floating* P, const 
 
 cdef inline void mae_rows(double* out, floating* grad, const floating* P, const floating* Y,
                           Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K, double scale) noexcept nogil:
-    """Mean over K of |p - y| in float64; grad = scale sign(p - y) / K with sign(0) = 0."""
+    """Mean over K of |p - y| in float64; grad = scale sign(p - y) / K with sign(0) = 0, sign(NaN) = NaN."""
     cdef Py_ssize_t r, k
     cdef double loss
     cdef floating d, f = <floating>(scale / K)
@@ -763,7 +763,7 @@ cdef inline void mae_rows(double* out, floating* grad, const floating* P, const 
         if grad != NULL:
             for k in range(K):
                 d = P[r * K + k] - Y[r * K + k]
-                grad[r * K + k] = (1 if d > 0 else (-1 if d < 0 else 0)) * f
+                grad[r * K + k] = (1 if d > 0 else (-1 if d < 0 else (0 if d == 0 else d))) * f  # NaN: NaN
 
 
 cdef inline double _label(const intp_t* ids, const floating* Y, Py_ssize_t r, Py_ssize_t k,
