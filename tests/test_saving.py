@@ -513,6 +513,29 @@ def test_save_killed_mid_write_leaves_the_previous_file(tmp_path):
     assert _same_weights(old, loaded)
     with pytest.raises(ValueError, match="not a fastnn file|truncated or corrupt"):
         load_model(partial[0])  # the half-written temporary file is refused, not misread
+    loaded.save(path)  # the next save of the target removes the killed save's temporary file
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert _same_weights(old, load_model(path))
+
+
+def test_only_provably_stale_temporaries_are_removed(tmp_path):
+    """A temporary file of this host whose process is gone goes; one of a live process (maybe saving now),
+    of another host, of another target, or of another name form stays."""
+    from fastnn.saving import file_format as ff
+
+    path = tmp_path / "m.fastnn"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    host = ff._host()
+    names = {f".m.fastnn.{host}.{dead.stdout.strip()}.0123456789ab.tmp": False,   # its process is gone
+             f".m.fastnn.{host}.{os.getppid()}.0123456789ab.tmp": True,            # a live process
+             f".m.fastnn.elsewhere.{dead.stdout.strip()}.0123456789ab.tmp": True,   # another host
+             f".other.fastnn.{host}.{dead.stdout.strip()}.0123456789ab.tmp": True,  # another target
+             ".m.fastnn.0123456789ab.tmp": True}                                    # no pid in the name
+    for name in names:
+        (tmp_path / name).write_bytes(b"partial")
+    _model().save(path)
+    assert {name: (tmp_path / name).exists() for name in names} == names
 
 
 def test_failed_save_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):

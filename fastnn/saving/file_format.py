@@ -41,10 +41,11 @@ Details that make files portable and reproducible: entries are stored uncompress
 generator state) gives the same bytes; arrays are little-endian, C-ordered ``.npy`` (format 1.0/2.0) written
 with ``allow_pickle=False``; JSON is UTF-8 without NaN/Infinity.
 
-Writes are atomic: the archive is written to ``.<name>.<random>.tmp`` in the target's
-directory, flushed and fsync'ed, then ``os.replace``'d over the target (and the
-directory fsync'ed), so a process killed mid-save leaves the previous file intact
-(and, at worst, a stray ``.tmp`` file beside it).
+Writes are atomic: the archive is written to ``.<name>.<host>.<pid>.<random>.tmp`` in the
+target's directory, flushed and fsync'ed, then ``os.replace``'d over the target (and the
+directory fsync'ed), so a process killed mid-save leaves the previous file intact and a
+stray ``.tmp`` file beside it, which the next save of the same target on the same host
+removes once its process is provably gone (no process with that pid).
 
 Reading never executes anything from the file: JSON is parsed with ``json``, ``.npy``
 headers with NumPy's literal-only parser, object dtypes are refused before any data is
@@ -56,6 +57,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import zipfile
 
 import numpy as np
@@ -192,6 +194,7 @@ def write_archive(path, documents, arrays, overwrite=True):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"Cannot save to {path!r}: the directory {directory!r} does not exist.")
+    _remove_stale_temps(directory, os.path.basename(path))
     tmp, fd = _create_temp(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -212,10 +215,48 @@ def write_archive(path, documents, arrays, overwrite=True):
     _fsync_directory(directory)
 
 
+def _host():
+    """This machine's name as it goes into temporary file names (no dots or separators)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname() or "host")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # it exists (another user's), or we cannot tell: keep its file
+        return True
+    return True
+
+
+def _remove_stale_temps(directory, base):
+    """Delete ``.<base>.<host>.<pid>.<random>.tmp`` files that a save on this host left when it was killed:
+    only when no process has that pid any more (a live one may be saving right now). Files of other hosts, and
+    names of any other form, are left alone."""
+    prefix, host = f".{base}.", _host()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        parts = name[len(prefix):-len(".tmp")].split(".")
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit() or int(parts[1]) == os.getpid():
+            continue
+        if not _pid_alive(int(parts[1])):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
+
+
 def _create_temp(directory, base):
-    """A new file ``.<base>.<random>.tmp`` in ``directory``; os.open applies the umask as for any file."""
+    """A new file ``.<base>.<host>.<pid>.<random>.tmp`` in ``directory``; os.open applies the umask as for any
+    file."""
     while True:
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{base}.{_host()}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         try:
             return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except FileExistsError:
