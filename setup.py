@@ -51,7 +51,7 @@ COMPILER_DIRECTIVES = {
 # (nobody reads it), which is what lets gcc vectorize the optimizer's sqrt --
 # without it Adam over 100k floats ran 8x slower (scalar sqrtss + errno branch).
 GCC_LIKE_FLAGS = ["-O0", "-g"] if DEBUG else ["-O3"]
-GCC_LIKE_FLAGS += ["-fno-math-errno", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-maybe-uninitialized", "-Wno-psabi", "-Wno-unreachable-code-fallthrough"]
+GCC_LIKE_FLAGS += ["-fno-math-errno", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-maybe-uninitialized", "-Wno-unreachable-code-fallthrough"]
 MSVC_FLAGS = ["/Od"] if DEBUG else ["/O2"]
 
 OPENMP_PROBE = textwrap.dedent(

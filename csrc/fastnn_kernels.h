@@ -180,11 +180,11 @@ static inline ptrdiff_t fastnn_popcount_masks(const uint64_t *mask, ptrdiff_t n)
 }
 
 #if FASTNN_HAVE_VECTOR_EXT
-/* Always inlined: they are called from the AVX2 clones, and a non-inlined copy (FASTNN_DEBUG's -O0)
- * passes the 32-byte vector by the baseline ABI while its AVX2 caller expects it in a register:
- * dense_forward segfaulted in debug builds. */
-FASTNN_ALWAYS_INLINE fastnn_v8sf fastnn_load8(const float *p) { fastnn_v8sf v; memcpy(&v, p, sizeof(v)); return v; }
-FASTNN_ALWAYS_INLINE void fastnn_store8(float *p, fastnn_v8sf v) { memcpy(p, &v, sizeof(v)); }
+/* Macros, not functions: they are used in the AVX2 clones and at the baseline alike, and a function
+ * passing a 32-byte vector has a different ABI in each (a non-inlined copy at FASTNN_DEBUG's -O0 made
+ * dense_forward segfault in debug builds; GCC's -Wpsabi warns about the declaration even inlined). */
+#define fastnn_load8(p) __extension__({ fastnn_v8sf v_; memcpy(&v_, (p), sizeof(v_)); v_; })
+#define fastnn_store8(p, v) do { fastnn_v8sf s_ = (v); memcpy((p), &s_, sizeof(s_)); } while (0)
 #endif
 
 /* The columns [c, c + width) of a chunk (8 <= width <= 64), K accumulators at offsets
