@@ -4,7 +4,7 @@
 from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
-from fastnn._kernels._loops cimport LOSS_SIGMOID_BXENT, loss_rows, metric_row
+from fastnn._kernels._loops_loss cimport LOSS_SIGMOID_BXENT, loss_rows, metric_row
 from fastnn._kernels._engine_types cimport Engine
 
 

@@ -9,10 +9,11 @@ from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_backward_rows, act_elementwise, bias_act_block,
-                                     bias_grad_cols, bn_coefficients, bn_grad_coefficients, bn_grad_sums_cols,
-                                     bn_input_grad_block, bn_normalize_block, bn_stats_cols, bn_update_moving_cols,
-                                     dropout_backward_range, dropout_forward_range, fastnn_gemm_f32, fastnn_gemm_f64,
-                                     softmax_backward_rows, softmax_rows)
+                                     bias_grad_cols, fastnn_gemm_f32, fastnn_gemm_f64, softmax_backward_rows,
+                                     softmax_rows)
+from fastnn._kernels._loops_norm cimport (bn_coefficients, bn_grad_coefficients, bn_grad_sums_cols, bn_input_grad_block,
+                                          bn_normalize_block, bn_stats_cols, bn_update_moving_cols,
+                                          dropout_backward_range, dropout_forward_range)
 from fastnn._kernels._engine_types cimport (EOp, Engine, OP_ACT, OP_BN, OP_DENSE, OP_DROPOUT, OP_PERMUTE, share16)
 from fastnn._kernels._engine_update cimport update_block, update_range
 

@@ -4,7 +4,7 @@
 from libc.math cimport pow, sqrt
 
 from fastnn._kernels._typedefs cimport floating
-from fastnn._kernels._loops cimport adadelta_range, adam_range, rmsprop_range, sgd_range
+from fastnn._kernels._loops_optim cimport adadelta_range, adam_range, rmsprop_range, sgd_range
 from fastnn._kernels._regularize cimport abs_sq_sums, add_reg_grad
 from fastnn._kernels._engine_types cimport (Engine, OPT_ADAM, OPT_RMSPROP, OPT_SGD, PENALTY_CHUNK, rows_of)
 

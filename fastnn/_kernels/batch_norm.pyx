@@ -32,8 +32,8 @@ from fastnn.utils.validation import describe, shape_str
 from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array, real_number, same_shape
-from fastnn._kernels._loops cimport (bn_coefficients, bn_grad_coefficients, bn_grad_sums_cols, bn_input_grad_block,
-                                     bn_normalize_block, bn_stats_cols, bn_update_moving_cols)
+from fastnn._kernels._loops_norm cimport (bn_coefficients, bn_grad_coefficients, bn_grad_sums_cols, bn_input_grad_block,
+                                          bn_normalize_block, bn_stats_cols, bn_update_moving_cols)
 
 cdef enum:
     COLS = 64  # features per reduction block (512 bytes of float64 sums: whole cache lines)

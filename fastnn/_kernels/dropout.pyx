@@ -23,7 +23,7 @@ from fastnn.utils.validation import describe, shape_str
 from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array, real_number
-from fastnn._kernels._loops cimport dropout_backward_range, dropout_forward_range, dropout_scale
+from fastnn._kernels._loops_norm cimport dropout_backward_range, dropout_forward_range, dropout_scale
 
 cdef enum:
     CHUNK = 4096  # elements per parallel chunk

@@ -16,8 +16,10 @@ from cython.parallel cimport parallel, threadid
 
 from fastnn._kernels._typedefs cimport intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, fastnn_team_size
-from fastnn._kernels._loops cimport (LOSS_BXENT, LOSS_MAE, LOSS_MSE, LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT,
-                                     LOSS_XENT, act_code, dropout_scale, metric_code)
+from fastnn._kernels._loops cimport act_code
+from fastnn._kernels._loops_loss cimport (LOSS_BXENT, LOSS_MAE, LOSS_MSE, LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT,
+                                          LOSS_XENT, metric_code)
+from fastnn._kernels._loops_norm cimport dropout_scale
 from fastnn._kernels._engine_types cimport (EOp, Engine as CEngine, IN_CSR, IN_DENSE, IN_GATHER, MODE_EVAL,
                                             MODE_FORWARD, MODE_PREDICT, MODE_TRAIN, OP_ACT, OP_BN, OP_DENSE,
                                             OP_DROPOUT, OP_PERMUTE, OPT_ADADELTA, OPT_ADAM, OPT_RMSPROP, OPT_SGD,

@@ -17,8 +17,8 @@ from fastnn.utils.validation import describe, shape_str
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport class_ids, finite_labels, float_array, out_array, real_number, same_shape
-from fastnn._kernels._loops cimport (LOSS_BXENT, LOSS_MAE, LOSS_MSE, LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT,
-                                     LOSS_XENT, loss_rows, loss_sum_rows)
+from fastnn._kernels._loops_loss cimport (LOSS_BXENT, LOSS_MAE, LOSS_MSE, LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT,
+                                          LOSS_XENT, loss_rows, loss_sum_rows)
 
 _NAMES = {LOSS_SOFTMAX_XENT: "softmax_xent", LOSS_SIGMOID_BXENT: "sigmoid_bxent", LOSS_MSE: "mse",
           LOSS_MAE: "mae", LOSS_XENT: "xent", LOSS_BXENT: "bxent"}

@@ -13,7 +13,7 @@ from fastnn.utils.validation import describe, shape_str
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport class_ids, finite_labels, float_array, same_shape
-from fastnn._kernels._loops cimport METRIC_SPARSE_CATEGORICAL_ACCURACY, metric_code, metric_row
+from fastnn._kernels._loops_loss cimport METRIC_SPARSE_CATEGORICAL_ACCURACY, metric_code, metric_row
 
 
 cdef double _sum(int metric, const floating[:, ::1] P, const intp_t* ids, const floating* Y, double[::1] rows,

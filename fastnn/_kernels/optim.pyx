@@ -17,7 +17,8 @@ from fastnn.utils.validation import describe
 from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, inplace_array, real_number
-from fastnn._kernels._loops cimport adadelta_range, adam_range, rmsprop_range, sgd_range, split_point
+from fastnn._kernels._loops cimport split_point
+from fastnn._kernels._loops_optim cimport adadelta_range, adam_range, rmsprop_range, sgd_range
 
 cdef enum:
     SGD = 0
