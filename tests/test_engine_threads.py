@@ -144,12 +144,15 @@ def test_a_team_that_slows_down_is_left_within_a_sample():
 def test_others_load_takes_this_process_out(monkeypatch):
     """Other processes' cores = (busy CPU seconds of the machine - this process's own) / wall seconds, over
     at least MIN_INTERVAL; this process's own busy thread does not count (the load average counted it)."""
-    samples = iter([(0.0, 100.0, 10.0), (0.05, 100.1, 10.05), (1.0, 101.0, 11.0), (2.0, 103.4, 12.0)])
+    samples = iter([(0.0, 100.0, 10.0), (1.0, 101.0, 11.0), (2.0, 103.4, 12.0)])
+    clock = iter([0.05, 1.0, 2.0, 2.01])
     monkeypatch.setattr(ET.OthersLoad, "_sample", staticmethod(lambda: next(samples)))
+    monkeypatch.setattr(ET.time, "monotonic", lambda: next(clock))
     load = ET.OthersLoad()
     assert load() == 0.0            # 50 ms: too short to judge, the last verdict (none yet) stands
     assert load() == pytest.approx(0.0)   # 1 s: the machine's 1 busy core was this process
     assert load() == pytest.approx(1.4)   # another process used 1.4 cores
+    assert load() == pytest.approx(1.4)   # 10 ms later: the same verdict, /proc/stat not read again
     monkeypatch.setattr(ET.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(ET, "others_load", lambda: 1.4)
     assert ET.machine_busy(2)       # a team of 2 on 2 cores: more than half a core taken
