@@ -42,55 +42,78 @@
 #define FR_X86 0
 #endif
 
+/* The scalar parts (tails, the lanes' total): the same operations as the vector lanes. */
+#define FR_FINISH(T, SUF)                                                                                     \
+    FR_NO_CONTRACT static inline void fr_finish_##SUF(const T *w, ptrdiff_t i, ptrdiff_t n, double *la,       \
+                                                      double *lq, double *abs_sum, double *sq_sum) {           \
+        ptrdiff_t j;                                                                                          \
+        double v, s, ta = 0, tq = 0;                                                                          \
+        for (j = 0; i < n; i++, j++) {                                                                        \
+            v = w[i];                                                                                         \
+            la[j] += v < 0 ? -v : v;                                                                          \
+            s = v * v;                                                                                        \
+            lq[j] += s;                                                                                       \
+        }                                                                                                     \
+        for (j = 0; j < FR_LANES; j++) {                                                                      \
+            ta += la[j];                                                                                      \
+            tq += lq[j];                                                                                      \
+        }                                                                                                     \
+        *abs_sum = ta;                                                                                        \
+        *sq_sum = tq;                                                                                         \
+    }
+FR_FINISH(float, f32)
+FR_FINISH(double, f64)
+
+FR_NO_CONTRACT static inline void fr_reg_grad_tail_f32(float *g, const float *w, ptrdiff_t i, ptrdiff_t n, float l1,
+                                                       float l2x2) {
+    float s, t1, t2;
+    for (; i < n; i++) {
+        s = (float)(w[i] > 0) - (float)(w[i] < 0);
+        t1 = l1 * s;
+        t2 = l2x2 * w[i];
+        g[i] += t1 + t2;
+    }
+}
+
 #if FR_VECTOR
-/* One body per clone: ATTR is the clone's target (and no-contraction) attribute, SUFFIX its name, BYTES its
- * vector width. The 32 lanes of a sum are 32 / (BYTES / 8) vectors laid out in lane order. */
+/* W doubles of w[i..] as a vector of the clone's width: float32 converted, float64 as they are. */
+#define FR_LOAD_f32(v, p, BYTES)                                                                              \
+    do {                                                                                                      \
+        typedef float vf_ __attribute__((vector_size(BYTES / 2)));                                            \
+        vf_ f_;                                                                                               \
+        memcpy(&f_, (p), sizeof f_);                                                                          \
+        (v) = __builtin_convertvector(f_, __typeof__(v));                                                     \
+    } while (0)
+#define FR_LOAD_f64(v, p, BYTES) memcpy(&(v), (p), sizeof(v))
+
+/* sum |w| and sum w^2 of one dtype in one clone: the 32 lanes are 32 / (BYTES / 8) vectors in lane order. */
+#define FR_SUMS_CLONE(ATTR, SUFFIX, BYTES, T, SUF)                                                            \
+    ATTR static void fastnn_abs_sq_sums_##SUF##_##SUFFIX(const T *w, ptrdiff_t n, double *abs_sum,            \
+                                                         double *sq_sum) {                                     \
+        typedef double vd __attribute__((vector_size(BYTES)));                                                \
+        typedef int64_t vl __attribute__((vector_size(BYTES)));                                               \
+        enum { W = BYTES / 8, NV = FR_LANES / (BYTES / 8) };                                                  \
+        const vl mask = (vl){0} + INT64_MAX;                                                                  \
+        vd a[NV], q[NV], v, s;                                                                                \
+        double la[FR_LANES], lq[FR_LANES];                                                                    \
+        ptrdiff_t i, k, m = n - n % FR_LANES;                                                                 \
+        for (k = 0; k < NV; k++) a[k] = q[k] = (vd){0};                                                       \
+        for (i = 0; i < m; i += FR_LANES)                                                                     \
+            for (k = 0; k < NV; k++) {                                                                        \
+                FR_LOAD_##SUF(v, w + i + W * k, BYTES);                                                       \
+                a[k] += (vd)((vl)v & mask);                                                                   \
+                s = v * v;                                                                                    \
+                q[k] += s;                                                                                    \
+            }                                                                                                 \
+        memcpy(la, a, sizeof la);                                                                             \
+        memcpy(lq, q, sizeof lq);                                                                             \
+        fr_finish_##SUF(w, i, n, la, lq, abs_sum, sq_sum);                                                    \
+    }
+
+/* One clone: ATTR is its target (and no-contraction) attribute, SUFFIX its name, BYTES its vector width. */
 #define FR_DEFINE_CLONE(ATTR, SUFFIX, BYTES)                                                                  \
-    ATTR static void fastnn_abs_sq_sums_f32_##SUFFIX(const float *w, ptrdiff_t n, double *abs_sum,            \
-                                                     double *sq_sum) {                                         \
-        typedef double vd __attribute__((vector_size(BYTES)));                                                \
-        typedef int64_t vl __attribute__((vector_size(BYTES)));                                               \
-        typedef float vf __attribute__((vector_size(BYTES / 2)));                                             \
-        enum { W = BYTES / 8, NV = FR_LANES / (BYTES / 8) };                                                  \
-        const vl mask = (vl){0} + INT64_MAX;                                                                  \
-        vd a[NV], q[NV], v, s;                                                                                \
-        vf f;                                                                                                 \
-        double la[FR_LANES], lq[FR_LANES];                                                                    \
-        ptrdiff_t i, k, m = n - n % FR_LANES;                                                                 \
-        for (k = 0; k < NV; k++) a[k] = q[k] = (vd){0};                                                       \
-        for (i = 0; i < m; i += FR_LANES)                                                                     \
-            for (k = 0; k < NV; k++) {                                                                        \
-                memcpy(&f, w + i + W * k, sizeof f);                                                          \
-                v = __builtin_convertvector(f, vd);                                                           \
-                a[k] += (vd)((vl)v & mask);                                                                   \
-                s = v * v;                                                                                    \
-                q[k] += s;                                                                                    \
-            }                                                                                                 \
-        memcpy(la, a, sizeof la);                                                                             \
-        memcpy(lq, q, sizeof lq);                                                                             \
-        fr_finish(w, i, n, la, lq, abs_sum, sq_sum);                                                          \
-    }                                                                                                         \
-    ATTR static void fastnn_abs_sq_sums_f64_##SUFFIX(const double *w, ptrdiff_t n, double *abs_sum,           \
-                                                     double *sq_sum) {                                         \
-        typedef double vd __attribute__((vector_size(BYTES)));                                                \
-        typedef int64_t vl __attribute__((vector_size(BYTES)));                                               \
-        enum { W = BYTES / 8, NV = FR_LANES / (BYTES / 8) };                                                  \
-        const vl mask = (vl){0} + INT64_MAX;                                                                  \
-        vd a[NV], q[NV], v, s;                                                                                \
-        double la[FR_LANES], lq[FR_LANES];                                                                    \
-        ptrdiff_t i, k, m = n - n % FR_LANES;                                                                 \
-        for (k = 0; k < NV; k++) a[k] = q[k] = (vd){0};                                                       \
-        for (i = 0; i < m; i += FR_LANES)                                                                     \
-            for (k = 0; k < NV; k++) {                                                                        \
-                memcpy(&v, w + i + W * k, sizeof v);                                                          \
-                a[k] += (vd)((vl)v & mask);                                                                   \
-                s = v * v;                                                                                    \
-                q[k] += s;                                                                                    \
-            }                                                                                                 \
-        memcpy(la, a, sizeof la);                                                                             \
-        memcpy(lq, q, sizeof lq);                                                                             \
-        fr_finish_f64(w, i, n, la, lq, abs_sum, sq_sum);                                                      \
-    }                                                                                                         \
+    FR_SUMS_CLONE(ATTR, SUFFIX, BYTES, float, f32)                                                            \
+    FR_SUMS_CLONE(ATTR, SUFFIX, BYTES, double, f64)                                                           \
     ATTR static void fastnn_add_reg_grad_f32_##SUFFIX(float *g, const float *w, ptrdiff_t n, float l1,        \
                                                       float l2x2) {                                            \
         typedef float vf __attribute__((vector_size(BYTES)));                                                 \
@@ -111,55 +134,6 @@
         fr_reg_grad_tail_f32(g, w, i, n, l1, l2x2);                                                           \
     }
 
-#endif
-
-/* The scalar parts (tails, the lanes' total), the same operations as the vector lanes. */
-FR_NO_CONTRACT static inline void fr_finish(const float *w, ptrdiff_t i, ptrdiff_t n, double *la, double *lq,
-                                            double *abs_sum, double *sq_sum) {
-    ptrdiff_t j;
-    double v, s, ta = 0, tq = 0;
-    for (j = 0; i < n; i++, j++) {
-        v = w[i];
-        la[j] += v < 0 ? -v : v;
-        s = v * v;
-        lq[j] += s;
-    }
-    for (j = 0; j < FR_LANES; j++) {
-        ta += la[j];
-        tq += lq[j];
-    }
-    *abs_sum = ta;
-    *sq_sum = tq;
-}
-FR_NO_CONTRACT static inline void fr_finish_f64(const double *w, ptrdiff_t i, ptrdiff_t n, double *la, double *lq,
-                                                double *abs_sum, double *sq_sum) {
-    ptrdiff_t j;
-    double v, s, ta = 0, tq = 0;
-    for (j = 0; i < n; i++, j++) {
-        v = w[i];
-        la[j] += v < 0 ? -v : v;
-        s = v * v;
-        lq[j] += s;
-    }
-    for (j = 0; j < FR_LANES; j++) {
-        ta += la[j];
-        tq += lq[j];
-    }
-    *abs_sum = ta;
-    *sq_sum = tq;
-}
-FR_NO_CONTRACT static inline void fr_reg_grad_tail_f32(float *g, const float *w, ptrdiff_t i, ptrdiff_t n, float l1,
-                                                       float l2x2) {
-    float s, t1, t2;
-    for (; i < n; i++) {
-        s = (float)(w[i] > 0) - (float)(w[i] < 0);
-        t1 = l1 * s;
-        t2 = l2x2 * w[i];
-        g[i] += t1 + t2;
-    }
-}
-
-#if FR_VECTOR
 FR_DEFINE_CLONE(FR_NO_CONTRACT, base, 16)
 #if FR_X86
 FR_DEFINE_CLONE(FR_NO_CONTRACT __attribute__((target("avx2"))), avx2, 32)
@@ -182,60 +156,45 @@ static int fastnn_reduce_isa(void) {
 #endif
 }
 
-static inline void fastnn_abs_sq_sums_f32(const float *w, ptrdiff_t n, double *abs_sum, double *sq_sum) {
-#if FR_VECTOR
-#if FR_X86
-    int isa = fastnn_reduce_isa();
-    if (isa == 2) { fastnn_abs_sq_sums_f32_avx512(w, n, abs_sum, sq_sum); return; }
-    if (isa == 1) { fastnn_abs_sq_sums_f32_avx2(w, n, abs_sum, sq_sum); return; }
+/* The public entry points: the best clone, or (no vector extensions) the same lanes one element at a time. */
+#if FR_VECTOR && FR_X86
+#define FR_DISPATCH(NAME, ARGS)                                                                               \
+    do {                                                                                                      \
+        int isa_ = fastnn_reduce_isa();                                                                       \
+        if (isa_ == 2) { NAME##_avx512 ARGS; return; }                                                        \
+        if (isa_ == 1) { NAME##_avx2 ARGS; return; }                                                          \
+        NAME##_base ARGS;                                                                                     \
+    } while (0)
+#elif FR_VECTOR
+#define FR_DISPATCH(NAME, ARGS) NAME##_base ARGS
 #endif
-    fastnn_abs_sq_sums_f32_base(w, n, abs_sum, sq_sum);
-#else
-    double la[FR_LANES] = {0}, lq[FR_LANES] = {0};
-    ptrdiff_t i, j, m = n - n % FR_LANES;  /* (the same lanes, one element at a time) */
-    double v, s;
-    for (i = 0; i < m; i += FR_LANES)
-        for (j = 0; j < FR_LANES; j++) {
-            v = w[i + j];
-            la[j] += v < 0 ? -v : v;
-            s = v * v;
-            lq[j] += s;
-        }
-    fr_finish(w, m, n, la, lq, abs_sum, sq_sum);
-#endif
-}
 
-static inline void fastnn_abs_sq_sums_f64(const double *w, ptrdiff_t n, double *abs_sum, double *sq_sum) {
+#define FR_SUMS_ENTRY(T, SUF)                                                                                 \
+    static inline void fastnn_abs_sq_sums_##SUF(const T *w, ptrdiff_t n, double *abs_sum, double *sq_sum) {   \
+        FR_SUMS_FALLBACK(T, SUF)                                                                              \
+    }
 #if FR_VECTOR
-#if FR_X86
-    int isa = fastnn_reduce_isa();
-    if (isa == 2) { fastnn_abs_sq_sums_f64_avx512(w, n, abs_sum, sq_sum); return; }
-    if (isa == 1) { fastnn_abs_sq_sums_f64_avx2(w, n, abs_sum, sq_sum); return; }
-#endif
-    fastnn_abs_sq_sums_f64_base(w, n, abs_sum, sq_sum);
+#define FR_SUMS_FALLBACK(T, SUF) FR_DISPATCH(fastnn_abs_sq_sums_##SUF, (w, n, abs_sum, sq_sum));
 #else
-    double la[FR_LANES] = {0}, lq[FR_LANES] = {0};
-    ptrdiff_t i, j, m = n - n % FR_LANES;  /* (the same lanes, one element at a time) */
-    double v, s;
-    for (i = 0; i < m; i += FR_LANES)
-        for (j = 0; j < FR_LANES; j++) {
-            v = w[i + j];
-            la[j] += v < 0 ? -v : v;
-            s = v * v;
-            lq[j] += s;
-        }
-    fr_finish_f64(w, m, n, la, lq, abs_sum, sq_sum);
+#define FR_SUMS_FALLBACK(T, SUF)                                                                              \
+    double la[FR_LANES] = {0}, lq[FR_LANES] = {0};                                                            \
+    ptrdiff_t i, j, m = n - n % FR_LANES;                                                                     \
+    double v, s;                                                                                              \
+    for (i = 0; i < m; i += FR_LANES)                                                                         \
+        for (j = 0; j < FR_LANES; j++) {                                                                      \
+            v = w[i + j];                                                                                     \
+            la[j] += v < 0 ? -v : v;                                                                          \
+            s = v * v;                                                                                        \
+            lq[j] += s;                                                                                       \
+        }                                                                                                     \
+    fr_finish_##SUF(w, m, n, la, lq, abs_sum, sq_sum);
 #endif
-}
+FR_SUMS_ENTRY(float, f32)
+FR_SUMS_ENTRY(double, f64)
 
 static inline void fastnn_add_reg_grad_f32(float *g, const float *w, ptrdiff_t n, float l1, float l2x2) {
 #if FR_VECTOR
-#if FR_X86
-    int isa = fastnn_reduce_isa();
-    if (isa == 2) { fastnn_add_reg_grad_f32_avx512(g, w, n, l1, l2x2); return; }
-    if (isa == 1) { fastnn_add_reg_grad_f32_avx2(g, w, n, l1, l2x2); return; }
-#endif
-    fastnn_add_reg_grad_f32_base(g, w, n, l1, l2x2);
+    FR_DISPATCH(fastnn_add_reg_grad_f32, (g, w, n, l1, l2x2));
 #else
     fr_reg_grad_tail_f32(g, w, 0, n, l1, l2x2);
 #endif
