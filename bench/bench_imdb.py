@@ -44,7 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from common import environment, setup_threads  # noqa: E402  (common imports no numpy)
+from common import environment, setup_threads, system_busy_seconds  # noqa: E402  (common imports no numpy)
 
 TAG = "@@BENCH_RESULT@@ "
 NUM_WORDS = 10000
@@ -285,12 +285,6 @@ def run_child(args):
 
 
 # --------------------------------------------------------------------------- parent
-def _busy_seconds():
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
 def spawn(job, args):
     import resource
 
@@ -303,12 +297,12 @@ def spawn(job, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", job, "--threads", str(args.threads),
            "--epochs", str(args.epochs), "--data-dir", args.data_dir, "--seed", str(args.seed)]
     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    b0, t0 = _busy_seconds(), time.perf_counter()
+    b0, t0 = system_busy_seconds(), time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
-    other = max(0.0, (_busy_seconds() - b0 - own) / wall)
+    other = max(0.0, (system_busy_seconds() - b0 - own) / wall)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"child {job} failed ({proc.returncode})")

@@ -45,7 +45,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import source_tree_env  # noqa: E402  (standard library only until called)
+from common import source_tree_env, system_busy_seconds  # noqa: E402  (standard library only until called)
 RESULT_TAG = "@@BENCH_RESULT@@ "
 IMPLS = ("fastnn", "numpy", "torch")
 SEED = 1234
@@ -146,29 +146,17 @@ def peak_rss_mb():
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
-def _system_busy_seconds():
-    """CPU seconds all processes have used since boot (/proc/stat), or None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
-    busy = sum(fields[:8]) - idle                                # up to steal; guest is inside user
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
 def wait_for_idle(max_wait, threshold=BUSY_CORES_WAIT, window=1.0):
     """Wait (up to ``max_wait`` s) until other processes use under ``threshold`` cores over
     ``window`` s; returns the seconds waited. On a shared machine this keeps a timed run
     from starting while a build or a test suite holds the cores."""
     start = time.perf_counter()
     while True:
-        b0 = _system_busy_seconds()
+        b0 = system_busy_seconds()
         if b0 is None:
             return 0.0
         time.sleep(window)
-        if (_system_busy_seconds() - b0) / window < threshold or time.perf_counter() - start >= max_wait:
+        if (system_busy_seconds() - b0) / window < threshold or time.perf_counter() - start >= max_wait:
             return time.perf_counter() - start
 
 
@@ -383,12 +371,12 @@ def run_child(job):
         last.clear()
         last.update(logs or {})
 
-    busy0, own0 = _system_busy_seconds(), _own_cpu_seconds()
+    busy0, own0 = system_busy_seconds(), _own_cpu_seconds()
     t0 = time.perf_counter()
     history = trainer.fit(x, y, epochs=epochs, batch_size=w["batch_size"], epoch_begin=epoch_begin,
                           epoch_end=epoch_end, **fit_kwargs)
     fit_sec = time.perf_counter() - t0
-    busy1, own1 = _system_busy_seconds(), _own_cpu_seconds()
+    busy1, own1 = system_busy_seconds(), _own_cpu_seconds()
     # CPU time other processes used during fit, in cores: contention makes the numbers meaningless.
     # /proc/stat counts in 10 ms ticks, so a fit shorter than half a second (the toy) is not judged.
     other_cores = None
