@@ -14,18 +14,14 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
-from fastnn._kernels._loops cimport ACT_LINEAR, ACT_SOFTMAX, bias_act_block, bias_grad_cols, softmax_rows
+from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, bias_act_block, bias_grad_cols, fastnn_gather_bitmaps,
+                                     softmax_rows)
 from fastnn._kernels._engine_types cimport EOp, Engine, IN_CSR, IN_DENSE, share16, sync
 from fastnn._kernels._engine_ops cimport (GRAD_BLOCK_ROWS, SPARSE_GRAD_BLOCK_ROWS, dense_bias_update, dense_share,
                                           dense_update, finish_dense_rows, gemm)
 from fastnn._kernels._engine_update cimport update_block, update_range
 
 cdef extern from "fastnn_kernels.h" nogil:
-    Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx,
-                                     const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
-                                     Py_ssize_t pf0, Py_ssize_t pf1, Py_ssize_t n_in, uint64_t* rowbits,
-                                     Py_ssize_t nwi, uint64_t* featmask, Py_ssize_t nw, uint8_t* octets,
-                                     Py_ssize_t w0, Py_ssize_t w1)
     void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const intp_t* rows,
                                const float* W, Py_ssize_t ldw, const float* bias, const uint64_t* rowbits,
                                Py_ssize_t ldr, Py_ssize_t f0, Py_ssize_t f1, Py_ssize_t B, Py_ssize_t c0,

@@ -19,6 +19,8 @@ from libc.math cimport exp
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
+from libc.stdint cimport uint8_t, uint64_t
+
 from fastnn._kernels._typedefs cimport floating, intp_t
 
 
@@ -48,6 +50,12 @@ cdef inline int act_code(object activation) except -1:
 
 # ---------------------------------------------------------------- BLAS
 cdef extern from "fastnn_kernels.h" nogil:
+    # bitmaps of a batch's non-zeros (the first layer's bitmask kernels; dense.batch_bitmaps and the engine)
+    Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx,
+                                     const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
+                                     Py_ssize_t pf0, Py_ssize_t pf1, Py_ssize_t n_in, uint64_t* rowbits,
+                                     Py_ssize_t nwi, uint64_t* featmask, Py_ssize_t nw, uint8_t* octets,
+                                     Py_ssize_t w0, Py_ssize_t w1)
     void fastnn_row_axpy_f32(float* c, const float* a, const float* B, Py_ssize_t ldb, Py_ssize_t N,
                              Py_ssize_t K)
     void fastnn_row_axpy_f64(double* c, const double* a, const double* B, Py_ssize_t ldb, Py_ssize_t N,

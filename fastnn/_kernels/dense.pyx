@@ -26,6 +26,7 @@ from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, b
                                       effective_n_threads, threads_for_work)
 from fastnn._kernels._checks cimport float_array, out_array
 from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_code, copy_rows, dense_forward_cols,
+                                     fastnn_gather_bitmaps,
                                      dense_input_grad_cols, dense_weight_grad_cols, fastnn_gemm_f32,
                                      fastnn_gemm_f64, fastnn_gemm_isa, fastnn_gemm_path,
                                      fastnn_gemm_set_isa, fastnn_gemm_set_path, softmax_rows, split_gemm)
@@ -207,14 +208,6 @@ def gather_rows(X, index, out=None, n_threads=None):
             for r in prange(B, num_threads=nt, schedule="static"):
                 copy_rows(dst, src, &ids[0], r, r + 1, row_bytes)
     return out
-
-
-cdef extern from "fastnn_kernels.h" nogil:
-    Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx,
-                                     const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
-                                     Py_ssize_t pf0, Py_ssize_t pf1, Py_ssize_t n_in, uint64_t* rowbits,
-                                     Py_ssize_t nwi, uint64_t* featmask, Py_ssize_t nw, uint8_t* octets,
-                                     Py_ssize_t w0, Py_ssize_t w1)
 
 
 def batch_bitmaps(X, rows=None, n_threads=None):
