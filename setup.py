@@ -46,7 +46,7 @@ COMPILER_DIRECTIVES = {
 # -O3 but never -march=native (the wheel must run on any x86-64) and never
 # -ffast-math (it breaks isnan/inf handling and reassociates the reductions we
 # keep in a fixed order; karpathy/llm.c#168). Hot C loops that want AVX2/FMA get
-# it through function multi-versioning in csrc/fastnn_kernels.h instead.
+# it through run-time dispatched clones (csrc/fastnn_clones.h, fastnn_gemm.h, fastnn_math.h) instead.
 # -fno-math-errno is not fast-math: it only stops sqrt/exp from setting errno
 # (nobody reads it), which is what lets gcc vectorize the optimizer's sqrt --
 # without it Adam over 100k floats ran 8x slower (scalar sqrtss + errno branch).

@@ -6,7 +6,7 @@
 #              with at most `max_density` non-zeros then runs the bitmask kernels straight from the rows
 #              where they lie in X, any other is copied and runs the GEMM. Both give the same bits.
 #   IN_CSR     a dense first layer on a scipy.sparse CSR matrix, read where it lies: the forward over rows,
-#              the weight gradient scattered over features (csrc/fastnn_csr_batch.h)
+#              the weight gradient scattered over features (csrc/fastnn_csr.h)
 #
 # A wide first layer on dense input sums its features in two partitions, one per thread (see
 # first_forward_train), so each thread's kernel rows stay in its core's cache.
@@ -21,7 +21,7 @@ from fastnn._kernels._engine_ops cimport (GRAD_BLOCK_ROWS, SPARSE_GRAD_BLOCK_ROW
                                           dense_update, finish_dense_rows, gemm)
 from fastnn._kernels._engine_update cimport update_block, update_range
 
-cdef extern from "fastnn_kernels.h" nogil:
+cdef extern from "fastnn_bitmap.h" nogil:
     void fastnn_sparse_forward(float* H, Py_ssize_t ldh, const float* X, Py_ssize_t ldx, const intp_t* rows,
                                const float* W, Py_ssize_t ldw, const float* bias, const uint64_t* rowbits,
                                Py_ssize_t ldr, Py_ssize_t f0, Py_ssize_t f1, Py_ssize_t B, Py_ssize_t c0,
@@ -31,7 +31,7 @@ cdef extern from "fastnn_kernels.h" nogil:
                                    Py_ssize_t f0, Py_ssize_t f1, Py_ssize_t c0, Py_ssize_t c1)
     void fastnn_prefetch(const void* p, size_t nbytes)
 
-cdef extern from "fastnn_csr_batch.h" nogil:
+cdef extern from "fastnn_csr.h" nogil:
     void fastnn_csr_batch_forward_i32(float* Y, const float* W, Py_ssize_t O, const int32_t* indptr,
                                       const int32_t* ind, const float* data, const intp_t* rows, Py_ssize_t row0,
                                       Py_ssize_t r0, Py_ssize_t r1)

@@ -48,14 +48,32 @@ cdef inline int act_code(object activation) except -1:
                      "('linear', 'relu', 'sigmoid', 'tanh', 'softmax')")
 
 
-# ---------------------------------------------------------------- BLAS
+# ---------------------------------------------------------------- clones of the multiply-add kernels
 cdef extern from "fastnn_kernels.h" nogil:
+    int fastnn_use_avx2_fma()
+    int fastnn_fma_set_isa(int level)
+
+cdef inline str fma_isa(str hook, object level):
+    """A module's _fma_isa test hook: the clone its bitmask and CSR kernels run ('portable' or 'avx2',
+    the same bits; csrc/fastnn_clones.h), after capping it at ``level`` when given. The cap is a
+    static of the header, so it acts on the calling module's copy of the kernels only."""
+    if level is not None:
+        if level not in ("portable", "avx2"):
+            raise ValueError(f"{hook}: argument `level` must be 'portable', 'avx2' or None; received {level!r}.")
+        fastnn_fma_set_isa(level == "avx2")
+    return "avx2" if fastnn_use_avx2_fma() else "portable"
+
+
+# ---------------------------------------------------------------- BLAS
+cdef extern from "fastnn_bitmap.h" nogil:
     # bitmaps of a batch's non-zeros (the first layer's bitmask kernels; dense.batch_bitmaps and the engine)
     Py_ssize_t fastnn_gather_bitmaps(float* dst, Py_ssize_t ldd, const float* X, Py_ssize_t ldx,
                                      const intp_t* rows, Py_ssize_t B, const intp_t* next_rows, Py_ssize_t n_next,
                                      Py_ssize_t pf0, Py_ssize_t pf1, Py_ssize_t n_in, uint64_t* rowbits,
                                      Py_ssize_t nwi, uint64_t* featmask, Py_ssize_t nw, uint8_t* octets,
                                      Py_ssize_t w0, Py_ssize_t w1)
+
+cdef extern from "fastnn_kernels.h" nogil:
     void fastnn_row_axpy_f32(float* c, const float* a, const float* B, Py_ssize_t ldb, Py_ssize_t N,
                              Py_ssize_t K)
     void fastnn_row_axpy_f64(double* c, const double* a, const double* B, Py_ssize_t ldb, Py_ssize_t N,

@@ -26,7 +26,7 @@ from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, b
                                       effective_n_threads, threads_for_work)
 from fastnn._kernels._checks cimport float_array, out_array
 from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_code, copy_rows, dense_forward_cols,
-                                     fastnn_gather_bitmaps,
+                                     fastnn_gather_bitmaps, fma_isa,
                                      dense_input_grad_cols, dense_weight_grad_cols, fastnn_gemm_f32,
                                      fastnn_gemm_f64, fastnn_gemm_isa, fastnn_gemm_path,
                                      fastnn_gemm_set_isa, fastnn_gemm_set_path, softmax_rows, split_gemm)
@@ -241,7 +241,7 @@ def batch_bitmaps(X, rows=None, n_threads=None):
 # Private (not kernels of _reference): tests/kernels/test_gemm.py compares the clones and paths bit
 # for bit through these, and bench/bench_kernels.py times each clone. The cap and the forced path
 # are statics of the header, so they act on this module's copy of the GEMM only (dense_forward,
-# dense_backward and _gemm), not on mlp.pyx's.
+# dense_backward and _gemm), not on the engine's.
 _GEMM_ISAS = ("portable", "avx2", "avx512")
 _GEMM_PATHS = ("auto", "direct", "blocked")
 
@@ -322,3 +322,9 @@ def _gemm(A, B, C, beta=0):
     else:
         _gemm_views[double](A, B, C, beta)
     return C
+
+
+def _fma_isa(level=None):
+    """Test hook: the clone of this module's bitmask and CSR kernels, 'portable' or 'avx2' (the same
+    bits, csrc/fastnn_clones.h); with ``level``, first cap it there."""
+    return fma_isa("_fma_isa", level)

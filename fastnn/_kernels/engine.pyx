@@ -16,7 +16,7 @@ from cython.parallel cimport parallel, threadid
 
 from fastnn._kernels._typedefs cimport intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, fastnn_team_size
-from fastnn._kernels._loops cimport act_code
+from fastnn._kernels._loops cimport act_code, fma_isa
 from fastnn._kernels._loops_loss cimport (LOSS_BXENT, LOSS_MAE, LOSS_MSE, LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT,
                                           LOSS_XENT, metric_code)
 from fastnn._kernels._loops_norm cimport dropout_scale
@@ -618,3 +618,9 @@ class Engine:
                                 nt, False)
         chooser.record((nt, kernel), seconds, 1, probe)
         return out
+
+
+def _fma_isa(level=None):
+    """Test hook: the clone of this module's bitmask and CSR kernels, 'portable' or 'avx2' (the same
+    bits, csrc/fastnn_clones.h); with ``level``, first cap it there."""
+    return fma_isa("_fma_isa", level)

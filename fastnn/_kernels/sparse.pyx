@@ -54,12 +54,14 @@ from fastnn._kernels._argchecks import (check_multi_hot_args, flatten_array, seq
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array
-from fastnn._kernels._loops cimport act_code, act_rows, bias_grad_cols
+from fastnn._kernels._loops cimport act_code, act_rows, bias_grad_cols, fma_isa
 
 cdef extern from "fastnn_kernels.h" nogil:
     int fastnn_ctz64(uint64_t m)
     ptrdiff_t fastnn_popcount_masks(const uint64_t* mask, ptrdiff_t n)
-    # float32 loops, vectorised (csrc/fastnn_kernels.h section 6)
+
+cdef extern from "fastnn_csr.h" nogil:
+    # float32 loops, vectorised
     void fastnn_csr_dot_i32(float* o, const int32_t* ind, const float* data, Py_ssize_t k0, Py_ssize_t k1,
                             const float* W, Py_ssize_t O)
     void fastnn_csr_dot_i64(float* o, const int64_t* ind, const float* data, Py_ssize_t k0, Py_ssize_t k1,
@@ -337,7 +339,7 @@ def csr_dense_forward(indptr, indices, data, W, b, activation="linear", rows=Non
 
     W (I, O), b (O,) or None, rows (B,) int or None (all S rows, in order) -> out (B, O), W's dtype.
     data must have W's dtype. Each output row is summed from 0 over its stored values (float32: the
-    even and the odd ones apart, then added; csrc section 6), then b is added.
+    even and the odd ones apart, then added; csrc/fastnn_csr.h), then b is added.
     """
     owner = "csr_dense_forward"
     cdef int act = act_code(activation)
@@ -779,3 +781,9 @@ def flatten_sequences(sequences, n_threads=None):
             _fill_tuple(&tok[pos], <tuple>seq, L[s], s, owner)
         pos += L[s]
     return lengths, tokens
+
+
+def _fma_isa(level=None):
+    """Test hook: the clone of this module's bitmask and CSR kernels, 'portable' or 'avx2' (the same
+    bits, csrc/fastnn_clones.h); with ``level``, first cap it there."""
+    return fma_isa("_fma_isa", level)
