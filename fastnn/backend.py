@@ -6,7 +6,9 @@ _FLOATX = "float32"
 
 
 def epsilon():
-    """The fuzz factor used by losses on probabilities (Keras: 1e-7)."""
+    """The fuzz factor of the cross-entropies on probabilities (Keras: 1e-7): they clip to
+    [epsilon, 1 - epsilon] in the predictions' dtype (float32: [1e-7, 0.99999988]). The kernels are
+    compiled with this value, so there is no ``set_epsilon``."""
     return _EPSILON
 
 

@@ -1,14 +1,25 @@
 """Losses with Keras' names, aliases and semantics.
 
-Reduction is Keras' default "sum_over_batch_size": the sum over the batch of
-the per-sample losses (each a mean over the last axis for MSE/MAE/BCE), each
-times its sample weight if there are weights, divided by the batch size.
+Every loss class takes Keras 3's ``reduction`` (K3 ``keras/src/losses/loss.py``), applied to the
+per-sample losses (each a mean over the last axis for MSE/MAE/BCE, a sum for the cross-entropies), each
+times its ``sample_weight`` when one is given (a number, one weight per sample, or an array that
+broadcasts to the losses):
+
+* ``"sum_over_batch_size"`` (default; tf.keras' ``"auto"``) and ``"mean"``: the sum divided by the number
+  of losses (not by the sum of the weights);
+* ``"sum"``: the sum;
+* ``"mean_with_sample_weight"``: the sum divided by the sum of the weights;
+* ``None`` / ``"none"``: the weighted per-sample losses.
+
+``fit``/``evaluate`` train and report with ``"sum_over_batch_size"`` (``"mean"`` is the same), which
+the engine computes; the other reductions are for calling a loss directly.
 
 Cross-entropies have two paths, as in Keras on the TensorFlow backend
 (K3 ``backend/tensorflow/nn.py`` ``_get_logits``): when the model's last
 activation is the matching softmax/sigmoid (or ``from_logits=True``), the loss
 is computed from the logits by a fused kernel with no clipping; otherwise the
-probabilities are clipped to [1e-7, 1 - 1e-7] (K3 ``backend/numpy/nn.py``).
+probabilities are clipped to [eps, 1 - eps] in their own dtype, eps =
+``fastnn.config.epsilon()`` = 1e-7 (K3 ``backend/numpy/nn.py``; in float32 the upper bound is 0.99999988).
 Each loss also validates its targets against the model output, so the classic
 mistakes get an actionable message instead of a shape error.
 """
@@ -17,25 +28,35 @@ import numpy as np
 from fastnn import _kernels as K
 from fastnn.utils.array_utils import predictions_2d
 from fastnn.utils.validation import check_in_range, check_kwargs, describe, shape_str, unknown_identifier
+from fastnn.utils.weighting import reduce_weighted_values, standardize_reduction
 
 
 class Loss:
     """Base class. Subclasses set ``kernel`` (probabilities/outputs path),
-    ``logits_kernel`` and ``fused_activation`` (for cross-entropies)."""
+    ``logits_kernel`` and ``fused_activation`` (for cross-entropies).
+
+    Args (Keras 3's): ``reduction`` (see the module docstring), ``name``, ``dtype``: ``"float32"`` or
+    ``"float64"`` to compute in that dtype; None (default) computes in y_pred's dtype when it is float32 or
+    float64, else float32. Keras 3 casts to ``floatx()`` (float32) when dtype is None; fastnn keeps float64
+    inputs in float64, which only changes the last digits (and the clip bound, 1 - 1e-7 in float64).
+    """
 
     kernel = None
     logits_kernel = None
     fused_activation = None
     default_name = None
 
-    def __init__(self, reduction="sum_over_batch_size", name=None, from_logits=False, **kwargs):
-        check_kwargs(type(self).__name__, kwargs)
-        if reduction not in ("sum_over_batch_size", "auto"):
-            raise ValueError(f"{type(self).__name__}: only reduction='sum_over_batch_size' is supported; "
-                             f"received reduction={reduction!r}")
-        self.reduction = "sum_over_batch_size"
+    def __init__(self, reduction="sum_over_batch_size", name=None, from_logits=False, dtype=None, **kwargs):
+        owner = type(self).__name__
+        check_kwargs(owner, kwargs)
+        self.reduction = standardize_reduction(owner, reduction)
         self.name = name or self.default_name
         self.from_logits = bool(from_logits)
+        if dtype is not None and (not isinstance(dtype, (str, type, np.dtype)) or
+                                  np.dtype(dtype) not in (np.float32, np.float64)):
+            raise ValueError(f"{owner}: argument `dtype` must be None, 'float32' or 'float64'; received "
+                             f"{describe(dtype)}.")
+        self.dtype = None if dtype is None else np.dtype(dtype).name
 
     # -------------------------------------------------------------- kernels
     def kernel_for(self, logits):
@@ -65,23 +86,34 @@ class Loss:
                              f"output shape (None, {n_outputs}).")
         return np.ascontiguousarray(y, dtype=dtype)
 
+    def call(self, y_true, y_pred):
+        """The unreduced losses (Keras' ``Loss.call``): one per position of y_pred's last axis, shaped
+        ``y_pred.shape[:-1]``; a 1-D y_pred is a column, (B,) -> (B,)."""
+        y_pred = np.asarray(y_pred)
+        if y_pred.ndim == 0:
+            raise ValueError(f"{type(self).__name__}: `y_pred` must have a batch axis; received "
+                             f"{describe(y_pred)}.")
+        if self.dtype is not None:
+            y_pred = y_pred.astype(self.dtype, copy=False)
+        rows = predictions_2d(y_pred, rows_of_last_axis=True)
+        y = np.asarray(y_true)
+        if y_pred.ndim >= 3:  # rows of the last axis: the targets' leading axes flattened the same way
+            y = y.reshape(-1, y.shape[-1]) if y.ndim == y_pred.ndim else y.reshape(-1)
+        y = self.prepare_targets(y, rows.shape[1], dtype=rows.dtype)
+        values = self.per_sample(rows, y, logits=self.from_logits)
+        return values.reshape(y_pred.shape[:-1]) if y_pred.ndim >= 3 else values
+
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The batch loss: mean of the per-sample losses, or with ``sample_weight`` (one weight per
-        sample) ``sum(w * loss) / batch_size`` (Keras' "sum_over_batch_size" reduction)."""
-        y_pred = predictions_2d(y_pred)
-        y = self.prepare_targets(np.asarray(y_true), y_pred.shape[1], dtype=y_pred.dtype)
-        if sample_weight is not None:
-            w = np.asarray(sample_weight)
-            w = w[:, 0] if w.ndim == 2 and w.shape[1] == 1 else w
-            if w.dtype.kind not in "biuf" or w.shape != (y_pred.shape[0],):
-                raise ValueError(f"{type(self).__name__}: `sample_weight` must hold one weight per sample, "
-                                 f"shape ({y_pred.shape[0]},); received {describe(sample_weight)}")
-            sample_weight = w.astype(np.float64)
-        total = self.batch_sum(y_pred, y, logits=self.from_logits, sample_weight=sample_weight)
-        return total / y_pred.shape[0]
+        """The reduced loss (a float; an array for ``reduction=None``/``"none"``): Keras 3's
+        ``reduce_weighted_values`` of ``call`` with ``sample_weight`` a number, one weight per sample
+        ((B,) or (B, 1)) or any array that broadcasts to the losses."""
+        values = self.call(y_true, y_pred)
+        loss = reduce_weighted_values(type(self).__name__, values, sample_weight, self.reduction)
+        return loss.astype(values.dtype) if isinstance(loss, np.ndarray) else loss
 
     def get_config(self):
-        return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits}
+        return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits,
+                "dtype": self.dtype}
 
 
 def _squeeze_to(y, n_outputs):
@@ -123,10 +155,12 @@ class BinaryCrossentropy(Loss):
     fused_activation = "sigmoid"
     default_name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="binary_crossentropy", **kwargs):
         super().__init__(reduction=reduction, name=name, from_logits=from_logits, **kwargs)
         self.label_smoothing = check_in_range(type(self).__name__, "label_smoothing", label_smoothing, 0, 1)
+        if axis != -1:
+            raise ValueError(f"{type(self).__name__}: only axis=-1 is supported; received axis={axis!r}")
 
     def prepare_targets(self, y, n_outputs, dtype=np.float32):
         y = np.asarray(y)
@@ -212,13 +246,10 @@ class SparseCategoricalCrossentropy(Loss):
         return np.ascontiguousarray(y, dtype=np.intp)
 
 
-# Keras' functional forms: per-sample losses (mean over the last axis).
+# Keras' functional forms: the unreduced losses (one per position of the last axis).
 def _functional(cls, doc):
     def fn(y_true, y_pred, **kwargs):
-        loss = cls(**kwargs)
-        y_pred2 = predictions_2d(y_pred, rows_of_last_axis=True)
-        y = loss.prepare_targets(np.asarray(y_true), y_pred2.shape[1], dtype=y_pred2.dtype)
-        return loss.per_sample(y_pred2, y, logits=loss.from_logits)
+        return cls(**kwargs).call(y_true, y_pred)
     fn.__name__ = cls.default_name
     fn.__doc__ = doc
     return fn

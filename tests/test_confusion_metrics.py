@@ -232,7 +232,7 @@ def test_bad_updates():
         Recall(class_id=3).update_state(np.zeros((2, 3)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"`top_k=4` is larger than the 3 predictions"):
         Precision(top_k=4).update_state(np.zeros((2, 3)), np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"`sample_weight` must hold one weight per sample, shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"`sample_weight` must be a number, one weight per sample \(2,\)"):
         AUC().update_state([0, 1], [0.2, 0.8], sample_weight=[1.0])
     with pytest.raises(ValueError, match=r"`label_weights` has 2 entries for predictions with 3 labels"):
         AUC(label_weights=[1, 1]).update_state(np.zeros((2, 3)), np.zeros((2, 3)))

@@ -325,9 +325,13 @@ def test_target_shape_mismatch():
     assert "(3, 2)" in str(info.value) and "(None, 4)" in str(info.value)
 
 
-def test_reduction_other_than_sum_over_batch_size_rejected():
-    with pytest.raises(ValueError, match="reduction"):
-        MeanSquaredError(reduction="sum")
+def test_reductions_accepted_and_bad_ones_rejected():
+    # Keras 3's reductions (tests/test_keras_cases_losses.py checks their values); tf.keras' "auto" is the default
+    for reduction in ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight"):
+        assert MeanSquaredError(reduction=reduction).reduction == reduction
+    assert MeanSquaredError(reduction="auto").reduction == "sum_over_batch_size"
+    with pytest.raises(ValueError, match="argument `reduction`.*received reduction='total'"):
+        MeanSquaredError(reduction="total")
 
 
 def test_sample_weight_is_sum_over_batch_size():
@@ -340,7 +344,8 @@ def test_sample_weight_is_sum_over_batch_size():
     ce = SparseCategoricalCrossentropy(from_logits=True)
     logits = np.array([[0.0, 0.0], [2.0, 0.0]])
     assert ce([0, 1], logits, sample_weight=[1.0, 0.0]) == pytest.approx(np.log(2) / 2)
-    with pytest.raises(ValueError, match="`sample_weight` must hold one weight per sample, shape \\(3,\\)"):
+    with pytest.raises(ValueError, match="`sample_weight` of shape \\(2,\\) cannot be broadcast to the losses of "
+                                         "shape \\(3,\\)"):
         MeanSquaredError()(y_true, y_pred, sample_weight=np.ones(2))
 
 
@@ -403,5 +408,5 @@ def test_custom_callable_loss_rejected_clearly():
 def test_config():
     config = CategoricalCrossentropy(from_logits=True, label_smoothing=0.1).get_config()
     assert config == {"name": "categorical_crossentropy", "reduction": "sum_over_batch_size",
-                      "from_logits": True, "label_smoothing": 0.1}
+                      "from_logits": True, "label_smoothing": 0.1, "dtype": None}
     assert MeanSquaredError().name == "mean_squared_error"

@@ -67,8 +67,12 @@ def test_callable_metric_rejected_clearly():
 
 
 def test_binary_accuracy_threshold():
-    with pytest.raises(ValueError, match="threshold"):
-        BinaryAccuracy(threshold=0.7)
+    metric = BinaryAccuracy(threshold=0.7)
+    metric.update_state(np.array([[1.0], [1.0], [0.0]]), np.array([[0.8], [0.6], [0.65]]))
+    assert metric.result() == pytest.approx(2 / 3)
+    assert metric.get_config()["threshold"] == 0.7
+    with pytest.raises(ValueError, match="argument `threshold` must be a finite number; received 'high'"):
+        BinaryAccuracy(threshold="high")
 
 
 # ----------------------------------------------------------------------------- stateful API vs NumPy
@@ -148,9 +152,13 @@ def test_result_is_weighted_by_batch_size_not_mean_of_batch_means():
     assert m.result() == pytest.approx(0.25)
 
 
-def test_sample_weight_rejected():
-    with pytest.raises(ValueError, match="sample_weight"):
-        CategoricalAccuracy().update_state(np.eye(2), np.eye(2), sample_weight=np.ones(2))
+def test_sample_weight_accumulates_weighted_mean():
+    metric = CategoricalAccuracy()
+    metric.update_state(np.eye(2), np.eye(2), sample_weight=np.array([1.0, 3.0]))
+    metric.update_state(np.eye(2), np.eye(2)[::-1], sample_weight=np.array([2.0, 2.0]))
+    assert metric.result() == pytest.approx(4 / 8)
+    with pytest.raises(ValueError, match=r"`sample_weight` of shape \(3,\) cannot be broadcast"):
+        CategoricalAccuracy().update_state(np.eye(2), np.eye(2), sample_weight=np.ones(3))
 
 
 def test_target_shape_mismatch_message():

@@ -30,7 +30,7 @@ cdef inline void head_rows(Engine* e, const floating* final, const intp_t* ids, 
             loss_rows(e.loss, rowloss, grad, final, ids, Y, r, r + 1, K, sw[r] / n, probs)
     for m in range(e.n_metrics):
         for r in range(r0, r1):
-            rowmetric[m * e.rows_cap + r] = metric_row(e.metrics[m], outputs, ids, Y, r, K)
+            rowmetric[m * e.rows_cap + r] = metric_row(e.metrics[m], outputs, ids, Y, r, K, e.metric_threshold[m])
     if capture != NULL:
         memcpy(capture + r0 * K, outputs + r0 * K, (r1 - r0) * K * sizeof(floating))
 
@@ -38,7 +38,8 @@ cdef inline void head_rows(Engine* e, const floating* final, const intp_t* ids, 
 cdef inline void head_sums(Engine* e, Py_ssize_t n, const double* sw, int slot, bint train,
                            floating tag) noexcept nogil:
     """Thread 0: add the batch's loss sum(w * loss) and metric sums, rows in order (as the twin's sums:
-    per-row losses rounded to the dtype, but sigmoid_bxent's float64 ones in training)."""
+    per-row losses rounded to the dtype, but sigmoid_bxent's float64 ones in training). A weighted metric
+    (compile's weighted_metrics) sums w * value; the caller adds up the weights it divides by."""
     cdef Py_ssize_t r
     cdef int m
     cdef double s = 0, v, sm
@@ -50,7 +51,11 @@ cdef inline void head_sums(Engine* e, Py_ssize_t n, const double* sw, int slot, 
     e.loss_sum += s
     for m in range(e.n_metrics):
         sm = 0
-        for r in range(n):
-            sm += rowmetric[m * e.rows_cap + r]
+        if e.metric_weighted[m] and sw != NULL:
+            for r in range(n):
+                sm += rowmetric[m * e.rows_cap + r] * sw[r]
+        else:
+            for r in range(n):
+                sm += rowmetric[m * e.rows_cap + r]
         e.metric_sums[m] += sm
     e.seen += n

@@ -25,7 +25,9 @@ A plan is a dict:
                 out[:, j] = in[:, perm[j]]: Flatten of channels-first data
     loss        (name, fuse_last): name in LOSSES; fuse_last: the last op's softmax/sigmoid is folded
                 into a softmax_xent/sigmoid_bxent loss, which then reads its pre-activation
-    metrics     names of per-sample mean metrics (METRICS), computed on the model's outputs
+    metrics     per-sample mean metrics computed on the model's outputs, each a name in METRICS or
+                (name, threshold, weighted): binary_accuracy's threshold (default 0.5); weighted: its
+                per-row values are summed times the sample weights (compile's weighted_metrics)
     optimizer   (kind, hyper): kind in OPTIMIZERS, hyper its Keras hyper-parameters
     regularizers ((offset, size, l1, l2), ...): penalties l1*sum|w| + l2*sum(w^2) of arena ranges,
                 added to the loss and their gradients to the updates
@@ -160,6 +162,20 @@ def needed_slots(optimizer):
     return (True, True, False)
 
 
+def _check_metric(owner, metric):
+    """A plan's metric as (name, threshold, weighted)."""
+    spec = (metric, 0.5, False) if isinstance(metric, str) else tuple(metric) if isinstance(metric, tuple) else ()
+    if len(spec) != 3 or spec[0] not in METRICS or isinstance(spec[1], bool) \
+            or not isinstance(spec[1], numbers.Real) or not np.isfinite(spec[1]) or not isinstance(spec[2], bool):
+        raise ValueError(f"{owner}: each of `metrics` must be a name from {METRICS} or (name, finite threshold, "
+                         f"weighted bool); received {metric!r}.")
+    return spec[0], float(spec[1]), spec[2]
+
+
+def metric_names(plan):
+    return [m if isinstance(m, str) else m[0] for m in plan["metrics"]]
+
+
 def check_plan(plan, params, grads, slots, batch_size, owner=_OWNER):
     """Validate a plan against its arenas; return (plan with defaults filled, slots as a 3-tuple)."""
     if not isinstance(plan, dict):
@@ -196,10 +212,9 @@ def check_plan(plan, params, grads, slots, batch_size, owner=_OWNER):
         if FUSED_ACTIVATION.get(loss[0]) != act or (last[0] == "act" and last[3] != last[1]):
             raise ValueError(f"{owner}: loss {loss[0]!r} can fold the last op's activation only when it is "
                              f"{FUSED_ACTIVATION.get(loss[0])!r} over the whole row; the last op is {last!r}.")
-    metrics = tuple(plan["metrics"])
-    if len(metrics) > MAX_METRICS or any(m not in METRICS for m in metrics):
-        raise ValueError(f"{owner}: `metrics` must be at most {MAX_METRICS} names from {METRICS}; received "
-                         f"{metrics!r}.")
+    metrics = tuple(_check_metric(owner, m) for m in plan["metrics"])
+    if len(metrics) > MAX_METRICS:
+        raise ValueError(f"{owner}: `metrics` must be at most {MAX_METRICS} metrics; received {len(metrics)}.")
     kind, hyper = plan["optimizer"]
     if kind not in OPTIMIZERS:
         raise ValueError(f"{owner}: unknown optimizer {kind!r}; expected one of {OPTIMIZERS}.")
@@ -264,7 +279,7 @@ def check_labels(owner, plan, y, S, values=True):
         ids = np.ascontiguousarray(y, dtype=np.intp)
         if values and S and (ids.min() < 0 or ids.max() >= K):
             raise label_error(owner, plan, ids.min() if ids.min() < 0 else ids.max())
-        bad_metrics = [m for m in plan["metrics"] if m != "sparse_categorical_accuracy"]
+        bad_metrics = [m for m in metric_names(plan) if m != "sparse_categorical_accuracy"]
         if bad_metrics:
             raise ValueError(f"{owner}: metrics {bad_metrics} need labels of shape ({S}, {K}); received class ids "
                              f"{describe(y)}.")
@@ -276,7 +291,7 @@ def check_labels(owner, plan, y, S, values=True):
     Y = np.ascontiguousarray(y, dtype=dtype)
     if values and not np.isfinite(Y).all():
         raise label_error(owner, plan, None)
-    if "sparse_categorical_accuracy" in plan["metrics"]:
+    if "sparse_categorical_accuracy" in metric_names(plan):
         raise ValueError(f"{owner}: metric 'sparse_categorical_accuracy' needs int class ids of shape ({S},); "
                          f"received {describe(y)}.")
     return None, Y

@@ -104,6 +104,8 @@ cdef struct Engine:
     int loss
     int n_metrics
     int metrics[MAX_METRICS]
+    double metric_threshold[MAX_METRICS]  # binary_accuracy's threshold (0.5 by default)
+    bint metric_weighted[MAX_METRICS]     # the metric's row values are times the sample weights (weighted_metrics)
     bint want_probs         # the loss folds the last activation and its outputs are read (metrics, capture)
     # optimizer over the parameter arena
     int opt

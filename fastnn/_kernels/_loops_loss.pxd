@@ -44,6 +44,19 @@ cdef inline int metric_code(object metric) except -1:
                      "'categorical_accuracy', 'sparse_categorical_accuracy', 'mae', 'mse')")
 
 
+# The probability clip of the cross-entropies, [eps, 1 - eps], in the tensor's dtype as Keras computes it
+# (K3 backend/numpy/nn.py binary_crossentropy: `epsilon_` is cast to output.dtype and `1 - epsilon_` is
+# taken in that dtype): in float32 the upper bound is 0.99999988, so a prediction of 1.0 for a 0 label
+# costs -log(1.19e-7) = 15.942, not the float64 clip's 16.118 (Keras' BinaryCrossentropy test reads
+# 3.98559 for [[1, 0], [1, 0]] vs [[1, 1], [1, 0]]). The dtype argument only selects the type.
+cdef inline double clip_low(floating dtype_tag) noexcept nogil:
+    return <double><floating>EPSILON
+
+
+cdef inline double clip_high(floating dtype_tag) noexcept nogil:
+    return <double><floating>(<floating>1 - <floating>EPSILON)
+
+
 # ---------------------------------------------------------------- losses (per row)
 # Each writes the per-sample loss of rows [r0, r1) into out[r] as float64 (the
 # caller rounds it to the dtype where _reference does), and, when grad != NULL,
@@ -202,6 +215,7 @@ cdef inline void xent_rows(double* out, floating* grad, const floating* P, const
     """
     cdef Py_ssize_t r, k
     cdef double s, q, loss, ym, y
+    cdef double lo = clip_low(<floating>0), hi = clip_high(<floating>0)
     for r in range(r0, r1):
         s = 0
         for k in range(K):
@@ -211,15 +225,15 @@ cdef inline void xent_rows(double* out, floating* grad, const floating* P, const
         for k in range(K):
             q = P[r * K + k] / s
             y = _label(ids, Y, r, k, K)
-            if q > EPSILON and q < 1 - EPSILON:
+            if q > lo and q < hi:
                 ym += y
-            q = EPSILON if q < EPSILON else (1 - EPSILON if q > 1 - EPSILON else q)
+            q = lo if q < lo else (hi if q > hi else q)
             loss -= y * log(q)
         out[r] = loss
         if grad != NULL:
             for k in range(K):
                 q = P[r * K + k] / s
-                if q > EPSILON and q < 1 - EPSILON:
+                if q > lo and q < hi:
                     grad[r * K + k] = <floating>((ym - _label(ids, Y, r, k, K) / q) / s * scale)
                 else:
                     grad[r * K + k] = <floating>(ym / s * scale)
@@ -231,11 +245,12 @@ cdef inline void bxent_rows(double* out, floating* grad, const floating* P, cons
     zero gradient where the clip is active."""
     cdef Py_ssize_t r, k
     cdef double p, y, loss
+    cdef double lo = clip_low(<floating>0), hi = clip_high(<floating>0)
     for r in range(r0, r1):
         loss = 0
         for k in range(K):
             p = P[r * K + k]
-            p = EPSILON if p < EPSILON else (1 - EPSILON if p > 1 - EPSILON else p)
+            p = lo if p < lo else (hi if p > hi else p)
             y = Y[r * K + k]
             loss += y * log(p) + (1 - y) * log(1 - p)
         out[r] = -loss / K
@@ -243,7 +258,7 @@ cdef inline void bxent_rows(double* out, floating* grad, const floating* P, cons
             for k in range(K):
                 p = P[r * K + k]
                 y = Y[r * K + k]
-                if p > EPSILON and p < 1 - EPSILON:
+                if p > lo and p < hi:
                     grad[r * K + k] = <floating>((p - y) / (p * (1 - p)) / K * scale)
                 else:
                     grad[r * K + k] = 0
@@ -303,15 +318,18 @@ cdef inline Py_ssize_t argmax_row(const floating* x, Py_ssize_t K) noexcept nogi
 
 
 cdef inline double metric_row(int metric, const floating* P, const intp_t* ids, const floating* Y,
-                              Py_ssize_t r, Py_ssize_t K) noexcept nogil:
-    """Per-sample value of a metric (the caller sums rows in order)."""
+                              Py_ssize_t r, Py_ssize_t K, double threshold) noexcept nogil:
+    """Per-sample value of a metric (the caller sums rows in order). binary_accuracy counts y_pred >
+    threshold, the threshold rounded to the dtype first (Keras compares in y_pred's dtype), as a match for
+    a label > 0.5."""
     cdef Py_ssize_t k, hits
     cdef double acc, d
     cdef const floating* p = P + r * K
+    cdef floating t = <floating>threshold
     if metric == METRIC_BINARY_ACCURACY:
         hits = 0
         for k in range(K):
-            hits += (p[k] > 0.5) == (Y[r * K + k] > 0.5)
+            hits += (p[k] > t) == (Y[r * K + k] > 0.5)
         return <double>hits / K
     if metric == METRIC_CATEGORICAL_ACCURACY:
         return 1.0 if argmax_row(p, K) == argmax_row(Y + r * K, K) else 0.0

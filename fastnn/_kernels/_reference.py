@@ -384,6 +384,13 @@ def sigmoid_bxent_backward(logits, y_true, scale=1.0, dlogits=None, sample_weigh
     return loss, dlogits
 
 
+def _clip_bounds(dtype):
+    """[eps, 1 - eps] in the tensor's dtype, as Keras clips (K3 backend/numpy/nn.py: float32 gives
+    1.0000000116860974e-07 and 0.99999988), as float64 numbers."""
+    t = np.dtype(dtype).type
+    return float(t(EPSILON)), float(t(1) - t(EPSILON))
+
+
 def xent_forward(y_pred, y_true, out=None, n_threads=None):
     """Categorical cross-entropy of probabilities (Keras 3, from_logits=False).
 
@@ -392,7 +399,7 @@ def xent_forward(y_pred, y_true, out=None, n_threads=None):
     """
     out = _out(out, (y_pred.shape[0],), y_pred.dtype)
     p = y_pred.astype(np.float64)
-    p = np.clip(p / p.sum(axis=1, keepdims=True), EPSILON, 1 - EPSILON)
+    p = np.clip(p / p.sum(axis=1, keepdims=True), *_clip_bounds(y_pred.dtype))
     y = _dense_labels(y_true, y_pred.shape[1])
     out[...] = -(y * np.log(p)).sum(axis=1)
     return out
@@ -416,7 +423,8 @@ def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n
     p = y_pred.astype(np.float64)
     s = p.sum(axis=1, keepdims=True)
     q = p / s
-    m = (q > EPSILON) & (q < 1 - EPSILON)
+    lo, hi = _clip_bounds(y_pred.dtype)
+    m = (q > lo) & (q < hi)
     y = _dense_labels(y_true, y_pred.shape[1])
     g = ((y * m).sum(axis=1, keepdims=True) - np.where(m, y / np.where(m, q, 1), 0)) / s
     dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
@@ -428,7 +436,7 @@ def bxent_forward(y_pred, y_true, out=None, n_threads=None):
     """Binary cross-entropy of probabilities (Keras 3): clip p to [eps, 1-eps],
     -[y log p + (1 - y) log(1 - p)], mean over the last axis.  (B, K) -> out (B,)."""
     out = _out(out, (y_pred.shape[0],), y_pred.dtype)
-    p = np.clip(y_pred.astype(np.float64), EPSILON, 1 - EPSILON)
+    p = np.clip(y_pred.astype(np.float64), *_clip_bounds(y_pred.dtype))
     y = y_true.astype(np.float64)
     out[...] = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=1)
     return out
@@ -439,8 +447,9 @@ def bxent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, 
     loss = _loss_sum(bxent_forward(y_pred, y_true), sample_weight)
     p = y_pred.astype(np.float64)
     y = y_true.astype(np.float64)
-    inside = (p > EPSILON) & (p < 1 - EPSILON)
-    pc = np.clip(p, EPSILON, 1 - EPSILON)
+    lo, hi = _clip_bounds(y_pred.dtype)
+    inside = (p > lo) & (p < hi)
+    pc = np.clip(p, lo, hi)
     g = np.where(inside, (pc - y) / (pc * (1 - pc)), 0) / y_pred.shape[1]
     dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
     dy_pred[...] = g * _row_scale(scale, sample_weight)
@@ -481,24 +490,36 @@ def mae_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_
 
 
 # --------------------------------------------------------------------------- metrics
-def metric_sum(y_pred, y_true, metric, n_threads=None):
-    """Sum over the batch of a per-sample metric, as a Python float.
+def metric_forward(y_pred, y_true, metric, threshold=0.5, out=None, n_threads=None):
+    """Per-sample value of a metric, float64 (B,).
 
-    metric: "binary_accuracy" (mean over K of [y_pred > 0.5] == y_true),
-    "categorical_accuracy" (argmax == argmax), "sparse_categorical_accuracy"
-    (argmax == int label), "mae", "mse" (means over K).  y_pred (B, K).
+    metric: "binary_accuracy" (mean over K of [y_pred > threshold] == [y_true > 0.5], the threshold
+    rounded to y_pred's dtype as Keras compares), "categorical_accuracy" (argmax == argmax),
+    "sparse_categorical_accuracy" (argmax == int label), "mae", "mse" (means over K, rounded to the
+    dtype as mae/mse_forward).  y_pred (B, K).
     """
+    out = _out(out, (y_pred.shape[0],), np.float64)
     if metric == "binary_accuracy":
-        return float(((y_pred > 0.5) == (y_true > 0.5)).mean(axis=1).sum())
-    if metric == "categorical_accuracy":
-        return float((y_pred.argmax(axis=1) == y_true.argmax(axis=1)).sum())
-    if metric == "sparse_categorical_accuracy":
-        return float((y_pred.argmax(axis=1) == y_true).sum())
-    if metric == "mae":
-        return float(mae_forward(y_pred, y_true).astype(np.float64).sum())
-    if metric == "mse":
-        return float(mse_forward(y_pred, y_true).astype(np.float64).sum())
-    raise ValueError(f"Unknown metric {metric!r}; expected one of {METRICS}")
+        out[...] = ((y_pred > y_pred.dtype.type(threshold)) == (y_true > 0.5)).mean(axis=1)
+    elif metric == "categorical_accuracy":
+        out[...] = y_pred.argmax(axis=1) == y_true.argmax(axis=1)
+    elif metric == "sparse_categorical_accuracy":
+        ids = y_true[:, 0] if y_true.ndim == 2 and y_true.shape[1] == 1 else y_true
+        out[...] = y_pred.argmax(axis=1) == ids
+    elif metric == "mae":
+        out[...] = mae_forward(y_pred, y_true)
+    elif metric == "mse":
+        out[...] = mse_forward(y_pred, y_true)
+    else:
+        raise ValueError(f"Unknown metric {metric!r}; expected one of {METRICS}")
+    return out
+
+
+def metric_sum(y_pred, y_true, metric, threshold=0.5, sample_weight=None, n_threads=None):
+    """Sum over the batch of a per-sample metric (``metric_forward``), each times its weight when
+    ``sample_weight`` (B,) is given, as a Python float (float64, rows in order)."""
+    rows = metric_forward(y_pred, y_true, metric, threshold)
+    return _loss_sum(rows, sample_weight)
 
 
 def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, counts=None, n_threads=None):

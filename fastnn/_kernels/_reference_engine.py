@@ -184,8 +184,8 @@ class Engine:
             outs, caches = self._forward(x, True, fold, [u[step * bs:step * bs + n] for u in uniforms])
             final = outs[-1]
             outputs = self._outputs(final)
-            for k, metric in enumerate(self.plan["metrics"]):
-                metric_sums[k] += R.metric_sum(outputs, yb, metric)
+            for k, (metric, threshold, weighted) in enumerate(self.plan["metrics"]):
+                metric_sums[k] += R.metric_sum(outputs, yb, metric, threshold, wb if weighted else None)
             if capture is not None:
                 capture[step * bs:step * bs + n] = outputs
             loss, dy = self._loss(final, yb, 1.0 / n, wb, True)
@@ -210,8 +210,10 @@ class Engine:
             final = self._forward(X[start:stop], False, fold)[0][-1]
             outputs = self._outputs(final)
             loss_sum += self._loss(final, labels[start:stop], 1.0, None if sw is None else sw[start:stop], False)[0]
-            for k, metric in enumerate(self.plan["metrics"]):
-                metric_sums[k] += R.metric_sum(outputs, labels[start:stop], metric)
+            wb = None if sw is None else sw[start:stop]
+            for k, (metric, threshold, weighted) in enumerate(self.plan["metrics"]):
+                metric_sums[k] += R.metric_sum(outputs, labels[start:stop], metric, threshold,
+                                               wb if weighted else None)
             if capture is not None:
                 capture[start:stop] = outputs
         return loss_sum, metric_sums

@@ -123,8 +123,10 @@ cdef class _Core:
         e.N = params.shape[0]
         e.loss = _LOSS_CODES[plan["loss"][0]]
         e.n_metrics = len(plan["metrics"])
-        for k, name in enumerate(plan["metrics"]):
+        for k, (name, threshold, weighted) in enumerate(plan["metrics"]):
             e.metrics[k] = metric_code(name)
+            e.metric_threshold[k] = threshold
+            e.metric_weighted[k] = weighted
         kind, hyper = plan["optimizer"]
         e.opt = _OPT_CODES[kind]
         e.s0, e.s1, e.s2 = <void*>_addr(slots[0]), <void*>_addr(slots[1]), <void*>_addr(slots[2])

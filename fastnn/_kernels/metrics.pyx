@@ -12,61 +12,91 @@ from fastnn.utils.validation import describe, shape_str
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
-from fastnn._kernels._checks cimport class_ids, finite_labels, float_array, same_shape
+from fastnn._kernels._checks cimport class_ids, finite_labels, float_array, out_array, real_number, same_shape
 from fastnn._kernels._loops_loss cimport METRIC_SPARSE_CATEGORICAL_ACCURACY, metric_code, metric_row
 
 
-cdef double _sum(int metric, const floating[:, ::1] P, const intp_t* ids, const floating* Y, double[::1] rows,
-                 int nt) noexcept:
+cdef double _rows(int metric, const floating[:, ::1] P, const intp_t* ids, const floating* Y, double threshold,
+                  const double* sw, double[::1] rows, bint total, int nt) noexcept:
+    """rows[r] = the metric of row r; with ``total``, the sum over rows (times sw[r] if not NULL) in row
+    order, else 0."""
     cdef Py_ssize_t B = P.shape[0], K = P.shape[1], r
-    cdef double total = 0
+    cdef double s = 0
     if B == 0:
         return 0.0
     with nogil:
         if nt == 1:
             for r in range(B):
-                rows[r] = metric_row(metric, &P[0, 0], ids, Y, r, K)
+                rows[r] = metric_row(metric, &P[0, 0], ids, Y, r, K, threshold)
         else:
             for r in prange(B, num_threads=nt, schedule="static"):
-                rows[r] = metric_row(metric, &P[0, 0], ids, Y, r, K)
-        for r in range(B):
-            total += rows[r]
-    return total
+                rows[r] = metric_row(metric, &P[0, 0], ids, Y, r, K, threshold)
+        if total:
+            for r in range(B):
+                s += rows[r] * sw[r] if sw != NULL else rows[r]
+    return s
 
 
-def metric_sum(y_pred, y_true, metric, n_threads=None):
-    """Sum over the batch of a per-sample metric, as a Python float.
-
-    metric: "binary_accuracy" (mean over K of [y_pred > 0.5] == y_true),
-    "categorical_accuracy" (argmax == argmax), "sparse_categorical_accuracy"
-    (argmax == int label), "mae", "mse" (means over K).  y_pred (B, K).
-    """
+cdef object _metric(str owner, y_pred, y_true, metric, threshold, sample_weight, out, bint total, n_threads):
     cdef int code = metric_code(metric)
-    P = float_array("metric_sum", "y_pred", y_pred, 2)
+    P = float_array(owner, "y_pred", y_pred, 2)
     cdef Py_ssize_t B = P.shape[0], K = P.shape[1]
     if K == 0:
-        raise ValueError(f"metric_sum: argument `y_pred` must have at least one column; received {describe(y_pred)}.")
+        raise ValueError(f"{owner}: argument `y_pred` must have at least one column; received {describe(y_pred)}.")
+    cdef double t = real_number(owner, "threshold", threshold)
     ids = None
     Y = None
     if code == METRIC_SPARSE_CATEGORICAL_ACCURACY:
         yt = y_true if isinstance(y_true, np.ndarray) else np.asarray(y_true)
         if yt.ndim == 2 and yt.shape[1] == 1:  # Keras also accepts (B, 1) class ids
             yt = yt[:, 0]
-        ids = class_ids("metric_sum", "y_true", yt, B, K)
+        ids = class_ids(owner, "y_true", yt, B, K)
     else:
-        Y = same_shape("metric_sum", "y_true", y_true, (B, K), P.dtype)
-        finite_labels("metric_sum", "y_true", Y)
-    rows = np.empty(B)
+        Y = same_shape(owner, "y_true", y_true, (B, K), P.dtype)
+        finite_labels(owner, "y_true", Y)
+    sw = None
+    if sample_weight is not None:
+        sw = sample_weight if isinstance(sample_weight, np.ndarray) else np.asarray(sample_weight)
+        if sw.dtype.kind not in "fiub" or sw.shape != (B,):
+            raise ValueError(f"{owner}: argument `sample_weight` must be a numeric array of shape ({B},), one "
+                             f"weight per row; received {describe(sample_weight)}.")
+        sw = np.ascontiguousarray(sw, dtype=np.float64)
+        if not np.isfinite(sw).all():
+            raise ValueError(f"{owner}: argument `sample_weight` must be finite; received "
+                             f"{describe(sample_weight)} containing NaN or inf.")
+    rows = out_array(owner, "out", out, (B,), np.float64) if not total else np.empty(B)
     cdef int nt = threads_for_work(effective_n_threads(n_threads), B * K * 4)
     cdef const intp_t[::1] idv = ids
+    cdef const double[::1] swv = sw
     cdef const float[:, ::1] Yf
     cdef const double[:, ::1] Yd
     cdef const intp_t* pids = &idv[0] if ids is not None and B else NULL
+    cdef const double* psw = &swv[0] if sw is not None and B else NULL
+    cdef double s
     if P.dtype == np.float32:
         Yf = Y
-        return _sum[float](code, P, pids, &Yf[0, 0] if Y is not None and B else NULL, rows, nt)
-    Yd = Y
-    return _sum[double](code, P, pids, &Yd[0, 0] if Y is not None and B else NULL, rows, nt)
+        s = _rows[float](code, P, pids, &Yf[0, 0] if Y is not None and B else NULL, t, psw, rows, total, nt)
+    else:
+        Yd = Y
+        s = _rows[double](code, P, pids, &Yd[0, 0] if Y is not None and B else NULL, t, psw, rows, total, nt)
+    return s if total else rows
+
+
+def metric_forward(y_pred, y_true, metric, threshold=0.5, out=None, n_threads=None):
+    """Per-sample value of a metric, float64 (B,).
+
+    metric: "binary_accuracy" (mean over K of [y_pred > threshold] == [y_true > 0.5], the threshold
+    rounded to y_pred's dtype as Keras compares), "categorical_accuracy" (argmax == argmax),
+    "sparse_categorical_accuracy" (argmax == int label), "mae", "mse" (means over K, rounded to the
+    dtype as mae/mse_forward).  y_pred (B, K).
+    """
+    return _metric("metric_forward", y_pred, y_true, metric, threshold, None, out, False, n_threads)
+
+
+def metric_sum(y_pred, y_true, metric, threshold=0.5, sample_weight=None, n_threads=None):
+    """Sum over the batch of a per-sample metric (``metric_forward``), each times its weight when
+    ``sample_weight`` (B,) is given, as a Python float (float64, rows in order)."""
+    return _metric("metric_sum", y_pred, y_true, metric, threshold, sample_weight, None, True, n_threads)
 
 
 # --------------------------------------------------------------------------- confusion counts

@@ -27,7 +27,8 @@ class), ``reduction_metrics.py`` (``MeanMetricWrapper``), ``accuracy_metrics.py`
 class from ``metric.py`` or ``reduction_metrics.py``, never from this module,
 which alone imports them all: imports go one way.
 """
-from fastnn.metrics.accuracy_metrics import BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy
+from fastnn.metrics.accuracy_metrics import (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+                                             binary_accuracy, categorical_accuracy, sparse_categorical_accuracy)
 from fastnn.metrics.confusion_metrics import AUC, Precision, Recall
 from fastnn.metrics.metric import Metric
 from fastnn.metrics.reduction_metrics import MeanMetricWrapper
@@ -45,8 +46,8 @@ _BY_NAME = {
 _ACCURACY = ("accuracy", "acc")
 
 __all__ = ["AUC", "BinaryAccuracy", "CategoricalAccuracy", "MeanAbsoluteError", "MeanMetricWrapper",
-           "MeanSquaredError", "Metric", "Precision", "Recall", "SparseCategoricalAccuracy",
-           "check_identifier", "get", "resolve_accuracy"]
+           "MeanSquaredError", "Metric", "Precision", "Recall", "SparseCategoricalAccuracy", "binary_accuracy",
+           "categorical_accuracy", "check_identifier", "get", "resolve_accuracy", "sparse_categorical_accuracy"]
 
 
 def resolve_accuracy(y_true_shape, n_outputs):

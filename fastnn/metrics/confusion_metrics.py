@@ -8,7 +8,8 @@ Keras 3 semantics (K3 ``keras/src/metrics/confusion_metrics.py`` and
   prediction counts as positive at threshold ``t`` when ``y_pred > t``;
 * unless ``AUC(multi_label=True)``, all columns are flattened into one binary
   problem (a softmax output with one-hot labels: every class column counts);
-* the counts (weighted by ``sample_weight`` in ``update_state``) accumulate
+* the counts (weighted by ``sample_weight`` in ``update_state``: a number, one
+  weight per sample, or one per prediction, shape (B, L)) accumulate
   over batches, and ``result()`` is a ratio of the totals, 0 when the
   denominator is 0 (``divide_no_nan``) -- not a mean of per-batch ratios;
 * ``Precision``/``Recall``: ``thresholds=None`` means 0.5 (or, with ``top_k``,
@@ -33,6 +34,7 @@ from fastnn import _kernels as K
 from fastnn.metrics.metric import Metric
 from fastnn.utils.array_utils import predictions_2d
 from fastnn.utils.validation import describe, shape_str
+from fastnn.utils.weighting import as_weights
 
 # keras.backend.epsilon(), added around AUC's thresholds; NEG_INF is Keras' metrics_utils.NEG_INF.
 _EPSILON = 1e-7
@@ -90,16 +92,21 @@ class _ConfusionMetric(Metric):
                 f"(fastnn.utils.to_categorical(y, {shape[1]})).")
         return y
 
-    def _check_sample_weight(self, sample_weight, n):
+    def _check_sample_weight(self, sample_weight, shape):
+        """None, or the weights as a float64 (B,) per-row or (B, L) per-element array: a number, (B,) or
+        (B, 1) weigh each sample, (B, L) each prediction (Keras broadcasts them to y_pred's shape)."""
         if sample_weight is None:
             return None
-        w = np.asarray(sample_weight)
+        w = as_weights(f"{type(self).__name__} '{self.name}'", sample_weight)
         if w.ndim == 2 and w.shape[1] == 1:
             w = w[:, 0]
-        if w.dtype.kind not in "biuf" or w.shape != (n,):
-            raise ValueError(f"{type(self).__name__} '{self.name}': `sample_weight` must hold one weight per "
-                             f"sample, shape ({n},); received {describe(sample_weight)}.")
-        return w.astype(np.float64)
+        if w.ndim == 0:
+            w = np.full(shape[0], float(w))
+        if w.shape == (shape[0],) or w.shape == shape:
+            return w
+        raise ValueError(f"{type(self).__name__} '{self.name}': argument `sample_weight` must be a number, one "
+                         f"weight per sample ({shape[0]},) or one per prediction {shape_str(shape)}; received "
+                         f"{describe(sample_weight)}.")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         one_d = np.ndim(y_pred) == 1
@@ -108,7 +115,7 @@ class _ConfusionMetric(Metric):
                              f"array of shape (num_samples, num_classes); received {describe(y_pred)}.")
         y_pred = predictions_2d(y_pred)
         y = self._check_targets(y_true, y_pred.shape)
-        w = self._check_sample_weight(sample_weight, y_pred.shape[0])
+        w = self._check_sample_weight(sample_weight, y_pred.shape)
         if not np.isfinite(y.astype(np.float64, copy=False)).all():
             raise ValueError(f"{type(self).__name__} '{self.name}': `y_true` contains NaN or infinity.")
         top_k_done = False
@@ -126,8 +133,8 @@ class _ConfusionMetric(Metric):
             return y_loss
         return targets
 
-    def update_batch(self, y_pred, y_true):
-        self._accumulate(y_pred, y_true, None)
+    def update_batch(self, y_pred, y_true, sample_weight=None):
+        self._accumulate(y_pred, y_true, sample_weight)
 
     def _filter_top_k(self, y_pred):
         """The k largest predictions of each row stay, the others become NEG_INF (ties: the lower index
@@ -159,24 +166,36 @@ class _ConfusionMetric(Metric):
     def _accumulate(self, y_pred, y_true, sample_weight, top_k_done=False):
         p = self._predictions(y_pred, top_k_done)
         y = y_true if self.class_id is None else y_true[:, self.class_id:self.class_id + 1]
+        w = sample_weight  # None, (B,) per row, or (B, L) per prediction
+        if w is not None and w.ndim == 2 and self.class_id is not None:
+            w = w[:, self.class_id]
         n_cols = p.shape[1]
-        w = sample_weight
         weights_per_column = self._column_weights(n_cols)
         if not self.multi_label and n_cols > 1:
             # one binary problem over all the columns (row-major, as Keras' reshape [-1])
             if w is not None or weights_per_column is not None:
-                w = (np.ones(p.shape[0]) if w is None else w)[:, None] * (
+                w = (np.ones(p.shape[0]) if w is None else w)
+                w = (w[:, None] if w.ndim == 1 else w) * (
                     1.0 if weights_per_column is None else weights_per_column[None, :])
                 w = np.broadcast_to(w, p.shape).reshape(-1)
             p, y = p.reshape(-1, 1), np.reshape(y, (-1, 1))
             n_cols = 1
         elif weights_per_column is not None and not self.multi_label:
-            w = (np.ones(p.shape[0]) if w is None else w) * weights_per_column[0]
+            w = (np.ones(p.shape[0]) if w is None else w.reshape(-1)) * weights_per_column[0]
+        elif w is not None and w.ndim == 2 and n_cols == 1:
+            w = w[:, 0]
         if self._counts is None:
             self._counts = np.zeros((4, self._thresholds.shape[0], n_cols))
         elif self._counts.shape[2] != n_cols:
             raise ValueError(f"{type(self).__name__} '{self.name}': received predictions with {n_cols} labels after "
                              f"{self._counts.shape[2]}; with multi_label=True every batch must have the same number.")
+        if w is not None and w.ndim == 2:  # multi-label, a weight per prediction: the kernel weighs rows
+            for c in range(n_cols):
+                column = np.zeros((4, self._thresholds.shape[0], 1))
+                K.confusion_counts(np.ascontiguousarray(y[:, c:c + 1]), np.ascontiguousarray(p[:, c:c + 1]),
+                                   self._thresholds, sample_weight=np.ascontiguousarray(w[:, c]), counts=column)
+                self._counts[:, :, c] += column[:, :, 0]
+            return
         K.confusion_counts(y, p, self._thresholds, sample_weight=w, counts=self._counts)
 
     def _column_weights(self, n_cols):

@@ -17,8 +17,10 @@ class Metric:
     * ``targets_for_model(y, y_loss, n_outputs, loss_name, dtype)``: the
       per-sample targets this metric reads, row-aligned with ``x`` (``y`` as
       given, ``y_loss`` as the loss prepared it); by default ``y`` as an array;
-    * ``update_batch(y_pred, y_true)``: update from a batch of model outputs
-      (2-D) and rows of those targets; by default ``update_state``.
+    * ``update_batch(y_pred, y_true, sample_weight=None)``: update from a batch
+      of model outputs (2-D), rows of those targets and, for compile's
+      ``weighted_metrics``, the rows' sample weights (B,); by default
+      ``update_state``.
 
     A metric whose state is a sum over rows (confusion counts) sets
     ``rows_additive = True``: one ``update_batch`` on the rows of several
@@ -47,11 +49,16 @@ class Metric:
     def result(self):
         raise NotImplementedError(f"{type(self).__name__} must implement result()")
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """``update_state`` then ``result()``, as Keras' ``Metric.__call__``."""
+        self.update_state(y_true, y_pred, sample_weight=sample_weight)
+        return self.result()
+
     def targets_for_model(self, y, y_loss, n_outputs, loss_name, dtype=np.float32):
         return np.asarray(y)
 
-    def update_batch(self, y_pred, y_true):
-        self.update_state(y_true, y_pred)
+    def update_batch(self, y_pred, y_true, sample_weight=None):
+        self.update_state(y_true, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
         return {"name": self.name}

@@ -83,9 +83,10 @@ def _loss_spec(loss, last_op):
     return loss.kernel, False
 
 
-def build_plan(model, loss, metrics, optimizer):
+def build_plan(model, loss, metrics, optimizer, weighted=()):
     """(plan, the Dropout layers of the dropout ops in order, custom regularizers) for a built Sequential
-    model. L1/L2 penalties run in the engine; a Regularizer subclass with its own penalty is returned as
+    model (``weighted``: per metric, whether it is one of compile's weighted_metrics). L1/L2 penalties run in
+    the engine; a Regularizer subclass with its own penalty is returned as
     (weight, regularizer) pairs for the engine's gradient hook."""
     regs, custom = [], []
 
@@ -112,7 +113,9 @@ def build_plan(model, loss, metrics, optimizer):
     if not ops:  # a model of Flatten layers only: the engine still needs one op to run
         ops = [("act", n_inputs, "linear", n_inputs)]
     plan = dict(dtype=model._params.dtype, n_inputs=n_inputs, ops=tuple(ops), loss=_loss_spec(loss, ops[-1]),
-                metrics=tuple(m.kernel for m in metrics if m.kernel is not None),
+                metrics=tuple((m.kernel, m.threshold, bool(w)) for m, w in
+                              zip(metrics, tuple(weighted) + (False,) * (len(metrics) - len(weighted)))
+                              if m.kernel is not None),
                 optimizer=("sgd", {}) if optimizer is None else (optimizer.kind, optimizer.hyper()),
                 regularizers=tuple(regs))
     return plan, ctx["dropouts"], custom

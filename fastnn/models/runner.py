@@ -2,7 +2,9 @@
 its NumPy twin with ``FASTNN_KERNELS=reference``), for fit, evaluate, predict, the *_on_batch methods and
 model(x). The trainer keeps Keras' semantics (callbacks, history, validation); this module turns a call into
 engine calls: it builds and caches the engine, draws Dropout's random numbers, and feeds the metrics that are
-Python code (Precision, AUC, custom Metric subclasses) with the outputs the engine captures.
+Python code (Precision, AUC, custom Metric subclasses) with the outputs the engine captures. A metric of
+compile's ``weighted_metrics`` gets the batch's sample weights: the engine sums its per-row values times
+them (the plan marks it weighted), and this module adds the weights' sum as its count.
 """
 import numpy as np
 
@@ -35,7 +37,7 @@ class Runner:
         opt = model.optimizer
         return (batch_size, id(model._params), model.trainable,
                 tuple(layer.trainable for layer in model._layers), id(model.loss),
-                tuple(id(m) for m in model._compiled_metrics), id(opt),
+                tuple(id(m) for m in model._compiled_metrics), tuple(model._metric_weighted), id(opt),
                 None if opt is None else (tuple(opt.hyper().values()), id(opt.slots)), self.engine_class)
 
     def engine(self, batch_size):
@@ -52,7 +54,8 @@ class Runner:
         if opt is not None:  # (an uncompiled model predicts with a plan that never trains)
             opt.build(model._params.shape[0], model._params.dtype)
             slots = opt.slots
-        plan, dropouts, custom = build_plan(model, model.loss, model._compiled_metrics, opt)
+        plan, dropouts, custom = build_plan(model, model.loss, model._compiled_metrics, opt,
+                                            weighted=model._metric_weighted)
         key = (plan_key(plan), id(model._params), tuple(id(s) for s in slots), id(opt), self.engine_class)
         kept = self._engines.get(batch_size)
         if kept is None or kept[0] != key:
@@ -81,7 +84,8 @@ class Runner:
         width = batch_size * sum(int(np.prod(layer.input_shape[1:])) for layer in dropouts)
         per_call = max(1, _UNIFORMS_PER_CALL // width) if width else steps
         python_metrics = _python_metrics(model, data)
-        kernel_metrics = [m for m in model._compiled_metrics if m.kernel is not None]
+        kernel_metrics = _kernel_metrics(model)
+        sw = data.sample_weight
         x = _engine_x(data.x, model)
         opt = model.optimizer
         loss_sum, seen = 0.0, 0
@@ -96,16 +100,20 @@ class Runner:
                     uniforms=uniforms, capture=capture, grad_hook=self._hook())
             finally:  # exact after an interrupted call too: the steps applied
                 opt.iterations += engine.steps_done
-            for metric, m_sum in zip(kernel_metrics, m_sums):
-                metric.add_sums(m_sum, n_seen)
-            for metric, targets in python_metrics:
+            done = order[start * batch_size:start * batch_size + n_seen]
+            for (metric, weighted), m_sum in zip(kernel_metrics, m_sums):
+                # a weighted metric's engine sum is sum(w * value): its count is the weights' sum
+                metric.add_sums(m_sum, sw[done].sum() if weighted and sw is not None else n_seen)
+            for metric, targets, weighted in python_metrics:
+                weights = sw if weighted else None
                 if metric.rows_additive:  # sums over rows: all the call's rows at once give the same state
-                    metric.update_batch(capture, targets[order[start * batch_size:start * batch_size + rows]])
+                    picked = order[start * batch_size:start * batch_size + rows]
+                    metric.update_batch(capture, targets[picked], None if weights is None else weights[picked])
                     continue
                 for s in range(k):  # batch by batch, as Keras updates them
                     r0, r1 = s * batch_size, min((s + 1) * batch_size, rows)
                     picked = order[start * batch_size + r0:start * batch_size + r1]
-                    metric.update_batch(capture[r0:r1], targets[picked])
+                    metric.update_batch(capture[r0:r1], targets[picked], None if weights is None else weights[picked])
             loss_sum, seen = loss_sum + l_sum, seen + n_seen
         return loss_sum, seen
 
@@ -164,10 +172,11 @@ class Runner:
         python_metrics = _python_metrics(model, data)
         capture = np.empty((data.n, _outputs(engine)), model._params.dtype) if python_metrics else None
         loss_sum, metric_sums = engine.evaluate(x, data.y, sample_weight=data.sample_weight, capture=capture)
-        for metric, m_sum in zip([m for m in model._compiled_metrics if m.kernel is not None], metric_sums):
-            metric.add_sums(m_sum, data.n)
-        for metric, targets in python_metrics:
-            metric.update_batch(capture, targets)
+        sw = data.sample_weight
+        for (metric, weighted), m_sum in zip(_kernel_metrics(model), metric_sums):
+            metric.add_sums(m_sum, sw.sum() if weighted and sw is not None else data.n)
+        for metric, targets, weighted in python_metrics:
+            metric.update_batch(capture, targets, sw if weighted else None)
         return loss_sum / data.n + model._regularization()
 
     def predict(self, x):
@@ -189,9 +198,15 @@ class Runner:
 
 
 def _python_metrics(model, data):
-    """(metric, its targets) for the metrics that are Python code: they read the outputs the engine
-    captures."""
-    return [(m, t) for m, t in zip(model._compiled_metrics, data.metric_targets) if m.kernel is None]
+    """(metric, its targets, weighted) for the metrics that are Python code: they read the outputs the engine
+    captures (weighted: from compile's weighted_metrics, they read the sample weights too)."""
+    return [(m, t, w) for m, t, w in zip(model._compiled_metrics, data.metric_targets, model._metric_weighted)
+            if m.kernel is None]
+
+
+def _kernel_metrics(model):
+    """(metric, weighted) for the mean metrics the engine computes, in the plan's order."""
+    return [(m, w) for m, w in zip(model._compiled_metrics, model._metric_weighted) if m.kernel is not None]
 
 
 def _outputs(engine):

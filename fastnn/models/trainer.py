@@ -9,7 +9,8 @@ Losses and metrics follow Keras 3 (``keras/src/trainers/trainer.py``): a batch's
 ``sum(w * loss) / batch_size`` plus the regularization penalty of the weights the batch starts from; the
 reported loss is the mean of the batch losses weighted by batch size. Metrics are stateful objects, reset at
 the start of every epoch and evaluation, and reported as ``metric.result()``; the ``metrics`` of ``compile``
-ignore sample weights (Keras weights only ``weighted_metrics``).
+ignore sample weights; those of ``weighted_metrics`` are weighted by them (and by ``class_weight``), as in
+Keras.
 """
 import math
 import numbers
@@ -138,6 +139,16 @@ def _class_weights(class_weight, y):
     return np.array([weights[int(c)] for c in present], dtype=np.float64)[inverse.reshape(-1)]
 
 
+def _name_weighted_metrics(metrics, weighted):
+    """A weighted metric whose name an unweighted one already has gets the prefix 'weighted_', as
+    tf.keras 2.x names it (Keras 3 keeps both names and its logs keep the last value: one would be lost)."""
+    names = {m.name for m, w in zip(metrics, weighted) if not w}
+    for metric, w in zip(metrics, weighted):
+        if w and metric.name in names:
+            metric.name = "weighted_" + metric.name
+        names.add(metric.name)
+
+
 class _Data:
     """One call's validated arrays: inputs, loss targets, per-sample weights (or None), and the
     targets each compiled metric reads (the same array object when metrics share them)."""
@@ -153,6 +164,20 @@ class _Data:
 
 
 
+def _metric_list(argument, metrics):
+    """compile's `metrics` / `weighted_metrics` as a list of checked identifiers."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, (str, metrics_module.Metric)) or (
+            isinstance(metrics, type) and issubclass(metrics, metrics_module.Metric)):
+        metrics = [metrics]
+    elif not isinstance(metrics, (list, tuple)):
+        raise ValueError(f"compile: argument `{argument}` must be a list of metrics; received {describe(metrics)}")
+    for identifier in metrics:
+        metrics_module.check_identifier(identifier)
+    return list(metrics)
+
+
 class Trainer:
     def __init__(self):
         self.compiled = False
@@ -161,6 +186,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._metric_ids = []
+        self._metric_weighted = []  # per compiled metric: from `weighted_metrics` (reads the sample weights)
         self._compiled_metrics = []
         self._metrics_key = None
         self._runner = Runner(self)
@@ -171,19 +197,22 @@ class Trainer:
         """Configure training. ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
         ``auto_scale_loss`` are accepted for compatibility; they do not change results in fastnn."""
         check_kwargs("compile", kwargs)
-        _reject("compile", loss_weights=loss_weights, weighted_metrics=weighted_metrics)
+        _reject("compile", loss_weights=loss_weights)
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = None if loss is None else losses_module.get(loss)
-        if metrics is None:
-            metrics = []
-        elif isinstance(metrics, (str, metrics_module.Metric)) or (
-                isinstance(metrics, type) and issubclass(metrics, metrics_module.Metric)):
-            metrics = [metrics]
-        elif not isinstance(metrics, (list, tuple)):
-            raise ValueError(f"compile: argument `metrics` must be a list of metrics; received {describe(metrics)}")
-        for identifier in metrics:
-            metrics_module.check_identifier(identifier)
-        self._metric_ids = list(metrics)
+        if self.loss is not None and self.loss.reduction not in ("sum_over_batch_size", "mean"):
+            raise ValueError(
+                f"compile: fastnn trains with the loss reduction 'sum_over_batch_size' (the mean of the weighted "
+                f"per-sample losses, Keras' default); received a loss with reduction={self.loss.reduction!r}. "
+                "Other reductions are available when calling the loss directly.")
+        metrics = _metric_list("metrics", metrics)
+        weighted = _metric_list("weighted_metrics", weighted_metrics)
+        shared = [m for m in weighted if isinstance(m, metrics_module.Metric) and any(m is u for u in metrics)]
+        if shared:
+            raise ValueError(f"compile: the metric instance '{shared[0].name}' is in both `metrics` and "
+                             "`weighted_metrics`; pass two instances (their states are separate).")
+        self._metric_ids = metrics + weighted
+        self._metric_weighted = [False] * len(metrics) + [True] * len(weighted)
         self._metrics_key = None
         self.compiled = True
         self._invalidate_engine()
@@ -252,6 +281,7 @@ class Trainer:
         if key != self._metrics_key:
             self._compiled_metrics = [metrics_module.get(identifier, y_true_shape=y_raw_shape, n_outputs=n_outputs)
                                       for identifier in self._metric_ids]
+            _name_weighted_metrics(self._compiled_metrics, self._metric_weighted)
             self._metrics_key = key
         return self._compiled_metrics
 

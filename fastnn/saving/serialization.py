@@ -100,9 +100,13 @@ def serialize_compile(model):
     """The arguments ``compile`` was given, as JSON (None if the model is not compiled)."""
     if not model.compiled:
         return None
-    return {"optimizer": serialize("optimizer", model.optimizer),
-            "loss": None if model.loss is None else serialize("loss", model.loss),
-            "metrics": [_serialize_metric(m) for m in model._metric_ids]}
+    ids = list(zip(model._metric_ids, model._metric_weighted))
+    config = {"optimizer": serialize("optimizer", model.optimizer),
+              "loss": None if model.loss is None else serialize("loss", model.loss),
+              "metrics": [_serialize_metric(m) for m, w in ids if not w]}
+    if any(w for _, w in ids):  # only then, so files of models without them keep their three keys
+        config["weighted_metrics"] = [_serialize_metric(m) for m, w in ids if w]
+    return config
 
 
 # ---------------------------------------------------------------------------- deserialize
@@ -185,23 +189,28 @@ def sequential_from_config(cls, config):
 def compile_from_config(model, config, where="compile_config"):
     """``model.compile(...)`` with the optimizer, loss and metrics of a ``serialize_compile`` dict."""
     _check_config_dict(config, where)
-    if set(config) != {"optimizer", "loss", "metrics"}:
-        raise ValueError(f"{where}: expected the keys ['loss', 'metrics', 'optimizer']; received "
-                         f"{sorted(config)}")
+    if not {"optimizer", "loss", "metrics"} <= set(config) <= {"optimizer", "loss", "metrics", "weighted_metrics"}:
+        raise ValueError(f"{where}: expected the keys ['loss', 'metrics', 'optimizer'] (and optionally "
+                         f"'weighted_metrics'); received {sorted(config)}")
     optimizer = deserialize("optimizer", config["optimizer"], f"{where} optimizer")
     loss = None if config["loss"] is None else deserialize("loss", config["loss"], f"{where} loss")
-    if not isinstance(config["metrics"], list):
-        raise ValueError(f"{where}: `metrics` must be a list; received {describe(config['metrics'])}")
-    metric_ids = []
-    for i, spec in enumerate(config["metrics"]):
-        if isinstance(spec, str):
-            metric_ids.append(spec)
-        elif isinstance(spec, dict) and spec.get("config", 0) is None:
-            metric_ids.append(_class_for("metric", spec, f"{where} metric {i}"))
-        else:
-            metric_ids.append(deserialize("metric", spec, f"{where} metric {i}"))
+    lists = {}
+    for key in ("metrics", "weighted_metrics"):
+        specs = config.get(key, [])
+        if not isinstance(specs, list):
+            raise ValueError(f"{where}: `{key}` must be a list; received {describe(specs)}")
+        metric_ids = []
+        for i, spec in enumerate(specs):
+            if isinstance(spec, str):
+                metric_ids.append(spec)
+            elif isinstance(spec, dict) and spec.get("config", 0) is None:
+                metric_ids.append(_class_for("metric", spec, f"{where} {key[:-1]} {i}"))
+            else:
+                metric_ids.append(deserialize("metric", spec, f"{where} {key[:-1]} {i}"))
+        lists[key] = metric_ids
     try:
-        model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
+        model.compile(optimizer=optimizer, loss=loss, metrics=lists["metrics"],
+                      weighted_metrics=lists["weighted_metrics"] or None)
     except _CONFIG_ERRORS as exc:
         raise ValueError(f"{where}: cannot compile the model: {exc}") from exc
     return model

@@ -164,3 +164,30 @@ def test_sample_weight_bad_input():
         C.mse_backward(z, z, sample_weight=np.ones(2))
     with pytest.raises(ValueError, match="`sample_weight` must be finite"):
         C.mse_backward(z, z, sample_weight=np.array([1.0, np.nan, 1.0]))
+
+
+# ----------------------------------------------------------------------------- the clip in the tensor's dtype
+@pytest.mark.parametrize("loss", ("bxent", "xent"))
+def test_saturated_probabilities_clip_in_the_dtype(loss, dtype):
+    """Keras clips to [eps, 1 - eps] in the tensor's dtype (keras/src/backend/numpy/nn.py): in float32 the upper
+    bound is 0.99999988, so y_pred = 1 for a 0 label costs -log(1.19e-7) = 15.942 (float64: 16.118).
+    Compiled and twin agree, forward and backward, NaN included."""
+    t = np.dtype(dtype).type
+    lo, hi = float(t(1e-7)), float(t(1) - t(1e-7))
+    P = np.array([[1.0, 1.0], [1.0, 0.0], [np.nan, 0.5]], dtype)
+    Y = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], dtype)
+    got = getattr(C, loss + "_forward")(P, Y)
+    want = getattr(R, loss + "_forward")(P, Y)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[:2], want[:2], rtol=1e-6 if dtype == np.float32 else 1e-12)
+    if loss == "bxent":
+        np.testing.assert_allclose(got[0], (-np.log(hi) - np.log1p(-hi)) / 2, rtol=1e-6)
+        np.testing.assert_allclose(got[1], (-np.log(hi) - np.log1p(-lo)) / 2, rtol=1e-6)
+        if dtype == np.float32:
+            np.testing.assert_allclose(-np.log1p(-hi), 15.942385, rtol=1e-6)
+    else:  # p / sum(p) = [0.5, 0.5] for row 0; [1, 0] for row 1 costs -log(hi)
+        np.testing.assert_allclose(got[1], -np.log(hi), rtol=1e-6)
+    total_c, grad_c = getattr(C, loss + "_backward")(P[:2], Y[:2], 0.5)
+    total_r, grad_r = getattr(R, loss + "_backward")(P[:2], Y[:2], 0.5)
+    np.testing.assert_allclose(total_c, total_r, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(grad_c, grad_r, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)

@@ -111,3 +111,50 @@ def test_confusion_counts_bad_input():
         C.confusion_counts(p, p, [0.5], counts=np.zeros((4, 2, 2)))
     with pytest.raises(ValueError, match="`y_true` must be finite"):
         C.confusion_counts(np.array([[np.nan, 0]] * 3), p, [0.5])
+
+
+# ----------------------------------------------------------------------------- thresholds, weights, per row
+@pytest.mark.parametrize("metric", ("binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+                                    "mae", "mse"))
+@pytest.mark.parametrize("threshold", (0.5, 0.3, 0.7))
+def test_forward_and_weighted_sum_match_reference(metric, threshold, dtype, n_threads, layout, rng):
+    B, K = 257, 3
+    P = rng.random((B, K)).astype(dtype)
+    P[1, 0] = dtype(threshold)  # exactly at the threshold: not above it
+    y = _labels(metric, B, K, dtype, rng)
+    w = rng.uniform(0, 2, B)
+    rows = C.metric_forward(arrange(P, layout), arrange(y, layout), metric, threshold, n_threads=n_threads)
+    assert rows.dtype == np.float64 and rows.shape == (B,)
+    np.testing.assert_allclose(rows, R.metric_forward(P, y, metric, threshold), rtol=1e-12)
+    got = C.metric_sum(arrange(P, layout), arrange(y, layout), metric, threshold, arrange(w, layout),
+                       n_threads=n_threads)
+    np.testing.assert_allclose(got, R.metric_sum(P, y, metric, threshold, w), rtol=1e-12)
+    assert got == C.metric_sum(P, y, metric, threshold, w, n_threads=1)
+    np.testing.assert_allclose(got, rows @ w, rtol=1e-12)
+
+
+def test_threshold_compared_in_the_dtype():
+    """Keras compares y_pred > threshold in y_pred's dtype: float32(0.1) is above float32 0.1's value only if
+    the threshold is rounded the same way."""
+    p = np.array([[np.float32(0.1)]], np.float32)
+    for impl in (C, R):
+        assert impl.metric_sum(p, np.array([[0.0]], np.float32), "binary_accuracy", 0.1) == 1.0
+        assert impl.metric_sum(p.astype(np.float64), np.array([[0.0]]), "binary_accuracy", 0.1) == 0.0
+
+
+def test_nan_prediction_is_not_above_the_threshold():
+    p = np.array([[np.nan, 0.9]])
+    y = np.array([[0.0, 1.0]])
+    for impl in (C, R):
+        np.testing.assert_array_equal(impl.metric_forward(p, y, "binary_accuracy", 0.5), [1.0])
+        assert np.isnan(impl.metric_forward(p, y, "mse")[0])
+
+
+def test_weighted_bad_input():
+    with pytest.raises(ValueError, match=r"metric_sum: argument `sample_weight` must be a numeric array of shape "
+                                         r"\(2,\)"):
+        C.metric_sum(np.zeros((2, 2)), np.zeros((2, 2)), "mse", sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match=r"`sample_weight` must be finite"):
+        C.metric_sum(np.zeros((2, 2)), np.zeros((2, 2)), "mse", sample_weight=np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"metric_forward: argument `threshold` must be a real number"):
+        C.metric_forward(np.zeros((2, 2)), np.zeros((2, 2)), "binary_accuracy", threshold="0.5")
