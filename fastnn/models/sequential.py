@@ -10,6 +10,7 @@ import numpy as np
 
 from fastnn.layers.base import Layer
 from fastnn.layers.input_layer import InputLayer
+from fastnn.layers.weight import set_values
 from fastnn.models.trainer import Trainer
 from fastnn.saving import saving_api, serialization
 from fastnn.utils.array_utils import aligned_empty, aligned_zeros
@@ -175,8 +176,7 @@ class Sequential(Trainer):
         own = self.weights
         if len(weights) != len(own):
             raise ValueError(f"Sequential '{self.name}' expects {len(own)} weight arrays; received {len(weights)}.")
-        for weight, value in zip(own, weights):
-            weight.assign(value)
+        set_values(own, weights, "set_weights")
 
     def _require_built(self, what):
         if not self.built:
