@@ -13,6 +13,7 @@ ignore sample weights (Keras weights only ``weighted_metrics``).
 """
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -20,12 +21,13 @@ from fastnn import losses as losses_module
 from fastnn import metrics as metrics_module
 from fastnn import optimizers as optimizers_module
 from fastnn.callbacks.callback_list import CallbackList
+from fastnn.callbacks.terminate_on_nan import TerminateOnNaN
 from fastnn.layers.dense import Dense
 from fastnn.layers.flatten import Flatten
 from fastnn.models.runner import Runner
 from fastnn.utils.rng_utils import global_rng
 from fastnn.utils.sparse_utils import check_structure, describe_sparse, is_sparse, maybe_sparsify, to_csr
-from fastnn.utils.validation import check_kwargs, describe, shape_str
+from fastnn.utils.validation import as_array, check_kwargs, describe, shape_str
 
 # Progress-bar refreshes per epoch (the engine runs the steps between two of them in one call).
 _CHUNKS_PER_EPOCH = 50
@@ -50,7 +52,7 @@ def _reject(owner, **arguments):
 def _as_array(name, value):
     if value is None:
         raise ValueError(f"Argument `{name}` is required; received None.")
-    array = np.asarray(value)
+    array = as_array(value, f"Argument `{name}`")
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise ValueError(f"Argument `{name}` must be numeric array-like data; received {describe(value)}.")
     if array.ndim == 0:
@@ -136,6 +138,20 @@ def _class_weights(class_weight, y):
                          f"{sorted(weights)}). Give every class a weight, e.g. "
                          f"{ {c: 1.0 for c in missing[:3]} } for an unweighted class.")
     return np.array([weights[int(c)] for c in present], dtype=np.float64)[inverse.reshape(-1)]
+
+
+def _warn_non_finite_loss(value, epoch, first, steps, iterations):
+    """Keras 3 trains on through a NaN loss by default, and so does fastnn (a run's length and History stay
+    those of Keras); but never silently: a long run whose weights went NaN at step 1,000 of 100,000 must say
+    so where the user looks. The engine runs `steps` batches per call; their loss sum says only that one of
+    them went bad, so the message gives the range (exact when `steps` is 1, e.g. with per-batch callbacks)."""
+    where = (f"batch {first}" if steps == 1 else f"one of batches {first}-{first + steps - 1}")
+    step = (f"optimizer step {iterations}" if steps == 1 else
+            f"optimizer steps {iterations - steps + 1}-{iterations}")
+    warnings.warn(f"fit: the training loss became {value} at epoch {epoch + 1}, {where} ({step}); the weights "
+                  "are probably NaN or infinite now and further training will not recover them. Lower the "
+                  "learning rate or check the data and targets; pass `callbacks=[fastnn.callbacks."
+                  "TerminateOnNaN()]` to stop at the first such batch.", RuntimeWarning, stacklevel=3)
 
 
 class _Data:
@@ -315,9 +331,12 @@ class Trainer:
                              "them, multiply each sample's weight by its class weight and pass `sample_weight`.")
         verbose = _resolve_verbose(verbose)
         batch_size = self._check_batch_size(batch_size)
-        for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch), ("validation_freq", validation_freq)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < (1 if name != "initial_epoch" else 0):
-                raise ValueError(f"fit: argument `{name}` must be a {'positive' if name != 'initial_epoch' else 'non-negative'} "
+        # epochs=0 (or initial_epoch >= epochs) trains nothing and returns an empty History, as in Keras 3
+        # (its fit loops over range(initial_epoch, epochs)); the data are still checked.
+        for name, value, low in (("epochs", epochs, 0), ("initial_epoch", initial_epoch, 0),
+                                 ("validation_freq", validation_freq, 1)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"fit: argument `{name}` must be a {'positive' if low else 'non-negative'} "
                                  f"integer; received {describe(value)}")
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"fit: argument `shuffle` must be True, False or 'batch'; received {describe(shuffle)}")
@@ -369,6 +388,8 @@ class Trainer:
         callbacks.on_train_begin()
         logs = {}
         rng = global_rng()
+        # A non-finite loss is reported once per fit, unless TerminateOnNaN is there to report it (and stop).
+        nan_watch = not any(isinstance(c, TerminateOnNaN) for c in callbacks.callbacks)
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch)
             order = self._epoch_order(n, batch_size, shuffle, rng)
@@ -382,6 +403,9 @@ class Trainer:
                 l_sum, n_seen = self._runner.train(train, order, batch, todo, batch_size)
                 loss_sum += l_sum
                 seen += n_seen
+                if nan_watch and not math.isfinite(l_sum):
+                    _warn_non_finite_loss(l_sum, epoch, batch, todo, self.optimizer.iterations)
+                    nan_watch = False
                 batch += todo
                 callbacks.on_train_batch_end(batch - 1, self._logs(loss_sum / seen))
                 if self.stop_training and per_batch:
