@@ -52,6 +52,9 @@ def _reject(owner, **arguments):
 def _as_array(name, value):
     if value is None:
         raise ValueError(f"Argument `{name}` is required; received None.")
+    if is_sparse(value):
+        raise ValueError(f"Argument `{name}` is a scipy.sparse matrix ({describe_sparse(value)}); fastnn takes "
+                         f"sparse inputs `x` only. Pass `{name}` as a dense array, e.g. `{name}.toarray()`.")
     array = as_array(value, f"Argument `{name}`")
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise ValueError(f"Argument `{name}` must be numeric array-like data; received {describe(value)}.")
