@@ -131,6 +131,8 @@ def _as_path(filepath, owner):
     path = os.fspath(filepath)
     if not isinstance(path, str):
         path = os.fsdecode(path)
+    if "\0" in path:  # the OS refuses it with "embedded null byte", naming neither the argument nor the path
+        raise ValueError(f"{owner}: argument `filepath` contains a null character; received {path!r}.")
     return path
 
 
