@@ -59,7 +59,13 @@ class Layer:
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, name, shape, initializer, trainable=True, regularizer=None):
-        value = np.ascontiguousarray(initializer(tuple(shape), dtype=self.dtype))
+        try:
+            value = np.ascontiguousarray(initializer(tuple(shape), dtype=self.dtype))
+        except MemoryError:  # NumPy's message names neither the layer nor the argument that asked for it
+            size = float(np.prod(shape, dtype=np.float64)) * self.dtype.itemsize
+            raise MemoryError(f"{type(self).__name__} '{self.name}': its weight `{name}` of shape {shape_str(shape)} "
+                              f"needs {size / 2 ** 30:,.1f} GiB, more than this machine can allocate. Check "
+                              "`units` and the input shape (a Flatten of a large input?).") from None
         weight = Weight(f"{self.name}/{name}", value, trainable=trainable, regularizer=regularizer)
         self._weights.append(weight)
         return weight

@@ -78,12 +78,17 @@ def set_values(weights, values, owner):
     accident predicts NaN everywhere, so it must not pass silently (issue 15).
     """
     arrays = [weight.checked(value) for weight, value in zip(weights, values)]
-    for weight, array in zip(weights, arrays):
+    with np.errstate(over="ignore"):  # float64 values beyond float32's range: reported below, as inf
+        cast = [np.asarray(array, dtype=weight.dtype) for weight, array in zip(weights, arrays)]
+    for weight, source, array in zip(weights, arrays, cast):
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             bad = ~np.isfinite(array)
             first = tuple(int(i) for i in np.argwhere(bad)[0])
+            why = (f"{source[first]:g} is too large for {array.dtype} and becomes {array[first]}"
+                   if source.dtype.kind != "f" or np.isfinite(source[first]) else f"{array[first]}")
             warnings.warn(f"{owner}: the value for weight '{weight.name}' holds {int(bad.sum())} NaN or infinite "
-                          f"entries of {array.size} (the first at index {first}: {array[first]}). Outputs and "
+                          f"entries of {array.size} (the first at index {first}: {why}). Outputs and "
                           "gradients that depend on them will be NaN.", UserWarning, stacklevel=3)
+    arrays = cast
     for weight, array in zip(weights, arrays):
         weight.value[...] = array

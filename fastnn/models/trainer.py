@@ -81,6 +81,25 @@ def _check_finite(name, array):
                          "the data before training.")
 
 
+def _cast(name, array, dtype):
+    """``array`` as a C-contiguous ``dtype`` array with finite values. The check runs on the cast values: a
+    float64 value beyond float32's range would otherwise become inf there, with only NumPy's overflow
+    warning, and the loss NaN."""
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(array, dtype=dtype)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        bad = int(np.argwhere(~np.isfinite(out.reshape(out.shape[0], -1)))[0, 0])
+        if array.dtype.kind != "f" or np.isfinite(array[bad]).all():
+            raise _too_large(name, out.dtype, bad)
+        _check_finite(name, array)
+    return out
+
+
+def _too_large(name, dtype, bad):
+    return ValueError(f"Argument `{name}` holds values too large for {dtype} (beyond {np.finfo(dtype).max:.4g}; "
+                      f"first at sample {bad}), the dtype the model computes in. Scale the data.")
+
+
 def _check_cardinality(x, y):
     if x.shape[0] != y.shape[0]:
         raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
@@ -227,9 +246,11 @@ class Trainer:
             csr = maybe_sparsify(x)
             if csr is not None:
                 return self._check_input_shape(to_csr(csr, name, dtype), sparse=True)
-        _check_finite(name, x)
+        if 0 in x.shape[1:]:
+            raise ValueError(f"Argument `{name}` must have at least one feature per sample; received "
+                             f"{describe(x)}.")
         self._check_input_shape(x)
-        return np.ascontiguousarray(x, dtype=dtype)
+        return _cast(name, x, self._params.dtype if self._params is not None and self._params.size else dtype)
 
     def _takes_sparse(self, x):
         """True when the model starts with a Dense layer on 2-D inputs (the sparse x dense kernel)."""
@@ -261,7 +282,11 @@ class Trainer:
 
     def _prepare_targets(self, y, name="y"):
         y = _as_array(name, y)
-        return self.loss.prepare_targets(y, self._n_outputs(), dtype=self._params.dtype)
+        with np.errstate(over="ignore"):
+            targets = self.loss.prepare_targets(y, self._n_outputs(), dtype=self._params.dtype)
+        if targets.dtype.kind == "f" and not np.isfinite(targets).all():  # y was finite: the cast overflowed
+            raise _too_large(name, targets.dtype, int(np.argwhere(~np.isfinite(targets))[0, 0]))
+        return targets
 
     def _resolve_metrics(self, y_raw_shape):
         """The compiled metrics for targets of this shape: resolved once per compile and kind of targets

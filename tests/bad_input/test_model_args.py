@@ -9,7 +9,7 @@ import fastnn
 from fastnn import Sequential, callbacks, layers, optimizers, regularizers
 from fastnn.layers import Dense, Dropout, Flatten, Input
 
-from bad_input._harness import check, ids
+from bad_input._harness import check, check_isolated, ids, run_isolated
 
 
 def _built():
@@ -57,6 +57,9 @@ SEQUENTIAL = [
      r"numeric.*None"),
     ("sequential/set_weights NaN warns", lambda: _built().set_weights([np.full((4, 3), np.nan), np.zeros(3)]),
      UserWarning, r"weight 'dense.*/kernel' holds 12 NaN or infinite entries of 12"),
+    ("sequential/set_weights too large for float32", lambda: _built().set_weights([np.full((4, 3), 1e300),
+                                                                                  np.zeros(3)]),
+     UserWarning, r"holds 12 NaN or infinite entries.*1e\+300 is too large for float32 and becomes inf"),
     ("sequential/count_params unbuilt", lambda: Sequential([Dense(3)]).count_params(), ValueError,
      r"not yet been built"),
     ("sequential/predict unbuilt without data shape", lambda: Sequential([Dense(3)]).predict(None), ValueError,
@@ -154,9 +157,36 @@ OPTIMIZERS = [
      (TypeError, ValueError), r"learning_rate.*'x'"),
 ]
 
+def _huge(units, features):
+    """A model whose weights cannot be allocated. The address space is capped first (64 GiB, far above what
+    the child uses), so that a kernel that overcommits memory refuses too instead of killing the process."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (64 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    return Sequential([Input((features,)), Dense(units)])
+
+
+# Run in a child process: a failed huge allocation must not take the test run with it.
+ISOLATED = [
+    ("dense/units beyond memory", lambda: _huge(10 ** 12, 4), MemoryError,
+     r"Dense 'dense.*': its weight `kernel` of shape \(4, 1000000000000\) needs 14,901\.2 GiB.*Check `units`"),
+    ("dense/input beyond memory", lambda: _huge(10 ** 4, 10 ** 8), MemoryError,
+     r"weight `kernel` of shape \(100000000, 10000\) needs 3,725\.3 GiB"),
+]
+
 CASES = SEQUENTIAL + LAYERS + COMPILE + OPTIMIZERS
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))
 def test_bad_model_arguments(case):
     check(case)
+
+
+@pytest.fixture(scope="module")
+def isolated_results(tmp_path_factory):
+    return run_isolated(__name__, "ISOLATED", ISOLATED, tmp_path_factory.mktemp("model"))
+
+
+@pytest.mark.parametrize("case", ISOLATED, ids=ids(ISOLATED))
+def test_model_arguments_that_could_exhaust_memory(case, isolated_results):
+    check_isolated(case, isolated_results)
