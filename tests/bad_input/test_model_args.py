@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import Sequential, callbacks, layers, optimizers, regularizers
+from fastnn import Sequential, layers, optimizers, regularizers
 from fastnn.layers import Dense, Dropout, Flatten, Input
 
 from bad_input._harness import check, check_isolated, ids, run_isolated
