@@ -74,3 +74,21 @@ def test_a_well_formed_matrix_still_trains():
     A = _broken("none")
     model.fit(A, np.zeros(64, np.int64), verbose=0)
     np.testing.assert_allclose(model.predict(A, verbose=0), model.predict(A.toarray(), verbose=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("indices, indptr", [(np.int8, np.int32), (np.int64, np.int32), (np.uint16, np.uint16)])
+def test_small_or_mixed_index_dtypes_reach_the_kernels_as_one_dtype(indices, indptr):
+    """scipy keeps index arrays as given; the kernels take int32 or int64 of one dtype (int8 indices used to
+    fail with the engine's internal message)."""
+    model = _model()
+    good = sp.csr_matrix(np.random.default_rng(0).random((16, 4)).astype(np.float32))
+    odd = good.copy()
+    odd.indices, odd.indptr = good.indices.astype(indices), good.indptr.astype(indptr)
+    np.testing.assert_array_equal(model.predict(odd, verbose=0), model.predict(good, verbose=0))
+
+
+def test_complex_sparse_values_are_refused():
+    """Dense complex x is refused; sparse complex x lost its imaginary parts with only NumPy's ComplexWarning."""
+    A = sp.csr_matrix(np.ones((8, 4), np.complex64))
+    with pytest.raises(ValueError, match=r"`x` must hold real numbers; received a sparse matrix of dtype complex64"):
+        _model().predict(A, verbose=0)

@@ -969,7 +969,7 @@ def test_none_y():
 
 
 @pytest.mark.parametrize("kwargs,name", [
-    ({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"), ({"epochs": 0}, "epochs"),
+    ({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"), ({"epochs": -1}, "epochs"),
     ({"initial_epoch": -1}, "initial_epoch"), ({"verbose": 3}, "verbose"), ({"shuffle": "yes"}, "shuffle")])
 def test_bad_fit_arguments(kwargs, name):
     x, y = _data()

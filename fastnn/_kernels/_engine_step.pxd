@@ -196,6 +196,7 @@ cdef inline void train_call(Engine* e, int tid, int T, floating tag) noexcept no
             deferred_updates(e, tid, T, <floating*>e.params)
         if tid == 0:
             e.steps_done = s + 1
+            e.steps_total += 1
         sync(T)
 
 

@@ -183,6 +183,8 @@ cdef struct Engine:
     void* hook              # train: a Python callable run between the gradients and the updates, or NULL
     bint hook_failed        # ... it raised (the caller re-raises): the call stops before that step's update
     Py_ssize_t steps_done   # train: steps whose update was applied in this call (thread 0)
+    Py_ssize_t steps_total  # train: steps applied since the engine was made (thread 0): never reset, so a caller
+                            # interrupted anywhere (Ctrl-C between two calls) can count the steps applied
     # results, written by thread 0
     double loss_sum
     double metric_sums[MAX_METRICS]

@@ -23,6 +23,7 @@ class Engine:
         self.batch_size = int(batch_size)
         self.n_threads = n_threads
         self._trained = P.trained_ranges(self.plan["ops"])
+        self.steps_applied = 0  # training steps applied since the engine was made (the compiled Engine's)
 
     # ---------------------------------------------------------------- pieces
     def _view(self, arena, off, shape):
@@ -196,6 +197,7 @@ class Engine:
             if grad_hook is not None:
                 penalty += float(grad_hook(step))
             self._update(learning_rate, iterations + step + 1)
+            self.steps_applied += 1
             self.steps_done = step + 1
             loss_sum += loss + n * penalty
             seen += n

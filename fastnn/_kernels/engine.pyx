@@ -349,6 +349,9 @@ cdef class _Core:
     def steps_done(self):
         return self.e.steps_done
 
+    def steps_total(self):
+        return self.e.steps_total
+
     def _team_scratch(self, int nt):
         cdef CEngine* e = &self.e
         if self.acc.shape[0] < nt * e.acc_stride:
@@ -548,6 +551,14 @@ class Engine:
             chooser.record((nt, kernel), seconds, k, probe)
             done += k
         return result
+
+    @property
+    def steps_applied(self):
+        """Training steps applied since this engine was made. ``steps_done`` is set by Python code after each
+        compiled piece, so a KeyboardInterrupt delivered as the piece returns (where a Ctrl-C during the nogil
+        loop is raised) skips it; this counter is advanced in C with each update, so a caller that reads it
+        before and after a call counts exactly the steps applied, however the call ended (issue 15)."""
+        return self._core.steps_total()
 
     def _raise_for_rows(self, owner, found, S):
         problem, value = found

@@ -175,8 +175,13 @@ class ModelCheckpoint(MonitorCallback):
             raise IOError("Please specify a non-directory filepath for ModelCheckpoint. Filepath used is an "
                           f"existing directory: {filepath}")
         dirname = os.path.dirname(filepath)
-        if dirname and not os.path.exists(dirname):
-            os.makedirs(dirname)
+        if dirname and not os.path.isdir(dirname):
+            from fastnn.saving import file_format
+
+            try:  # raises if a regular file stands where a directory should be, naming it
+                file_format.check_directory(filepath)
+            except FileNotFoundError:
+                os.makedirs(dirname)  # missing directories are created, as in Keras
         if self.save_weights_only:
             self.model.save_weights(filepath, overwrite=True)
         else:

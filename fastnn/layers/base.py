@@ -7,23 +7,26 @@ output. Because fastnn has no autodiff, each layer also implements
 accumulates its weights' gradients into ``weight.grad``. Layers work on NumPy
 arrays and call ``fastnn._kernels`` only; they never branch on dtype.
 """
+import numbers
+
 import numpy as np
 
 from fastnn.backend import floatx
-from fastnn.layers.weight import Weight
+from fastnn.layers.weight import Weight, set_values
 from fastnn.utils.naming import auto_name
 from fastnn.utils.sparse_utils import CSRRows, is_sparse, to_csr
-from fastnn.utils.validation import check_kwargs, describe, shape_str
+from fastnn.utils.validation import check_kwargs, check_positive_int, describe, shape_str
 
 
 def _as_shape(owner, name, value):
-    try:
-        if isinstance(value, (str, bytes)):  # tuple("784") would silently give (7, 8, 4)
-            raise TypeError
-        return tuple(None if d is None else int(d) for d in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: argument `{name}` must be a tuple of integers; received {describe(value)}") \
-            from None
+    """A shape tuple of positive ints or None. Strict: tuple("784") would give (7, 8, 4), int(2.5) 2, and a
+    dimension of 0 or less leaves weights a kernel cannot use (Keras refuses negative ones)."""
+    dims = None if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") else tuple(value)
+    if dims is None or any(d is not None and (isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral)
+                                              or d <= 0) for d in dims):
+        raise ValueError(f"{owner}: argument `{name}` must be a tuple of positive integers (or None); received "
+                         f"{describe(value)}")
+    return tuple(None if d is None else int(d) for d in dims)
 
 
 class Layer:
@@ -34,13 +37,16 @@ class Layer:
         if name is not None and not isinstance(name, str):
             raise ValueError(f"{cls}: argument `name` must be a string; received {describe(name)}")
         self.name = name or auto_name(cls)
-        self.dtype = np.dtype(dtype or floatx())
+        try:
+            self.dtype = np.dtype(dtype or floatx())
+        except TypeError:  # NumPy's "data type 'float8' not understood" names neither the layer nor the choices
+            self.dtype = None
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"{cls} '{self.name}': `dtype` must be 'float32' or 'float64'; received {dtype!r}")
         self.trainable = bool(trainable)
         self.batch_input_shape = None
         if input_dim is not None and input_shape is None:
-            input_shape = (input_dim,)
+            input_shape = (check_positive_int(cls, "input_dim", input_dim),)
         if input_shape is not None:
             shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) else input_shape
             self.batch_input_shape = (batch_size,) + _as_shape(cls, "input_shape", shape)
@@ -53,7 +59,13 @@ class Layer:
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, name, shape, initializer, trainable=True, regularizer=None):
-        value = np.ascontiguousarray(initializer(tuple(shape), dtype=self.dtype))
+        try:
+            value = np.ascontiguousarray(initializer(tuple(shape), dtype=self.dtype))
+        except MemoryError:  # NumPy's message names neither the layer nor the argument that asked for it
+            size = float(np.prod(shape, dtype=np.float64)) * self.dtype.itemsize
+            raise MemoryError(f"{type(self).__name__} '{self.name}': its weight `{name}` of shape {shape_str(shape)} "
+                              f"needs {size / 2 ** 30:,.1f} GiB, more than this machine can allocate. Check "
+                              "`units` and the input shape (a Flatten of a large input?).") from None
         weight = Weight(f"{self.name}/{name}", value, trainable=trainable, regularizer=regularizer)
         self._weights.append(weight)
         return weight
@@ -84,8 +96,7 @@ class Layer:
         if len(weights) != len(self._weights):
             raise ValueError(f"Layer '{self.name}' expects {len(self._weights)} weight arrays; "
                              f"received {len(weights)}.")
-        for weight, value in zip(self._weights, weights):
-            weight.assign(value)
+        set_values(self._weights, weights, f"Layer '{self.name}' set_weights")
 
     # ------------------------------------------------------------------ shapes and building
     def build(self, input_shape):

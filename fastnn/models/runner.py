@@ -94,12 +94,13 @@ class Runner:
             rows = min((start + k) * batch_size, order.shape[0]) - start * batch_size
             uniforms = self._draw(dropouts, start, k, batch_size, rows) if width else None
             capture = np.empty((rows, _outputs(engine)), model._params.dtype) if python_metrics else None
+            applied = engine.steps_applied
             try:
                 l_sum, m_sums, n_seen = engine.train_steps(
                     x, data.y, order, start, k, opt.iterations, opt.learning_rate, sample_weight=data.sample_weight,
                     uniforms=uniforms, capture=capture, grad_hook=self._hook())
-            finally:  # exact after an interrupted call too: the steps applied
-                opt.iterations += engine.steps_done
+            finally:  # exact after an interrupted call too: the steps applied (a counter the kernels advance)
+                opt.iterations += engine.steps_applied - applied
             done = order[start * batch_size:start * batch_size + n_seen]
             for (metric, weighted), m_sum in zip(kernel_metrics, m_sums):
                 # a weighted metric's engine sum is sum(w * value): its count is the weights' sum

@@ -8,8 +8,9 @@ into one array (llm.c's ``params_memory``).
 """
 import numpy as np
 
-from fastnn.layers.base import Layer
+from fastnn.layers.base import Layer, _as_shape
 from fastnn.layers.input_layer import InputLayer
+from fastnn.layers.weight import set_values
 from fastnn.models.trainer import Trainer
 from fastnn.saving import saving_api, serialization
 from fastnn.utils.array_utils import aligned_empty, aligned_zeros
@@ -98,7 +99,10 @@ class Sequential(Trainer):
     # ------------------------------------------------------------------ building
     def build(self, input_shape=None):
         if input_shape is not None:
-            input_shape = tuple(None if d is None else int(d) for d in input_shape)
+            input_shape = _as_shape(f"Sequential '{self.name}'.build", "input_shape", input_shape)
+            if len(input_shape) < 2:
+                raise ValueError(f"Sequential '{self.name}'.build: argument `input_shape` must include the batch "
+                                 f"dimension, e.g. (None, 784); received {shape_str(input_shape)}")
             self._batch_input_shape = (None,) + input_shape[1:]
         if self._batch_input_shape is None:
             raise ValueError(f"Sequential '{self.name}' cannot be built without an input shape. Pass "
@@ -175,8 +179,7 @@ class Sequential(Trainer):
         own = self.weights
         if len(weights) != len(own):
             raise ValueError(f"Sequential '{self.name}' expects {len(own)} weight arrays; received {len(weights)}.")
-        for weight, value in zip(own, weights):
-            weight.assign(value)
+        set_values(own, weights, "set_weights")
 
     def _require_built(self, what):
         if not self.built:

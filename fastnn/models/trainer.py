@@ -14,6 +14,7 @@ Keras.
 """
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -21,12 +22,13 @@ from fastnn import losses as losses_module
 from fastnn import metrics as metrics_module
 from fastnn import optimizers as optimizers_module
 from fastnn.callbacks.callback_list import CallbackList
+from fastnn.callbacks.terminate_on_nan import TerminateOnNaN
 from fastnn.layers.dense import Dense
 from fastnn.layers.flatten import Flatten
 from fastnn.models.runner import Runner
 from fastnn.utils.rng_utils import global_rng
 from fastnn.utils.sparse_utils import check_structure, describe_sparse, is_sparse, maybe_sparsify, to_csr
-from fastnn.utils.validation import check_kwargs, describe, shape_str
+from fastnn.utils.validation import as_array, check_kwargs, describe, shape_str
 
 # Progress-bar refreshes per epoch (the engine runs the steps between two of them in one call).
 _CHUNKS_PER_EPOCH = 50
@@ -51,7 +53,10 @@ def _reject(owner, **arguments):
 def _as_array(name, value):
     if value is None:
         raise ValueError(f"Argument `{name}` is required; received None.")
-    array = np.asarray(value)
+    if is_sparse(value):
+        raise ValueError(f"Argument `{name}` is a scipy.sparse matrix ({describe_sparse(value)}); fastnn takes "
+                         f"sparse inputs `x` only. Pass `{name}` as a dense array, e.g. `{name}.toarray()`.")
+    array = as_array(value, f"Argument `{name}`")
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise ValueError(f"Argument `{name}` must be numeric array-like data; received {describe(value)}.")
     if array.ndim == 0:
@@ -75,6 +80,25 @@ def _check_finite(name, array):
         bad = int(np.argwhere(~np.isfinite(array.reshape(array.shape[0], -1)))[0, 0])
         raise ValueError(f"Argument `{name}` contains NaN or infinity (first at sample {bad}). Clean or impute "
                          "the data before training.")
+
+
+def _cast(name, array, dtype):
+    """``array`` as a C-contiguous ``dtype`` array with finite values. The check runs on the cast values: a
+    float64 value beyond float32's range would otherwise become inf there, with only NumPy's overflow
+    warning, and the loss NaN."""
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(array, dtype=dtype)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        bad = int(np.argwhere(~np.isfinite(out.reshape(out.shape[0], -1)))[0, 0])
+        if array.dtype.kind != "f" or np.isfinite(array[bad]).all():
+            raise _too_large(name, out.dtype, bad)
+        _check_finite(name, array)
+    return out
+
+
+def _too_large(name, dtype, bad):
+    return ValueError(f"Argument `{name}` holds values too large for {dtype} (beyond {np.finfo(dtype).max:.4g}; "
+                      f"first at sample {bad}), the dtype the model computes in. Scale the data.")
 
 
 def _check_cardinality(x, y):
@@ -147,6 +171,20 @@ def _name_weighted_metrics(metrics, weighted):
         if w and metric.name in names:
             metric.name = "weighted_" + metric.name
         names.add(metric.name)
+
+
+def _warn_non_finite_loss(value, epoch, first, steps, iterations):
+    """Keras 3 trains on through a NaN loss by default, and so does fastnn (a run's length and History stay
+    those of Keras); but never silently: a long run whose weights went NaN at step 1,000 of 100,000 must say
+    so where the user looks. The engine runs `steps` batches per call; their loss sum says only that one of
+    them went bad, so the message gives the range (exact when `steps` is 1, e.g. with per-batch callbacks)."""
+    where = (f"batch {first}" if steps == 1 else f"one of batches {first}-{first + steps - 1}")
+    step = (f"optimizer step {iterations}" if steps == 1 else
+            f"optimizer steps {iterations - steps + 1}-{iterations}")
+    warnings.warn(f"fit: the training loss became {value} at epoch {epoch + 1}, {where} ({step}); the weights "
+                  "are probably NaN or infinite now and further training will not recover them. Lower the "
+                  "learning rate or check the data and targets; pass `callbacks=[fastnn.callbacks."
+                  "TerminateOnNaN()]` to stop at the first such batch.", RuntimeWarning, stacklevel=3)
 
 
 class _Data:
@@ -237,9 +275,11 @@ class Trainer:
             csr = maybe_sparsify(x)
             if csr is not None:
                 return self._check_input_shape(to_csr(csr, name, dtype), sparse=True)
-        _check_finite(name, x)
+        if 0 in x.shape[1:]:
+            raise ValueError(f"Argument `{name}` must have at least one feature per sample; received "
+                             f"{describe(x)}.")
         self._check_input_shape(x)
-        return np.ascontiguousarray(x, dtype=dtype)
+        return _cast(name, x, self._params.dtype if self._params is not None and self._params.size else dtype)
 
     def _takes_sparse(self, x):
         """True when the model starts with a Dense layer on 2-D inputs (the sparse x dense kernel)."""
@@ -271,7 +311,11 @@ class Trainer:
 
     def _prepare_targets(self, y, name="y"):
         y = _as_array(name, y)
-        return self.loss.prepare_targets(y, self._n_outputs(), dtype=self._params.dtype)
+        with np.errstate(over="ignore"):
+            targets = self.loss.prepare_targets(y, self._n_outputs(), dtype=self._params.dtype)
+        if targets.dtype.kind == "f" and not np.isfinite(targets).all():  # y was finite: the cast overflowed
+            raise _too_large(name, targets.dtype, int(np.argwhere(~np.isfinite(targets))[0, 0]))
+        return targets
 
     def _resolve_metrics(self, y_raw_shape):
         """The compiled metrics for targets of this shape: resolved once per compile and kind of targets
@@ -345,9 +389,12 @@ class Trainer:
                              "them, multiply each sample's weight by its class weight and pass `sample_weight`.")
         verbose = _resolve_verbose(verbose)
         batch_size = self._check_batch_size(batch_size)
-        for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch), ("validation_freq", validation_freq)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < (1 if name != "initial_epoch" else 0):
-                raise ValueError(f"fit: argument `{name}` must be a {'positive' if name != 'initial_epoch' else 'non-negative'} "
+        # epochs=0 (or initial_epoch >= epochs) trains nothing and returns an empty History, as in Keras 3
+        # (its fit loops over range(initial_epoch, epochs)); the data are still checked.
+        for name, value, low in (("epochs", epochs, 0), ("initial_epoch", initial_epoch, 0),
+                                 ("validation_freq", validation_freq, 1)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"fit: argument `{name}` must be a {'positive' if low else 'non-negative'} "
                                  f"integer; received {describe(value)}")
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"fit: argument `shuffle` must be True, False or 'batch'; received {describe(shuffle)}")
@@ -399,6 +446,8 @@ class Trainer:
         callbacks.on_train_begin()
         logs = {}
         rng = global_rng()
+        # A non-finite loss is reported once per fit, unless TerminateOnNaN is there to report it (and stop).
+        nan_watch = not any(isinstance(c, TerminateOnNaN) for c in callbacks.callbacks)
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch)
             order = self._epoch_order(n, batch_size, shuffle, rng)
@@ -412,6 +461,9 @@ class Trainer:
                 l_sum, n_seen = self._runner.train(train, order, batch, todo, batch_size)
                 loss_sum += l_sum
                 seen += n_seen
+                if nan_watch and not math.isfinite(l_sum):
+                    _warn_non_finite_loss(l_sum, epoch, batch, todo, self.optimizer.iterations)
+                    nan_watch = False
                 batch += todo
                 callbacks.on_train_batch_end(batch - 1, self._logs(loss_sum / seen))
                 if self.stop_training and per_batch:

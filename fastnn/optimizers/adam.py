@@ -13,7 +13,7 @@ class Adam(Optimizer):
         self.beta_1 = self._check_float("beta_1", beta_1, 0.0, 1.0)
         self.beta_2 = self._check_float("beta_2", beta_2, 0.0, 1.0)
         self.epsilon = self._check_float("epsilon", epsilon, 0.0, 1.0)
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = self._check_bool("amsgrad", amsgrad)
 
     def hyper(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}

@@ -75,6 +75,12 @@ class Optimizer:
                              f"received {describe(value)}")
         return float(value)
 
+    def _check_bool(self, name, value):
+        # bool("no") is True: a string here would switch the option on without a word.
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{type(self).__name__}: `{name}` must be True or False; received {describe(value)}")
+        return bool(value)
+
     def hyper(self):
         """Hyper-parameters the update kernel takes (Keras names)."""
         return {}

@@ -13,7 +13,7 @@ class RMSprop(Optimizer):
         self.rho = self._check_float("rho", rho, 0.0, 1.0)
         self.momentum = self._check_float("momentum", momentum, 0.0, 1.0, high_inclusive=True)
         self.epsilon = self._check_float("epsilon", epsilon, 0.0, 1.0)
-        self.centered = bool(centered)
+        self.centered = self._check_bool("centered", centered)
 
     def hyper(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}

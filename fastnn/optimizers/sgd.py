@@ -10,7 +10,7 @@ class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.momentum = self._check_float("momentum", momentum, 0.0, 1.0, high_inclusive=True)
-        self.nesterov = bool(nesterov)
+        self.nesterov = self._check_bool("nesterov", nesterov)
 
     def hyper(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}

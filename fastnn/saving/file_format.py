@@ -45,7 +45,9 @@ Writes are atomic: the archive is written to ``.<name>.<host>.<pid>.<random>.tmp
 target's directory, flushed and fsync'ed, then ``os.replace``'d over the target (and the
 directory fsync'ed), so a process killed mid-save leaves the previous file intact and a
 stray ``.tmp`` file beside it, which the next save of the same target on the same host
-removes once its process is provably gone (no process with that pid).
+removes once its process is provably gone (no process with that pid). A save that fails (a full disk, a
+read-only directory) raises an ``OSError`` that names the target, not the temporary file, and says that the
+previous file is intact.
 
 Reading never executes anything from the file: JSON is parsed with ``json``, ``.npy``
 headers with NumPy's literal-only parser, object dtypes are refused before any data is
@@ -53,6 +55,8 @@ read, member sizes are checked before reading, and classes are looked up by name
 fastnn's own registry (``fastnn.saving.serialization``). Every problem raises a
 ``ValueError`` naming the file and what is wrong.
 """
+import errno
+import hashlib
 import json
 import os
 import re
@@ -127,6 +131,8 @@ def _as_path(filepath, owner):
     path = os.fspath(filepath)
     if not isinstance(path, str):
         path = os.fsdecode(path)
+    if "\0" in path:  # the OS refuses it with "embedded null byte", naming neither the argument nor the path
+        raise ValueError(f"{owner}: argument `filepath` contains a null character; received {path!r}.")
     return path
 
 
@@ -191,11 +197,13 @@ def write_archive(path, documents, arrays, overwrite=True):
         raise FileExistsError(f"{path!r} already exists; pass overwrite=True to replace it.")
     # Serialize the JSON first: a config that cannot be saved fails before any file is created.
     encoded = {name: _json_bytes(doc) for name, doc in documents.items()}
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Cannot save to {path!r}: the directory {directory!r} does not exist.")
+    directory = check_directory(path)
     _remove_stale_temps(directory, os.path.basename(path))
-    tmp, fd = _create_temp(directory, os.path.basename(path))
+    existed = os.path.lexists(path)
+    try:
+        tmp, fd = _create_temp(directory, os.path.basename(path))
+    except OSError as exc:
+        raise _save_error(path, exc, existed) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             with zipfile.ZipFile(handle, "w", allowZip64=True) as zf:
@@ -206,13 +214,49 @@ def write_archive(path, documents, arrays, overwrite=True):
             handle.flush()
             os.fsync(handle.fileno())
         _publish(tmp, path, overwrite)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
+            raise _save_error(path, exc, existed) from exc
         raise
     _fsync_directory(directory)
+
+
+def check_directory(path):
+    """The directory ``path`` goes in, made absolute; raise if it is missing, saying what is there instead
+    (a regular file where a directory should be is not "a directory that does not exist")."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(directory):
+        return directory
+    ancestor = directory
+    while not os.path.lexists(ancestor) and os.path.dirname(ancestor) != ancestor:
+        ancestor = os.path.dirname(ancestor)
+    if os.path.lexists(ancestor) and not os.path.isdir(ancestor):
+        raise NotADirectoryError(f"Cannot save to {path!r}: {ancestor!r} is a file, not a directory, so the "
+                                 "file cannot be created under it. Choose another path, or move that file.")
+    raise FileNotFoundError(f"Cannot save to {path!r}: the directory {directory!r} does not exist.")
+
+
+def _save_error(path, exc, existed):
+    """The OSError of a failed save, naming the target (not the temporary file the OS names) and what became
+    of the file already there: the write goes to a temporary file that replaces the target only once
+    complete, so the old file is always intact."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        what = "the disk is full"
+    elif exc.errno == errno.ENAMETOOLONG:
+        what = "the file name is too long for the file system"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        what = f"the directory {os.path.dirname(os.path.abspath(path))!r} is not writable"
+    else:
+        what = "writing it failed"
+    kept = ("The previous file at that path is intact (it is replaced only by a complete new file)."
+            if existed else "No file was created.")
+    message = f"Cannot save to {path!r}: {what} ({reason}). {kept}"
+    return OSError(exc.errno, message) if exc.errno is not None else type(exc)(message)
 
 
 def _host():
@@ -234,7 +278,7 @@ def _remove_stale_temps(directory, base):
     """Delete ``.<base>.<host>.<pid>.<random>.tmp`` files that a save on this host left when it was killed:
     only when no process has that pid any more (a live one may be saving right now). Files of other hosts, and
     names of any other form, are left alone."""
-    prefix, host = f".{base}.", _host()
+    prefix, host = f".{_temp_stem(base)}.", _host()
     try:
         names = os.listdir(directory)
     except OSError:
@@ -252,11 +296,20 @@ def _remove_stale_temps(directory, base):
                 pass
 
 
+def _temp_stem(base):
+    """``base`` as it goes into temporary names: shortened (with a hash, so it stays unique) when the
+    temporary name would pass the usual 255-byte limit of a file name while the target's name does not."""
+    if len(base.encode("utf-8", "surrogateescape")) <= 120:
+        return base
+    digest = hashlib.sha1(base.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return base[:60] + "~" + digest
+
+
 def _create_temp(directory, base):
     """A new file ``.<base>.<host>.<pid>.<random>.tmp`` in ``directory``; os.open applies the umask as for any
     file."""
     while True:
-        tmp = os.path.join(directory, f".{base}.{_host()}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{_temp_stem(base)}.{_host()}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         try:
             return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except FileExistsError:

@@ -60,7 +60,13 @@ def to_csr(x, name, dtype):
         raise ValueError(f"Argument `{name}`: sparse inputs must be 2-D (samples, features); received "
                          f"shape {shape_str(x.shape)}.")
     check_structure(x, name)
+    if x.dtype.kind not in "biuf":  # astype would drop imaginary parts with only NumPy's ComplexWarning
+        raise ValueError(f"Argument `{name}` must hold real numbers; received a sparse matrix of dtype "
+                         f"{x.dtype}.")
     m = x.tocsr() if x.format != "csr" else x
+    if m.indices.dtype != m.indptr.dtype or m.indices.dtype not in (np.int32, np.int64):
+        # The kernels take int32 or int64 index arrays of one dtype; scipy keeps int8 or mixed ones as given.
+        m = sp.csr_matrix((m.data, m.indices.astype(np.int64), m.indptr.astype(np.int64)), shape=m.shape)
     if m.dtype != dtype:
         m = m.astype(dtype)
     if not m.has_canonical_format:

@@ -77,3 +77,52 @@ def check_in_range(owner, name, value, low, high, low_inclusive=True, high_inclu
             f"{owner}: argument `{name}` must be in {lo}{low}, {high}{hi}; received {describe(value)}."
         )
     return float(value)
+
+
+def as_array(value, what):
+    """``np.asarray(value)``, with a ValueError naming ``what`` and the first uneven row for ragged nested
+    lists (NumPy's own message, "inhomogeneous shape after 1 dimensions", names neither)."""
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        where = ragged_position(value)
+        if where is None:
+            raise
+        raise ValueError(f"{what} is a ragged nested list: {where}. fastnn needs one length per dimension; pad "
+                         "the rows to one length (e.g. with zeros) or pass a scipy.sparse matrix.") from None
+    if array.dtype == object:
+        where = ragged_position(value)
+        if where is not None:
+            raise ValueError(f"{what} is a ragged array of objects: {where}. fastnn needs one length per "
+                             "dimension; pad the rows to one length (e.g. with zeros) or pass a scipy.sparse "
+                             "matrix.")
+    return array
+
+
+def _is_row(value):
+    return isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim > 0)
+
+
+def ragged_position(value, index=()):
+    """Where ``value`` (nested lists/tuples/arrays) stops being rectangular: a phrase like "row [1] has 2
+    elements where row [0] has 4", or None if it is rectangular (or not a sequence)."""
+    if not _is_row(value):
+        return None
+    items = list(value)
+    if not items:
+        return None
+    first = items[0]
+
+    def name(i):
+        return "row [" + ", ".join(str(k) for k in index + (i,)) + "]"
+    for i, item in enumerate(items[1:], 1):
+        if _is_row(item) != _is_row(first):
+            kinds = ["a sequence" if _is_row(v) else "a scalar" for v in (item, first)]
+            return f"item {name(i)[4:]} is {kinds[0]} where item {name(0)[4:]} is {kinds[1]}"
+        if _is_row(item) and len(item) != len(first):
+            return f"{name(i)} has {len(item)} element{'s' * (len(item) != 1)} where {name(0)} has {len(first)}"
+    for i, item in enumerate(items):
+        where = ragged_position(item, index + (i,))
+        if where is not None:
+            return where
+    return None

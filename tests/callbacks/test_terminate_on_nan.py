@@ -70,7 +70,7 @@ def test_fit_stops_at_the_first_bad_batch(capsys):
     assert batches == [0] and ended == [True]
     assert len(history.history["loss"]) == 1 and not np.isfinite(history.history["loss"][0])
     assert model.stop_training
-    assert capsys.readouterr().out == "Batch 0: Invalid loss, terminating training\n"
+    assert capsys.readouterr().out == "Batch 0: Invalid loss, terminating training (epoch 1, optimizer step 1)\n"
 
 
 def test_fit_raise_error_skips_train_end():

@@ -66,7 +66,7 @@ def test_input_not_first_raises():
 def test_input_bad_shape_type(shape):
     with pytest.raises(ValueError, match="input_shape") as info:
         Input(shape=shape)
-    assert "tuple of integers" in str(info.value)
+    assert "tuple of positive integers" in str(info.value)
 
 
 def test_input_unknown_kwargs():
