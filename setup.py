@@ -6,6 +6,8 @@
 Environment switches
     FASTNN_NO_OPENMP=1   build the sequential kernels (no -fopenmp); a boxed warning says so
     FASTNN_DEBUG=1       boundscheck/wraparound on, -O0 -g: slow, for chasing memory errors
+    FASTNN_SANITIZE=address,undefined   compile and link with those -fsanitize checks (gcc/clang; CI's
+                         checked build: run with LD_PRELOAD=$(gcc -print-file-name=libasan.so))
 
 Every ``fastnn/_kernels/*.pyx`` becomes an extension (a glob, so new kernel
 files need no edit here). OpenMP is probed by compiling, linking AND running a
@@ -53,6 +55,9 @@ COMPILER_DIRECTIVES = {
 GCC_LIKE_FLAGS = ["-O0", "-g"] if DEBUG else ["-O3"]
 GCC_LIKE_FLAGS += ["-fno-math-errno", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-maybe-uninitialized", "-Wno-unreachable-code-fallthrough"]
 MSVC_FLAGS = ["/Od"] if DEBUG else ["/O2"]
+# A sanitizer failure must stop the run (the tests would pass over a report otherwise).
+SANITIZE = os.environ.get("FASTNN_SANITIZE", "").strip()
+SANITIZE_FLAGS = [f"-fsanitize={SANITIZE}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"] if SANITIZE else []
 
 OPENMP_PROBE = textwrap.dedent(
     r"""
@@ -125,7 +130,9 @@ class BuildExt(build_ext):
     def build_extensions(self):
         compiler = self.compiler
         is_msvc = compiler.compiler_type == "msvc"
-        base = MSVC_FLAGS if is_msvc else GCC_LIKE_FLAGS
+        if SANITIZE and is_msvc:
+            raise RuntimeError("FASTNN_SANITIZE needs gcc or clang; this build uses MSVC.")
+        base = MSVC_FLAGS if is_msvc else GCC_LIKE_FLAGS + SANITIZE_FLAGS
         omp_c, omp_l = [], []
         openmp_on, openmp_note = False, "disabled by FASTNN_NO_OPENMP=1"
         if not NO_OPENMP:
@@ -142,7 +149,7 @@ class BuildExt(build_ext):
             ])
         for ext in self.extensions:
             ext.extra_compile_args = list(base) + omp_c + ext.extra_compile_args
-            ext.extra_link_args = omp_l + ext.extra_link_args
+            ext.extra_link_args = omp_l + SANITIZE_FLAGS + ext.extra_link_args
         # objects compiled against another numpy (pip's isolated build env) are rebuilt, too
         self._force_rebuild_if_flags_changed(base + omp_c + omp_l + [f"numpy=={numpy.__version__}"])
         super().build_extensions()
@@ -184,6 +191,7 @@ class BuildExt(build_ext):
             "compile_args": list(cflags),
             "link_args": list(ldflags),
             "debug": DEBUG,
+            "sanitize": SANITIZE,
             "cython_version": Cython.__version__,
             "numpy_build_version": numpy.__version__,
             "platform": sysconfig.get_platform(),
