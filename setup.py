@@ -5,6 +5,7 @@
 
 Environment switches
     FASTNN_NO_OPENMP=1   build the sequential kernels (no -fopenmp); a boxed warning says so
+    FASTNN_REQUIRE_OPENMP=1   fail the build when OpenMP cannot be compiled, linked and run (packagers)
     FASTNN_DEBUG=1       boundscheck/wraparound on, -O0 -g: slow, for chasing memory errors
     FASTNN_SANITIZE=address,undefined   compile and link with those -fsanitize checks (gcc/clang; CI's
                          checked build: run with LD_PRELOAD=$(gcc -print-file-name=libasan.so))
@@ -34,6 +35,7 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEBUG = os.environ.get("FASTNN_DEBUG", "0") not in ("", "0")
 NO_OPENMP = os.environ.get("FASTNN_NO_OPENMP", "0") not in ("", "0")
+REQUIRE_OPENMP = os.environ.get("FASTNN_REQUIRE_OPENMP", "0") not in ("", "0")
 
 COMPILER_DIRECTIVES = {
     "language_level": 3,
@@ -82,8 +84,14 @@ def openmp_flags(compiler):
     if compiler.compiler_type == "msvc":
         return ["/openmp"], []
     if sys.platform == "darwin":
-        # Apple clang needs libomp from Homebrew/conda; the probe decides.
-        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+        # Apple clang needs libomp from Homebrew (keg-only: not on the default paths) or conda; the probe decides.
+        cflags, ldflags = ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+        for prefix in (os.environ.get("LIBOMP_PREFIX"), "/opt/homebrew/opt/libomp", "/usr/local/opt/libomp"):
+            if prefix and os.path.exists(os.path.join(prefix, "include", "omp.h")):
+                cflags.append(f"-I{os.path.join(prefix, 'include')}")
+                ldflags[:0] = [f"-L{os.path.join(prefix, 'lib')}", f"-Wl,-rpath,{os.path.join(prefix, 'lib')}"]
+                break
+        return cflags, ldflags
     return ["-fopenmp"], ["-fopenmp"]
 
 
@@ -140,6 +148,10 @@ class BuildExt(build_ext):
             openmp_on, openmp_note = probe_openmp(compiler, cflags, ldflags)
             if openmp_on:
                 omp_c, omp_l = cflags, ldflags
+        if not openmp_on and REQUIRE_OPENMP:
+            raise RuntimeError(f"fastnn: FASTNN_REQUIRE_OPENMP=1 but OpenMP is unavailable ({openmp_note}). "
+                               "Install an OpenMP-capable compiler (gcc; clang with libomp, e.g. "
+                               "`brew install libomp` or `apt install libomp-dev`) or unset the variable.")
         if not openmp_on:
             boxed_warning([
                 "fastnn: building WITHOUT OpenMP -- every kernel will run on one thread.",

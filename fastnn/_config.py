@@ -120,3 +120,22 @@ def show_config(file=None):
     line("python", info["python"])
     line("numpy / scipy", f"{info.get('numpy')} / {info.get('scipy')}")
     line("platform", info["platform"])
+
+
+def _warn_if_openmp_missing():
+    """One line at import when the compiler could not give OpenMP (clang without libomp, say): such a
+    build runs every kernel on one thread, and only the install log said so. A build made sequential on
+    purpose (FASTNN_NO_OPENMP=1) is not warned about."""
+    try:
+        from ._kernels._build_info import BUILD_INFO
+    except ImportError:  # not built (FASTNN_KERNELS=reference, or a source checkout)
+        return
+    if BUILD_INFO.get("openmp", True) or "FASTNN_NO_OPENMP" in str(BUILD_INFO.get("openmp_note", "")):
+        return
+    import warnings
+
+    warnings.warn("fastnn was built without OpenMP, so it trains on one thread (" +
+                  str(BUILD_INFO.get("openmp_note", "")).splitlines()[0][:120] + "); reinstall with an OpenMP "
+                  "compiler (gcc, or clang with libomp); fastnn.show_config() shows the build.", RuntimeWarning,
+                  stacklevel=3)
+
