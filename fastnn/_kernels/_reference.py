@@ -49,8 +49,9 @@ def _sigmoid(x):
 
 
 def _softmax(z):
-    # Subtract the row max before exp (overflow-safe); normalise in float64.
-    shifted = z - z.max(axis=1, keepdims=True)
+    # Subtract the row max before exp (overflow-safe); normalise in float64. (initial=-inf: rows of no
+    # columns give an empty result, as the compiled kernel, instead of a reduction error; issue 15.)
+    shifted = z - z.max(axis=1, keepdims=True, initial=-np.inf)
     e = np.exp(shifted.astype(np.float64))
     return (e / e.sum(axis=1, keepdims=True)).astype(z.dtype)
 
@@ -135,6 +136,12 @@ def dense_backward(dZ, X, W, dW, db, dX=None, compute_dX=True, n_threads=None):
 
 def gather_rows(X, index, out=None, n_threads=None):
     """out[i] = X[index[i]].  X (N, F), index (B,) intp -> out (B, F), X's dtype."""
+    # row ids outside [0, N) are refused, as the compiled kernel does: np.take alone would wrap a
+    # negative id to a row from the end (issue 15)
+    if index.size and (index.min() < 0 or index.max() >= X.shape[0]):
+        lo, hi = index.min(), index.max()
+        raise ValueError(f"gather_rows: argument `index` holds row ids that must be in [0, {X.shape[0]}) for "
+                         f"X of shape {tuple(X.shape)}; received a row id of {lo if lo < 0 else hi!r}.")
     out = _out(out, (index.shape[0],) + X.shape[1:], X.dtype)
     np.take(X, index, axis=0, out=out)
     return out
@@ -233,7 +240,9 @@ def batch_norm_forward_train(X, gamma, beta, epsilon, out=None, mean=None, var=N
     out = _out(out, X.shape, X.dtype)
     mean = _out(mean, (F,), np.float64)
     var = _out(var, (F,), np.float64)
-    X64 = X.astype(np.float64)
+    # C order, whatever X's layout: an axis-0 sum of a Fortran-ordered array is pairwise, not row by row,
+    # and the statistics must not depend on the layout (issue 15)
+    X64 = np.ascontiguousarray(X, dtype=np.float64)
     mean[...] = X64.sum(axis=0) / B
     var[...] = ((X64 - mean) ** 2).sum(axis=0) / B
     _bn_normalize(out, X, mean, var, gamma, beta, epsilon)
@@ -261,9 +270,9 @@ def batch_norm_backward(dY, X, mean, var, gamma, epsilon, dgamma, dbeta, trainin
     B, F = X.shape
     dtype = X.dtype
     inv_std, m, k = _bn_coefficients(mean, var, gamma, epsilon, dtype)
-    dY64 = dY.astype(np.float64)
+    dY64 = np.ascontiguousarray(dY, dtype=np.float64)  # row-by-row sums whatever the layout (as above)
     s_dy = dY64.sum(axis=0)
-    s_dyx = (dY64 * ((X.astype(np.float64) - mean) * inv_std)).sum(axis=0)
+    s_dyx = (dY64 * ((np.ascontiguousarray(X, dtype=np.float64) - mean) * inv_std)).sum(axis=0)
     if dbeta is not None:
         dbeta += s_dy.astype(dtype)
     if dgamma is not None:
@@ -294,6 +303,12 @@ def batch_norm_update_moving(moving_mean, moving_var, mean, var, momentum, n_thr
 # --------------------------------------------------------------------------- losses
 def _labels_are_sparse(y_true):
     return y_true.ndim == 1
+
+
+def _class_ids(y_true):
+    """Sparse labels as intp ids: integer dtypes, or floats holding whole numbers (Keras accepts float
+    labels for the sparse cross-entropies, and so does the compiled kernel; issue 15)."""
+    return np.asarray(y_true).astype(np.intp, copy=False)
 
 
 def _row_scale(scale, sample_weight):
@@ -332,7 +347,7 @@ def softmax_xent_forward(logits, y_true, out=None, n_threads=None):
     out = _out(out, (logits.shape[0],), logits.dtype)
     logp = _log_softmax64(logits)
     if _labels_are_sparse(y_true):
-        out[...] = -logp[np.arange(logits.shape[0]), y_true]
+        out[...] = -logp[np.arange(logits.shape[0]), _class_ids(y_true)]
     else:
         out[...] = -(y_true.astype(np.float64) * logp).sum(axis=1)
     return out
@@ -351,7 +366,7 @@ def softmax_xent_backward(logits, y_true, scale=1.0, dlogits=None, sample_weight
     f = _as_dtype(_row_scale(scale, sample_weight), logits.dtype)
     p = _softmax(logits)
     if _labels_are_sparse(y_true):
-        p[np.arange(logits.shape[0]), y_true] -= 1
+        p[np.arange(logits.shape[0]), _class_ids(y_true)] -= 1
         dlogits[...] = p * f
     else:
         ysum = y_true.sum(axis=1, keepdims=True, dtype=np.float64).astype(logits.dtype)
@@ -401,7 +416,7 @@ def xent_forward(y_pred, y_true, out=None, n_threads=None):
 def _dense_labels(y_true, k):
     if _labels_are_sparse(y_true):
         y = np.zeros((y_true.shape[0], k))
-        y[np.arange(y_true.shape[0]), y_true] = 1
+        y[np.arange(y_true.shape[0]), _class_ids(y_true)] = 1
         return y
     return y_true.astype(np.float64)
 
@@ -542,14 +557,22 @@ def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, counts=None
 # L2 l2*sum(w^2), L1L2 both. W is any weight array (kernel or bias), flattened.
 def l1_l2_forward(W, l1, l2, n_threads=None):
     """Penalty l1 * sum|W| + l2 * sum W^2 as a Python float (both sums in float64)."""
+    # A zero factor adds nothing (K3 L1L2.__call__ adds each term only `if self.l1` / `if self.l2`), so an
+    # infinite weight gives an infinite penalty, not 0 * inf = NaN (issue 15).
     w = np.asarray(W, dtype=np.float64).reshape(-1)
-    return float(l1 * np.abs(w).sum() + l2 * (w * w).sum())
+    return float((l1 * np.abs(w).sum() if l1 else 0.0) + (l2 * (w * w).sum() if l2 else 0.0))
 
 
 def l1_l2_backward(W, l1, l2, dW, n_threads=None):
-    """dW += l1 * sign(W) + 2 * l2 * W (in W's dtype, sign(0) = 0); returns the penalty."""
+    """dW += l1 * sign(W) + 2 * l2 * W (in W's dtype, sign(0) = 0; a zero factor's term is left out);
+    returns the penalty."""
     t = W.dtype.type
-    dW += t(l1) * np.sign(W) + t(2.0 * l2) * W
+    if l1 and l2:
+        dW += t(l1) * np.sign(W) + t(2.0 * l2) * W
+    elif l1:
+        dW += t(l1) * np.sign(W)
+    elif l2:
+        dW += t(2.0 * l2) * W
     return l1_l2_forward(W, l1, l2)
 
 
