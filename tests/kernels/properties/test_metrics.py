@@ -1,0 +1,68 @@
+"""metric_sum and confusion_counts: compiled vs twin. Accuracies and counts are exact (they count
+comparisons); mae/mse within the dtype's tolerance."""
+import numpy as np
+import pytest
+
+pytest.importorskip("hypothesis", reason="the property tests need hypothesis (pip install '.[test]')")
+from hypothesis import given, strategies as st  # noqa: E402
+
+from ._props import (DTYPES, LAYOUT, SEEDS, THREADS, arrange, assert_same, compiled, dim, prop_settings,  # noqa: E402
+                     twin, values)
+
+KERNELS = ("metric_sum", "confusion_counts")
+METRICS = st.sampled_from(["binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae", "mse"])
+SHAPES = st.one_of(st.tuples(dim(40), st.integers(1, 12)), st.tuples(st.integers(300, 900), st.integers(8, 20)))
+
+
+@prop_settings()
+@given(metric=METRICS, shape=SHAPES, dtype=DTYPES, layouts=st.tuples(LAYOUT, LAYOUT),
+       special=st.sampled_from([0.0, 0.05, 0.4]), ties=st.booleans(), column_labels=st.booleans(), seed=SEEDS,
+       n_threads=THREADS)
+def test_metric_sum(metric, shape, dtype, layouts, special, ties, column_labels, seed, n_threads):
+    rng = np.random.default_rng(seed)
+    B, K = shape
+    P = values(rng, shape, dtype, special, low=0.0, high=1.0)
+    if ties:  # equal maxima and values exactly at the 0.5 threshold
+        P[rng.random(shape) < 0.3] = 0.5
+    if metric == "sparse_categorical_accuracy":
+        y = rng.integers(0, K, B)
+        if column_labels:
+            y = y[:, None]  # Keras also accepts (B, 1) class ids
+    elif metric in ("binary_accuracy", "categorical_accuracy"):
+        y = np.eye(K)[rng.integers(0, K, B)].astype(dtype) if metric == "categorical_accuracy" else \
+            rng.integers(0, 2, shape).astype(dtype)
+    else:
+        y = values(rng, shape, dtype)
+    P, y = arrange(P, layouts[0]), arrange(y, layouts[1])
+    with np.errstate(all="ignore"):
+        want = twin("metric_sum")(P, y[:, 0] if y.ndim == 2 and metric.startswith("sparse") else y, metric)
+    got = compiled("metric_sum")(P, y, metric, n_threads=n_threads)
+    assert isinstance(got, float)
+    if metric in ("mae", "mse"):
+        assert_same(np.float64(got), np.float64(want), np.float64, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                    atol=1e-6 * max(B, 1), what=metric)
+    else:
+        assert_same(np.float64(got), np.float64(want), np.float64, rtol=1e-12, atol=1e-9, what=metric)
+
+
+@prop_settings()
+@given(shape=SHAPES, dtype=DTYPES, layouts=st.tuples(LAYOUT, LAYOUT), n_thresholds=st.integers(1, 9),
+       on_threshold=st.booleans(), weighted=st.booleans(), accumulate=st.booleans(),
+       special=st.sampled_from([0.0, 0.05, 0.4]), seed=SEEDS, n_threads=THREADS)
+def test_confusion_counts(shape, dtype, layouts, n_thresholds, on_threshold, weighted, accumulate, special, seed,
+                          n_threads):
+    rng = np.random.default_rng(seed)
+    thresholds = np.sort(rng.random(n_thresholds))
+    thresholds[rng.random(n_thresholds) < 0.2] = 0.5  # repeated thresholds
+    thresholds.sort()
+    P = values(rng, shape, dtype, special, low=-0.1, high=1.1)
+    if on_threshold and P.size:  # predictions exactly at a threshold (compared in P's dtype)
+        P.flat[rng.integers(0, P.size, max(1, P.size // 4))] = thresholds[rng.integers(0, n_thresholds)]
+    y = rng.integers(0, 3, shape).astype(rng.choice(["f4", "f8", "i4", "u1"]))  # any non-zero is positive
+    sw = rng.random(shape[0]) * 3 if weighted else None
+    P, y = arrange(P, layouts[0]), arrange(y, layouts[1])
+    start = rng.random((4, n_thresholds, shape[1])) if accumulate else None
+    got = compiled("confusion_counts")(y, P, thresholds, sw, None if start is None else start.copy(),
+                                       n_threads=n_threads)
+    want = twin("confusion_counts")(y, P, thresholds, sw, None if start is None else start.copy())
+    assert_same(got, want, np.float64, rtol=1e-12, atol=1e-9, what="confusion_counts")
