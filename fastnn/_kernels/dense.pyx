@@ -156,8 +156,10 @@ def dense_backward(dZ, X, W, dW, db, dX=None, compute_dX=True, n_threads=None):
         if O == 0:  # dZ W^T over no units is 0, not the buffer's old contents (issue 15)
             dX[...] = 0
     if I == 0 and db is not None and B and O:
-        # no inputs: no GEMM runs, but db still gets the row sums of dZ (rows in order, float64; issue 15)
-        db += dZ.sum(axis=0, dtype=np.float64).astype(db.dtype)
+        # no inputs: no GEMM runs, but db still gets the row sums of dZ (rows in order, float64; issue 15);
+        # NaN and inf propagate silently, as in the loops
+        with np.errstate(invalid="ignore", over="ignore"):
+            db += dZ.sum(axis=0, dtype=np.float64).astype(db.dtype)
     acc = np.empty(max(O, 1))
     cdef int nt = _gemm_threads(effective_n_threads(n_threads), B * I * O)
     cdef float[::1] dbf
