@@ -34,9 +34,9 @@ except ImportError:  # the kernel tests also run where only pytest is installed 
 if settings is not None:
     _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
     # deadline=None: timings on a shared 2-core machine are noise, not failures.
-    settings.register_profile("ci", max_examples=60, derandomize=True, database=None, deadline=None,
+    settings.register_profile("ci", max_examples=150, derandomize=True, database=None, deadline=None,
                               suppress_health_check=_HEALTH, print_blob=True)
-    settings.register_profile("long", max_examples=6000, deadline=None, suppress_health_check=_HEALTH,
+    settings.register_profile("long", max_examples=15000, deadline=None, suppress_health_check=_HEALTH,
                               print_blob=True)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

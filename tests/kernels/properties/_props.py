@@ -165,8 +165,15 @@ def same_outcome(run_compiled, run_twin):
     return got, want
 
 
-def refuses(exc_info, argument):
-    """A refused layout names the argument and says what it must be."""
-    message = str(exc_info.value)
-    assert f"`{argument}`" in message, message
-    assert "C-contiguous" in message or "writeable" in message or "must" in message, message
+def both_refuse(name, argument, *args, **kwargs):
+    """The compiled kernel and its twin both refuse a buffer they would write (out, an accumulator, an
+    optimizer slot) that is not a writeable C-contiguous array, with a ValueError naming it."""
+    for kernel in (compiled(name), twin(name)):
+        try:
+            kernel(*args, **kwargs)
+        except ValueError as exc:
+            message = str(exc)
+            assert message.startswith(f"{name}: argument `{argument}`"), message
+            assert "writeable C-contiguous" in message, message
+        else:
+            raise AssertionError(f"{kernel.__module__}.{name} accepted a {argument} it cannot write in place")

@@ -6,8 +6,8 @@ import pytest
 pytest.importorskip("hypothesis", reason="the property tests need hypothesis (pip install '.[test]')")
 from hypothesis import given, strategies as st  # noqa: E402
 
-from ._props import (DTYPES, LAYOUT, SEEDS, THREADS, arrange, assert_same, compiled, dim, prop_settings,  # noqa: E402
-                     twin, values)
+from ._props import (DTYPES, LAYOUT, SEEDS, THREADS, arrange, assert_same, both_refuse, compiled, dim,  # noqa: E402
+                     prop_settings, twin, values)
 
 KERNELS = ("dropout_forward", "dropout_backward", "generator_random_f32")
 SHAPES = st.one_of(st.lists(dim(30), min_size=1, max_size=3), st.tuples(st.integers(200, 700), dim(70)).map(list))
@@ -77,3 +77,16 @@ def test_generator_random_f32_refuses_the_same_out_as_the_twin(layout, dtype):
     for kernel in (compiled, twin):
         with pytest.raises(TypeError, match="`out`"):
             kernel("generator_random_f32")(np.random.default_rng(0), out)
+
+
+@prop_settings(0.3)
+@given(shape=st.tuples(st.integers(1, 6), st.integers(2, 5)), dtype=DTYPES,
+       layout=st.sampled_from(["F", "strided", "reversed", "readonly"]), which=st.sampled_from(["out", "mask"]))
+def test_a_buffer_that_cannot_be_written_in_place_is_refused_by_both(shape, dtype, layout, which):
+    bad = arrange(np.zeros(shape, dtype if which == "out" else np.uint8), layout)
+    if bad.flags.c_contiguous and bad.flags.writeable:
+        return
+    X = np.ones(shape, dtype)
+    both_refuse("dropout_forward", which, X, X / 2, 0.5, **{which: bad})
+    if which == "out":
+        both_refuse("dropout_backward", "out", X, np.ones(shape, np.uint8), 0.5, out=bad)

@@ -6,8 +6,8 @@ import pytest
 pytest.importorskip("hypothesis", reason="the property tests need hypothesis (pip install '.[test]')")
 from hypothesis import given, strategies as st  # noqa: E402
 
-from ._props import (DTYPES, LAYOUT, SEEDS, THREADS, arrange, assert_same, compiled, dim, prop_settings,  # noqa: E402
-                     twin, values)
+from ._props import (DTYPES, LAYOUT, SEEDS, THREADS, arrange, assert_same, both_refuse, compiled, dim,  # noqa: E402
+                     prop_settings, twin, values)
 
 KERNELS = ("metric_sum", "confusion_counts")
 METRICS = st.sampled_from(["binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae", "mse"])
@@ -66,3 +66,14 @@ def test_confusion_counts(shape, dtype, layouts, n_thresholds, on_threshold, wei
                                        n_threads=n_threads)
     want = twin("confusion_counts")(y, P, thresholds, sw, None if start is None else start.copy())
     assert_same(got, want, np.float64, rtol=1e-12, atol=1e-9, what="confusion_counts")
+
+
+@prop_settings(0.3)
+@given(shape=st.tuples(st.integers(1, 6), st.integers(2, 4)), T=st.integers(2, 5),
+       layout=st.sampled_from(["F", "strided", "reversed", "readonly"]))
+def test_counts_that_cannot_be_accumulated_in_place_are_refused_by_both(shape, T, layout):
+    counts = arrange(np.zeros((4, T, shape[1])), layout)
+    if counts.flags.c_contiguous and counts.flags.writeable:
+        return
+    both_refuse("confusion_counts", "counts", np.ones(shape), np.full(shape, 0.5), np.linspace(0, 1, T),
+                counts=counts)
