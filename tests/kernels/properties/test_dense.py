@@ -64,10 +64,12 @@ def test_dense_forward(shape, act, dtype, layouts, bias, special, seed, n_thread
                    "(csrc/fastnn_kernels.h section 5, fastnn_row_axpy) skips the rows of W at zero inputs, so "
                    "0 * inf or 0 * NaN there gives 0, where the twin, BLAS and Keras give NaN; a batch of two "
                    "rows gives NaN. Strict: fixing it turns this test into a failure to remove the xfail")
-@prop_settings(0.3)
-@given(I=st.integers(1, 20), O=st.integers(1, 20), bad=st.sampled_from([np.nan, np.inf]), dtype=DTYPES, seed=SEEDS)
-def test_one_row_forward_and_non_finite_weights(I, O, bad, dtype, seed):
-    rng = np.random.default_rng(seed)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_row_forward_and_non_finite_weights(bad, dtype):
+    # (a plain test: a failing hypothesis test, even an expected failure, writes a patch file)
+    rng = np.random.default_rng(0)
+    I, O = 7, 5
     X = values(rng, (2, I), dtype)
     X[:, 0] = 0
     W = values(rng, (I, O), dtype)
