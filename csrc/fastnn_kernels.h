@@ -259,7 +259,8 @@ FASTNN_ALWAYS_INLINE void fastnn_adam_##S##_body(T *restrict w, const T *restric
     if (amsgrad) {                                                                               \
         for (n = n0; n < n1; n++) {                                                              \
             T gg = g[n], mm = m[n] + (gg - m[n]) * c1, vv = v[n] + (gg * gg - v[n]) * c2;        \
-            T vh = vhat[n] > vv ? vhat[n] : vv;                                                  \
+            /* NaN-propagating max, as np.maximum in the twin (issue 15: a NaN vhat was dropped) */ \
+            T vh = (vhat[n] > vv || vhat[n] != vhat[n]) ? vhat[n] : vv;                          \
             m[n] = mm; v[n] = vv; vhat[n] = vh;                                                  \
             w[n] = w[n] - a * mm / (SQRT(vh) + eps);                                             \
         }                                                                                        \

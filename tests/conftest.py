@@ -11,11 +11,34 @@ below; .ci/run sets the variable).
 If the variable is unset or the files are not there the test is skipped with
 the reason, unless the environment variable ``CI`` is set: then it fails, so CI
 cannot silently skip the real-data tests.
+
+Hypothesis profiles
+-------------------
+The property tests (tests/kernels/properties/, the random models of
+tests/kernels/test_engine.py) take their number of examples from a profile:
+``ci`` (the default: deterministic, a few thousand examples in all, well under a
+minute) or ``long`` (100 times as many, random, for local fuzzing), chosen with
+``HYPOTHESIS_PROFILE=long`` or ``pytest --hypothesis-profile=long``. Without
+hypothesis installed those tests skip.
 """
 import os
 from pathlib import Path
 
 import pytest
+
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the kernel tests also run where only pytest is installed (.ci/run steps 1 and 2)
+    settings = None
+
+if settings is not None:
+    _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    # deadline=None: timings on a shared 2-core machine are noise, not failures.
+    settings.register_profile("ci", max_examples=150, derandomize=True, database=None, deadline=None,
+                              suppress_health_check=_HEALTH, print_blob=True)
+    settings.register_profile("long", max_examples=15000, deadline=None, suppress_health_check=_HEALTH,
+                              print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz")

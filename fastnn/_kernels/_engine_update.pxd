@@ -57,7 +57,9 @@ cdef inline void penalty_chunks(Engine* e, floating* params, int tid, int T) noe
     rows_of(e.n_chunks, tid, T, &c0, &c1)
     for c in range(c0, c1):
         abs_sq_sums(params + e.chunk_off[c], e.chunk_len[c], &a, &q)
-        e.chunk_sum[c] = e.chunk_l1[c] * a + e.chunk_l2[c] * q
+        # a zero factor adds nothing, so an infinite weight gives inf, not 0 * inf = NaN (as l1_l2_forward)
+        e.chunk_sum[c] = (e.chunk_l1[c] * a if e.chunk_l1[c] != 0 else 0.0) + \
+            (e.chunk_l2[c] * q if e.chunk_l2[c] != 0 else 0.0)
 
 
 cdef inline double penalty_total(Engine* e) noexcept nogil:

@@ -27,7 +27,7 @@ import numpy as np
 
 # Argument checks and messages shared with the compiled kernels, which import them from _argchecks too.
 from fastnn._kernels._argchecks import (UNPICKLE_ARGUMENT_ERROR, UNPICKLE_FRAME_ERROR, byte_view,
-                                        check_multi_hot_args, check_random_f32, flatten_array,
+                                        check_multi_hot_args, check_random_f32, describe_array, flatten_array,
                                         sequence_list, sequence_tokens, token_range_error, unpickle_error)
 from fastnn._kernels._engine_plan import ACTIVATIONS, LOSSES, METRICS, OPTIMIZERS  # noqa: F401 (one list of each)
 
@@ -36,10 +36,25 @@ from fastnn._kernels._engine_plan import ACTIVATIONS, LOSSES, METRICS, OPTIMIZER
 EPSILON = 1e-7
 
 
-def _out(out, shape, dtype):
+def _out(out, shape, dtype, owner, name):
+    """A fresh array, or ``out``: a buffer the caller gives must be writeable and C-contiguous, as the
+    compiled kernels require (they write through a pointer); the twin refuses the same buffers, with the
+    same words (issue 15)."""
     if out is None:
         return np.empty(shape, dtype=dtype)
+    if isinstance(out, np.ndarray) and not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"{owner}: argument `{name}` must be a writeable C-contiguous array; received a "
+                         f"{'read-only' if not out.flags.writeable else 'non-contiguous'} {describe_array(out)}.")
     return out
+
+
+def _inplace(owner, name, a, how="updated"):
+    """A buffer the kernel updates in place (gradients, optimizer slots, moving statistics): refused,
+    as by the compiled kernels, unless writeable and C-contiguous. None passes (optional buffers)."""
+    if isinstance(a, np.ndarray) and not (a.flags.c_contiguous and a.flags.writeable):
+        raise ValueError(f"{owner}: argument `{name}` is {how} in place and must be a writeable C-contiguous "
+                         f"array; received {describe_array(a)}.")
+    return a
 
 
 def _sigmoid(x):
@@ -49,8 +64,9 @@ def _sigmoid(x):
 
 
 def _softmax(z):
-    # Subtract the row max before exp (overflow-safe); normalise in float64.
-    shifted = z - z.max(axis=1, keepdims=True)
+    # Subtract the row max before exp (overflow-safe); normalise in float64. (initial=-inf: rows of no
+    # columns give an empty result, as the compiled kernel, instead of a reduction error; issue 15.)
+    shifted = z - z.max(axis=1, keepdims=True, initial=-np.inf)
     e = np.exp(shifted.astype(np.float64))
     return (e / e.sum(axis=1, keepdims=True)).astype(z.dtype)
 
@@ -64,7 +80,7 @@ def _log_softmax64(z):
 # --------------------------------------------------------------------------- activations
 def activation_forward(X, activation, out=None, n_threads=None):
     """Y = act(X).  X (B, O) -> out (B, O)."""
-    out = _out(out, X.shape, X.dtype)
+    out = _out(out, X.shape, X.dtype, "activation_forward", "out")
     if activation == "linear":
         out[...] = X
     elif activation == "relu":
@@ -87,7 +103,7 @@ def activation_backward(dY, Y, activation, out=None, n_threads=None):
     relu' = [Y > 0], sigmoid' = Y(1 - Y), tanh' = 1 - Y^2, and for softmax
     dZ = Y * (dY - sum(dY * Y, axis=1)).
     """
-    out = _out(out, dY.shape, dY.dtype)
+    out = _out(out, dY.shape, dY.dtype, "activation_backward", "out")
     if activation == "linear":
         out[...] = dY
     elif activation == "relu":
@@ -107,7 +123,7 @@ def activation_backward(dY, Y, activation, out=None, n_threads=None):
 # --------------------------------------------------------------------------- dense
 def dense_forward(X, W, b, activation="linear", out=None, n_threads=None):
     """Y = act(X @ W + b).  X (B, I), W (I, O), b (O,) or None -> out (B, O)."""
-    out = _out(out, (X.shape[0], W.shape[1]), X.dtype)
+    out = _out(out, (X.shape[0], W.shape[1]), X.dtype, "dense_forward", "out")
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf propagate, as in the compiled kernel
         np.matmul(X, W, out=out)
     if b is not None:
@@ -123,19 +139,27 @@ def dense_backward(dZ, X, W, dW, db, dX=None, compute_dX=True, n_threads=None):
     Returns dX (B, I) = dZ W^T, written to ``dX`` if given, or None when
     ``compute_dX`` is False (the first layer needs no input gradient).
     """
+    _inplace("dense_backward", "dW", dW, "accumulated")
+    _inplace("dense_backward", "db", db, "accumulated")
     dW += X.T @ dZ
     if db is not None:
         db += dZ.sum(axis=0, dtype=np.float64).astype(db.dtype)
     if not compute_dX:
         return None
-    dX = _out(dX, X.shape, dZ.dtype)
+    dX = _out(dX, X.shape, dZ.dtype, "dense_backward", "dX")
     np.matmul(dZ, W.T, out=dX)
     return dX
 
 
 def gather_rows(X, index, out=None, n_threads=None):
     """out[i] = X[index[i]].  X (N, F), index (B,) intp -> out (B, F), X's dtype."""
-    out = _out(out, (index.shape[0],) + X.shape[1:], X.dtype)
+    # row ids outside [0, N) are refused, as the compiled kernel does: np.take alone would wrap a
+    # negative id to a row from the end (issue 15)
+    if index.size and (index.min() < 0 or index.max() >= X.shape[0]):
+        lo, hi = index.min(), index.max()
+        raise ValueError(f"gather_rows: argument `index` holds row ids that must be in [0, {X.shape[0]}) for "
+                         f"X of shape {tuple(X.shape)}; received a row id of {lo if lo < 0 else hi!r}.")
+    out = _out(out, (index.shape[0],) + X.shape[1:], X.dtype, "gather_rows", "out")
     np.take(X, index, axis=0, out=out)
     return out
 
@@ -173,8 +197,8 @@ def dropout_forward(X, U, rate, out=None, mask=None, n_threads=None):
     """
     if not 0.0 <= float(rate) <= 1.0:
         raise ValueError(f"dropout_forward: argument `rate` must be in [0, 1]; received {rate!r}.")
-    out = _out(out, X.shape, X.dtype)
-    mask = _out(mask, X.shape, np.uint8)
+    out = _out(out, X.shape, X.dtype, "dropout_forward", "out")
+    mask = _out(mask, X.shape, np.uint8, "dropout_forward", "mask")
     keep = U.astype(np.float64) < 1.0 - float(rate)
     mask[...] = keep
     out[...] = np.where(keep, X * _dropout_scale(X, rate), X.dtype.type(0))
@@ -186,7 +210,7 @@ def dropout_backward(dY, mask, rate, out=None, n_threads=None):
     where mask, else 0."""
     if not 0.0 <= float(rate) <= 1.0:
         raise ValueError(f"dropout_backward: argument `rate` must be in [0, 1]; received {rate!r}.")
-    out = _out(out, dY.shape, dY.dtype)
+    out = _out(out, dY.shape, dY.dtype, "dropout_backward", "out")
     out[...] = np.where(np.asarray(mask).astype(bool), dY * _dropout_scale(dY, rate), dY.dtype.type(0))
     return out
 
@@ -230,10 +254,12 @@ def batch_norm_forward_train(X, gamma, beta, epsilon, out=None, mean=None, var=N
     if B == 0:
         raise ValueError("batch_norm_forward_train: argument `X` must have at least one row to compute batch "
                          f"statistics; received an array of shape {X.shape}.")
-    out = _out(out, X.shape, X.dtype)
-    mean = _out(mean, (F,), np.float64)
-    var = _out(var, (F,), np.float64)
-    X64 = X.astype(np.float64)
+    out = _out(out, X.shape, X.dtype, "batch_norm_forward_train", "out")
+    mean = _out(mean, (F,), np.float64, "batch_norm_forward_train", "mean")
+    var = _out(var, (F,), np.float64, "batch_norm_forward_train", "var")
+    # C order, whatever X's layout: an axis-0 sum of a Fortran-ordered array is pairwise, not row by row,
+    # and the statistics must not depend on the layout (issue 15)
+    X64 = np.ascontiguousarray(X, dtype=np.float64)
     mean[...] = X64.sum(axis=0) / B
     var[...] = ((X64 - mean) ** 2).sum(axis=0) / B
     _bn_normalize(out, X, mean, var, gamma, beta, epsilon)
@@ -243,7 +269,7 @@ def batch_norm_forward_train(X, gamma, beta, epsilon, out=None, mean=None, var=N
 def batch_norm_forward_infer(X, moving_mean, moving_var, gamma, beta, epsilon, out=None, n_threads=None):
     """Normalize X with fixed (moving) statistics.  X (B, F), moving_mean/moving_var (F,) X's dtype,
     gamma/beta (F,) or None -> out (B, F)."""
-    out = _out(out, X.shape, X.dtype)
+    out = _out(out, X.shape, X.dtype, "batch_norm_forward_infer", "out")
     return _bn_normalize(out, X, moving_mean.astype(np.float64), moving_var.astype(np.float64), gamma, beta,
                          epsilon)
 
@@ -260,17 +286,19 @@ def batch_norm_backward(dY, X, mean, var, gamma, epsilon, dgamma, dbeta, trainin
     """
     B, F = X.shape
     dtype = X.dtype
+    _inplace("batch_norm_backward", "dgamma", dgamma, "accumulated")
+    _inplace("batch_norm_backward", "dbeta", dbeta, "accumulated")
     inv_std, m, k = _bn_coefficients(mean, var, gamma, epsilon, dtype)
-    dY64 = dY.astype(np.float64)
+    dY64 = np.ascontiguousarray(dY, dtype=np.float64)  # row-by-row sums whatever the layout (as above)
     s_dy = dY64.sum(axis=0)
-    s_dyx = (dY64 * ((X.astype(np.float64) - mean) * inv_std)).sum(axis=0)
+    s_dyx = (dY64 * ((np.ascontiguousarray(X, dtype=np.float64) - mean) * inv_std)).sum(axis=0)
     if dbeta is not None:
         dbeta += s_dy.astype(dtype)
     if dgamma is not None:
         dgamma += s_dyx.astype(dtype)
     if not compute_dX:
         return None
-    dX = _out(dX, X.shape, dtype)
+    dX = _out(dX, X.shape, dtype, "batch_norm_backward", "dX")
     if training:
         s = inv_std.astype(dtype)
         mdy, mdyx = (s_dy / max(B, 1)).astype(dtype), (s_dyx / max(B, 1)).astype(dtype)
@@ -285,6 +313,8 @@ def batch_norm_update_moving(moving_mean, moving_var, mean, var, momentum, n_thr
 
     moving_mean, moving_var (F,) float32/float64, updated in place; mean, var (F,) float64.
     """
+    _inplace("batch_norm_update_moving", "moving_mean", moving_mean, "accumulated")
+    _inplace("batch_norm_update_moving", "moving_var", moving_var, "accumulated")
     momentum = float(momentum)
     moving_mean[...] = (moving_mean.astype(np.float64) * momentum + mean * (1.0 - momentum)).astype(
         moving_mean.dtype)
@@ -294,6 +324,12 @@ def batch_norm_update_moving(moving_mean, moving_var, mean, var, momentum, n_thr
 # --------------------------------------------------------------------------- losses
 def _labels_are_sparse(y_true):
     return y_true.ndim == 1
+
+
+def _class_ids(y_true):
+    """Sparse labels as intp ids: integer dtypes, or floats holding whole numbers (Keras accepts float
+    labels for the sparse cross-entropies, and so does the compiled kernel; issue 15)."""
+    return np.asarray(y_true).astype(np.intp, copy=False)
 
 
 def _row_scale(scale, sample_weight):
@@ -329,10 +365,10 @@ def softmax_xent_forward(logits, y_true, out=None, n_threads=None):
     logits (B, K); y_true int (B,) class ids, or float (B, K) (one-hot or
     soft labels).  out (B,) in logits' dtype: -sum_k y_k log softmax(z)_k.
     """
-    out = _out(out, (logits.shape[0],), logits.dtype)
+    out = _out(out, (logits.shape[0],), logits.dtype, "softmax_xent_forward", "out")
     logp = _log_softmax64(logits)
     if _labels_are_sparse(y_true):
-        out[...] = -logp[np.arange(logits.shape[0]), y_true]
+        out[...] = -logp[np.arange(logits.shape[0]), _class_ids(y_true)]
     else:
         out[...] = -(y_true.astype(np.float64) * logp).sum(axis=1)
     return out
@@ -346,12 +382,12 @@ def softmax_xent_backward(logits, y_true, scale=1.0, dlogits=None, sample_weight
     (B,) both are weighted per row: loss_sum = sum_b w_b loss_b and row b of
     dlogits is multiplied by w_b (the same for every *_backward below).
     """
+    dlogits = _out(dlogits, logits.shape, logits.dtype, "softmax_xent_backward", "dlogits")
     loss = _loss_sum(softmax_xent_forward(logits, y_true), sample_weight)
-    dlogits = _out(dlogits, logits.shape, logits.dtype)
     f = _as_dtype(_row_scale(scale, sample_weight), logits.dtype)
     p = _softmax(logits)
     if _labels_are_sparse(y_true):
-        p[np.arange(logits.shape[0]), y_true] -= 1
+        p[np.arange(logits.shape[0]), _class_ids(y_true)] -= 1
         dlogits[...] = p * f
     else:
         ysum = y_true.sum(axis=1, keepdims=True, dtype=np.float64).astype(logits.dtype)
@@ -370,15 +406,15 @@ def sigmoid_bxent_forward(logits, y_true, out=None, n_threads=None):
 
     logits (B, K), y_true (B, K) float in [0, 1] -> out (B,).
     """
-    out = _out(out, (logits.shape[0],), logits.dtype)
+    out = _out(out, (logits.shape[0],), logits.dtype, "sigmoid_bxent_forward", "out")
     out[...] = _bxent_with_logits64(logits, y_true).mean(axis=1)
     return out
 
 
 def sigmoid_bxent_backward(logits, y_true, scale=1.0, dlogits=None, sample_weight=None, n_threads=None):
     """Fused sigmoid + binary cross-entropy: (loss_sum, dlogits = scale * (sigmoid(z) - y) / K)."""
+    dlogits = _out(dlogits, logits.shape, logits.dtype, "sigmoid_bxent_backward", "dlogits")
     loss = _loss_sum(_bxent_with_logits64(logits, y_true).mean(axis=1), sample_weight)
-    dlogits = _out(dlogits, logits.shape, logits.dtype)
     k = logits.shape[1]
     dlogits[...] = (_sigmoid(logits) - y_true) * _as_dtype(_row_scale(scale, sample_weight) / k, logits.dtype)
     return loss, dlogits
@@ -397,7 +433,7 @@ def xent_forward(y_pred, y_true, out=None, n_threads=None):
     p = y_pred / sum(y_pred); p = clip(p, eps, 1 - eps); loss = -sum y log p.
     y_pred (B, K); y_true int (B,) or float (B, K) -> out (B,).
     """
-    out = _out(out, (y_pred.shape[0],), y_pred.dtype)
+    out = _out(out, (y_pred.shape[0],), y_pred.dtype, "xent_forward", "out")
     p = y_pred.astype(np.float64)
     p = np.clip(p / p.sum(axis=1, keepdims=True), *_clip_bounds(y_pred.dtype))
     y = _dense_labels(y_true, y_pred.shape[1])
@@ -408,7 +444,7 @@ def xent_forward(y_pred, y_true, out=None, n_threads=None):
 def _dense_labels(y_true, k):
     if _labels_are_sparse(y_true):
         y = np.zeros((y_true.shape[0], k))
-        y[np.arange(y_true.shape[0]), y_true] = 1
+        y[np.arange(y_true.shape[0]), _class_ids(y_true)] = 1
         return y
     return y_true.astype(np.float64)
 
@@ -419,6 +455,7 @@ def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n
     With S = sum(y_pred), q = y_pred / S and m the mask of q inside the clip:
     d/dp_j = (sum_i y_i m_i - y_j m_j / q_j) / S.
     """
+    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype, "xent_backward", "dy_pred")
     loss = _loss_sum(xent_forward(y_pred, y_true), sample_weight)
     p = y_pred.astype(np.float64)
     s = p.sum(axis=1, keepdims=True)
@@ -427,7 +464,6 @@ def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n
     m = (q > lo) & (q < hi)
     y = _dense_labels(y_true, y_pred.shape[1])
     g = ((y * m).sum(axis=1, keepdims=True) - np.where(m, y / np.where(m, q, 1), 0)) / s
-    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
     dy_pred[...] = g * _row_scale(scale, sample_weight)
     return loss, dy_pred
 
@@ -435,7 +471,7 @@ def xent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n
 def bxent_forward(y_pred, y_true, out=None, n_threads=None):
     """Binary cross-entropy of probabilities (Keras 3): clip p to [eps, 1-eps],
     -[y log p + (1 - y) log(1 - p)], mean over the last axis.  (B, K) -> out (B,)."""
-    out = _out(out, (y_pred.shape[0],), y_pred.dtype)
+    out = _out(out, (y_pred.shape[0],), y_pred.dtype, "bxent_forward", "out")
     p = np.clip(y_pred.astype(np.float64), *_clip_bounds(y_pred.dtype))
     y = y_true.astype(np.float64)
     out[...] = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=1)
@@ -444,6 +480,7 @@ def bxent_forward(y_pred, y_true, out=None, n_threads=None):
 
 def bxent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, gradient) for ``bxent_forward``; zero gradient where the clip is active."""
+    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype, "bxent_backward", "dy_pred")
     loss = _loss_sum(bxent_forward(y_pred, y_true), sample_weight)
     p = y_pred.astype(np.float64)
     y = y_true.astype(np.float64)
@@ -451,14 +488,13 @@ def bxent_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, 
     inside = (p > lo) & (p < hi)
     pc = np.clip(p, lo, hi)
     g = np.where(inside, (pc - y) / (pc * (1 - pc)), 0) / y_pred.shape[1]
-    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
     dy_pred[...] = g * _row_scale(scale, sample_weight)
     return loss, dy_pred
 
 
 def mse_forward(y_pred, y_true, out=None, n_threads=None):
     """Mean squared error over the last axis.  (B, K) -> out (B,)."""
-    out = _out(out, (y_pred.shape[0],), y_pred.dtype)
+    out = _out(out, (y_pred.shape[0],), y_pred.dtype, "mse_forward", "out")
     d = y_pred.astype(np.float64) - y_true
     out[...] = (d * d).mean(axis=1)
     return out
@@ -466,8 +502,8 @@ def mse_forward(y_pred, y_true, out=None, n_threads=None):
 
 def mse_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, scale * 2 (y_pred - y_true) / K)."""
+    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype, "mse_backward", "dy_pred")
     loss = _loss_sum(mse_forward(y_pred, y_true), sample_weight)
-    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
     f = 2.0 * _row_scale(scale, sample_weight) / y_pred.shape[1]
     dy_pred[...] = (y_pred - y_true) * _as_dtype(f, y_pred.dtype)
     return loss, dy_pred
@@ -475,15 +511,15 @@ def mse_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_
 
 def mae_forward(y_pred, y_true, out=None, n_threads=None):
     """Mean absolute error over the last axis.  (B, K) -> out (B,)."""
-    out = _out(out, (y_pred.shape[0],), y_pred.dtype)
+    out = _out(out, (y_pred.shape[0],), y_pred.dtype, "mae_forward", "out")
     out[...] = np.abs(y_pred.astype(np.float64) - y_true).mean(axis=1)
     return out
 
 
 def mae_backward(y_pred, y_true, scale=1.0, dy_pred=None, sample_weight=None, n_threads=None):
     """(loss_sum, scale * sign(y_pred - y_true) / K), with sign(0) = 0."""
+    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype, "mae_backward", "dy_pred")
     loss = _loss_sum(mae_forward(y_pred, y_true), sample_weight)
-    dy_pred = _out(dy_pred, y_pred.shape, y_pred.dtype)
     f = _row_scale(scale, sample_weight) / y_pred.shape[1]
     dy_pred[...] = np.sign(y_pred - y_true) * _as_dtype(f, y_pred.dtype)
     return loss, dy_pred
@@ -498,7 +534,7 @@ def metric_forward(y_pred, y_true, metric, threshold=0.5, out=None, n_threads=No
     "sparse_categorical_accuracy" (argmax == int label), "mae", "mse" (means over K, rounded to the
     dtype as mae/mse_forward).  y_pred (B, K).
     """
-    out = _out(out, (y_pred.shape[0],), np.float64)
+    out = _out(out, (y_pred.shape[0],), np.float64, "metric_forward", "out")
     if metric == "binary_accuracy":
         out[...] = ((y_pred > y_pred.dtype.type(threshold)) == (y_true > 0.5)).mean(axis=1)
     elif metric == "categorical_accuracy":
@@ -541,6 +577,7 @@ def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, counts=None
     T = t.shape[0]
     if counts is None:
         counts = np.zeros((4, T, L))
+    _inplace("confusion_counts", "counts", counts, "accumulated")
     w = np.ones(B) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     positive = np.asarray(y_true) != 0
     bucket = np.searchsorted(t, P, side="left")
@@ -563,14 +600,23 @@ def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, counts=None
 # L2 l2*sum(w^2), L1L2 both. W is any weight array (kernel or bias), flattened.
 def l1_l2_forward(W, l1, l2, n_threads=None):
     """Penalty l1 * sum|W| + l2 * sum W^2 as a Python float (both sums in float64)."""
+    # A zero factor adds nothing (K3 L1L2.__call__ adds each term only `if self.l1` / `if self.l2`), so an
+    # infinite weight gives an infinite penalty, not 0 * inf = NaN (issue 15).
     w = np.asarray(W, dtype=np.float64).reshape(-1)
-    return float(l1 * np.abs(w).sum() + l2 * (w * w).sum())
+    return float((l1 * np.abs(w).sum() if l1 else 0.0) + (l2 * (w * w).sum() if l2 else 0.0))
 
 
 def l1_l2_backward(W, l1, l2, dW, n_threads=None):
-    """dW += l1 * sign(W) + 2 * l2 * W (in W's dtype, sign(0) = 0); returns the penalty."""
+    """dW += l1 * sign(W) + 2 * l2 * W (in W's dtype, sign(0) = 0; a zero factor's term is left out);
+    returns the penalty."""
+    _inplace("l1_l2_backward", "dW", dW)
     t = W.dtype.type
-    dW += t(l1) * np.sign(W) + t(2.0 * l2) * W
+    if l1 and l2:
+        dW += t(l1) * np.sign(W) + t(2.0 * l2) * W
+    elif l1:
+        dW += t(l1) * np.sign(W)
+    elif l2:
+        dW += t(2.0 * l2) * W
     return l1_l2_forward(W, l1, l2)
 
 
@@ -580,6 +626,8 @@ def l1_l2_backward(W, l1, l2, dW, n_threads=None):
 def sgd_update(w, g, m, learning_rate, momentum=0.0, nesterov=False, n_threads=None):
     """m = momentum*m - lr*g; w += m (nesterov: w += momentum*m - lr*g).
     With momentum == 0: w -= lr*g, and m may be None."""
+    _inplace("sgd_update", "w", w)
+    _inplace("sgd_update", "m", m)
     lr = w.dtype.type(learning_rate)
     if momentum == 0:
         w -= lr * g
@@ -598,6 +646,8 @@ def rmsprop_update(w, g, v, mom, mg, learning_rate, rho=0.9, momentum=0.0, epsil
     """v = rho v + (1-rho) g^2; denominator = v (- mg^2 if centered, mg = rho mg + (1-rho) g) + eps;
     inc = lr g / sqrt(denominator); w -= inc, or with momentum mom = momentum mom + inc; w -= mom.
     ``mom`` may be None when momentum == 0, ``mg`` when not centered."""
+    for name, a in (("w", w), ("v", v), ("mom", mom), ("mg", mg)):
+        _inplace("rmsprop_update", name, a)
     t = w.dtype.type
     v *= t(rho)
     v += t(1 - rho) * g * g
@@ -621,6 +671,8 @@ def adam_update(w, g, m, v, vhat, learning_rate, beta_1, beta_2, epsilon, iterat
     """Keras 3 Adam with t = iteration (1-based): alpha = lr sqrt(1-b2^t)/(1-b1^t);
     m += (g-m)(1-b1); v += (g^2-v)(1-b2); (amsgrad: vhat = max(vhat, v), use vhat);
     w -= alpha m / (sqrt(v) + eps).  ``vhat`` may be None unless amsgrad."""
+    for name, a in (("w", w), ("m", m), ("v", v), ("vhat", vhat)):
+        _inplace("adam_update", name, a)
     t = w.dtype.type
     alpha = learning_rate * np.sqrt(1.0 - beta_2**iteration) / (1.0 - beta_1**iteration)
     m += (g - m) * t(1 - beta_1)
@@ -635,6 +687,8 @@ def adam_update(w, g, m, v, vhat, learning_rate, beta_1, beta_2, epsilon, iterat
 def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsilon=1e-7, n_threads=None):
     """a = rho a + (1-rho) g^2; delta = -sqrt(d + eps) / sqrt(a + eps) g;
     d = rho d + (1-rho) delta^2; w += lr delta."""
+    for name, a in (("w", w), ("accum_grad", accum_grad), ("accum_delta", accum_delta)):
+        _inplace("adadelta_update", name, a)
     t = w.dtype.type
     accum_grad *= t(rho)
     accum_grad += t(1 - rho) * g * g
@@ -712,7 +766,7 @@ def csr_dense_forward(indptr, indices, data, W, b, activation="linear", rows=Non
     """
     owner = "csr_dense_forward"
     starts, ends = _csr_bounds(owner, indptr, indices, rows)
-    out = _out(out, (starts.shape[0], W.shape[1]), W.dtype)
+    out = _out(out, (starts.shape[0], W.shape[1]), W.dtype, "csr_dense_forward", "out")
     out[...] = 0
     for r0, r1 in _csr_chunks(starts, ends):
         k, i = _csr_positions(starts[r0:r1], ends[r0:r1])
@@ -732,6 +786,8 @@ def csr_dense_backward(indptr, indices, data, dZ, dW, db, rows=None, n_threads=N
     (float64 accumulation; db may be None).
     """
     owner = "csr_dense_backward"
+    _inplace(owner, "dW", dW)
+    _inplace(owner, "db", db)
     starts, ends = _csr_bounds(owner, indptr, indices, rows)
     k_all = []
     for r0, r1 in _csr_chunks(starts, ends):  # check every index before dW is touched

@@ -26,6 +26,13 @@ cdef inline void add_reg_grad(floating* g, const floating* w, Py_ssize_t n0, Py_
     cdef floating fl1 = <floating>l1, fl2x2 = <floating>(2.0 * l2), s
     if (l1 == 0 and l2 == 0) or n1 <= n0:
         return
+    if l2 == 0:
+        # L1 alone: no 0 * w term, which would turn an infinite weight's gradient into NaN where Keras'
+        # L1 gives l1 sign(w) (a zero factor adds nothing, K3 regularizers.py L1L2.__call__); NaN stays NaN
+        for n in range(n0, n1):
+            s = w[n] if w[n] != w[n] else <floating>(w[n] > 0) - <floating>(w[n] < 0)
+            g[n] += fl1 * s
+        return
     if floating is float:
         fastnn_add_reg_grad_f32(g + n0, w + n0, n1 - n0, fl1, fl2x2)
     else:

@@ -153,6 +153,13 @@ def dense_backward(dZ, X, W, dW, db, dX=None, compute_dX=True, n_threads=None):
         _inplace("db", db, (O,), dZ.dtype)
     if compute_dX:
         dX = out_array("dense_backward", "dX", dX, (B, I), dZ.dtype)
+        if O == 0:  # dZ W^T over no units is 0, not the buffer's old contents (issue 15)
+            dX[...] = 0
+    if I == 0 and db is not None and B and O:
+        # no inputs: no GEMM runs, but db still gets the row sums of dZ (rows in order, float64; issue 15);
+        # NaN and inf propagate silently, as in the loops
+        with np.errstate(invalid="ignore", over="ignore"):
+            db += dZ.sum(axis=0, dtype=np.float64).astype(db.dtype)
     acc = np.empty(max(O, 1))
     cdef int nt = _gemm_threads(effective_n_threads(n_threads), B * I * O)
     cdef float[::1] dbf
@@ -213,9 +220,10 @@ def gather_rows(X, index, out=None, n_threads=None):
 def batch_bitmaps(X, rows=None, n_threads=None):
     """The engine's gather and bitmaps (fastnn_gather_bitmaps) on their own; see _reference.batch_bitmaps.
     n_threads here only splits the features into that many calls, as the engine's threads do."""
-    cdef float[:, ::1] x = np.ascontiguousarray(X, np.float32)
+    # const views: a read-only X or rows (a memory-mapped data set) is read, never written (issue 15)
+    cdef const float[:, ::1] x = np.ascontiguousarray(X, np.float32)
     cdef Py_ssize_t N = x.shape[0], I = x.shape[1], B, nwi = (I + 63) // 64, nw, t, T = n_threads or 1, nnz = 0
-    cdef intp_t[::1] r = np.ascontiguousarray(np.arange(N) if rows is None else rows, np.intp)
+    cdef const intp_t[::1] r = np.ascontiguousarray(np.arange(N) if rows is None else rows, np.intp)
     B = r.shape[0]
     nw = (B + 63) // 64
     if B and (np.min(r) < 0 or np.max(r) >= N):

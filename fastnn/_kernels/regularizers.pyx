@@ -50,7 +50,8 @@ cdef double _run(const floating[::1] w, floating* dw, double l1, double l2, int 
         for c in range(n_chunks):
             total_abs += s[0, c]
             total_sq += s[1, c]
-    return l1 * total_abs + l2 * total_sq
+    # a zero factor adds nothing (K3 regularizers.py L1L2.__call__), so 0 * inf is not NaN (issue 15)
+    return (l1 * total_abs if l1 != 0 else 0.0) + (l2 * total_sq if l2 != 0 else 0.0)
 
 
 cdef tuple _factors(str owner, l1, l2):

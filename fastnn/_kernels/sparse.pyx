@@ -758,18 +758,26 @@ def flatten_sequences(sequences, n_threads=None):
     lengths = np.empty(S, dtype=np.int64)                                          # OUT (S,)
     cdef int64_t[::1] L = lengths
     converted = {}  # s -> int64 array, for sequences that are not lists or tuples
+    first_error = None
+    cdef Py_ssize_t n_seqs = S
     for s in range(S):
         seq = seqs[s]
         if type(seq) is list or type(seq) is tuple:
             L[s] = len(seq)
         else:
-            arr = sequence_tokens(owner, seq, s)
+            try:
+                arr = sequence_tokens(owner, seq, s)
+            except (TypeError, ValueError) as exc:
+                # the error named is the first in sequence order, as in the twin: the lists before
+                # sequence s are read (and may raise) first, below (issue 15)
+                first_error, n_seqs = exc, s
+                break
             converted[s] = arr
             L[s] = arr.shape[0]
         T += L[s]
     tokens = np.empty(T, dtype=np.int64)                                           # OUT (T,)
     cdef int64_t[::1] tok = tokens
-    for s in range(S):
+    for s in range(n_seqs):
         if L[s] == 0:
             continue
         seq = seqs[s]
@@ -780,6 +788,8 @@ def flatten_sequences(sequences, n_threads=None):
         else:
             _fill_tuple(&tok[pos], <tuple>seq, L[s], s, owner)
         pos += L[s]
+    if first_error is not None:
+        raise first_error
     return lengths, tokens
 
 

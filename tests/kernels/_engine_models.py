@@ -37,7 +37,8 @@ class Case:
 
 
 def random_case(rng, dtype=None, depth=None, max_width=24, batch_size=None, rows=None, loss=None, csr=False,
-                zero_fraction=None, bn=None, dropout=None, frozen=None, regularize=None, weights=None):
+                zero_fraction=None, bn=None, dropout=None, frozen=None, regularize=None, weights=None,
+                optimizer=None):
     dtype = np.dtype(dtype or rng.choice([np.float32, np.float64]))
     depth = int(depth or rng.integers(1, 5))
     n_inputs = int(rng.integers(1, 150)) if not csr else int(rng.integers(64, 200))
@@ -128,7 +129,8 @@ def random_case(rng, dtype=None, depth=None, max_width=24, batch_size=None, rows
         metrics = ("binary_accuracy",)
     else:
         metrics = ("mae",)
-    opt = OPTIMIZERS[int(rng.integers(len(OPTIMIZERS)))]
+    k = int(rng.integers(len(OPTIMIZERS)))
+    opt = OPTIMIZERS[k if optimizer is None else optimizer]
     plan = dict(dtype=dtype, n_inputs=n_inputs, ops=tuple(ops), loss=(loss, fold), metrics=metrics,
                 optimizer=opt, regularizers=tuple(regs))
     n_params = max(offset, 1)

@@ -114,24 +114,33 @@ def test_csr_input_matches_dense_input(seed):
     np.testing.assert_allclose(a[0].predict(case.X), a[0].predict(dense), rtol=1e-5, atol=1e-6)
 
 
-# hypothesis draws the model's shape and features; random_case fills in the rest from the seed
+# hypothesis draws the model's shape and features (loss, optimizer, dtype, CSR input, sample weights, ...);
+# random_case fills in the rest from the seed. The number of examples follows the hypothesis profile
+# (tests/conftest.py: "ci" by default, "long" for local fuzzing).
 try:
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import given, settings, strategies as st
 except ImportError:  # (the test extra installs it)
     given = None
 
+LOSSES = ("softmax_xent", "sigmoid_bxent", "xent", "bxent", "mse", "mae")
+
 if given is not None:
-    @settings(max_examples=40, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow])
+    from ._engine_models import OPTIMIZERS
+
+    @settings(max_examples=max(1, settings.default.max_examples * 2 // 3))
     @given(seed=st.integers(0, 2 ** 31 - 1), dtype=st.sampled_from([np.float32, np.float64]),
            depth=st.integers(1, 4), max_width=st.integers(2, 70), batch_size=st.integers(1, 67),
            rows=st.integers(1, 120), bn=st.booleans(), dropout=st.booleans(), frozen=st.booleans(),
-           regularize=st.booleans(), weights=st.booleans(), threads=st.integers(1, 3))
+           regularize=st.booleans(), weights=st.booleans(), threads=st.integers(1, 3),
+           loss=st.sampled_from(LOSSES), optimizer=st.integers(0, len(OPTIMIZERS) - 1), csr=st.booleans())
     def test_random_models_match_the_twin_and_are_bitwise_on_any_thread_count(
-            seed, dtype, depth, max_width, batch_size, rows, bn, dropout, frozen, regularize, weights, threads):
+            seed, dtype, depth, max_width, batch_size, rows, bn, dropout, frozen, regularize, weights, threads,
+            loss, optimizer, csr):
+        if csr:  # a CSR batch feeds the first Dense layer directly: float32, no BatchNormalization before it
+            dtype, bn = np.float32, False
         case = random_case(np.random.default_rng(seed), dtype=dtype, depth=depth, max_width=max_width,
                            batch_size=batch_size, rows=rows, bn=bn, dropout=dropout, frozen=frozen,
-                           regularize=regularize, weights=weights)
+                           regularize=regularize, weights=weights, loss=loss, optimizer=optimizer, csr=csr)
         if case.plan["dtype"] == np.float32:
             case.n_batches = min(case.n_batches, 2)
         one = _train(CE.Engine, case, threads=1, capture=True)
@@ -139,3 +148,5 @@ if given is not None:
         twin = _train(RE.Engine, case, capture=True)
         assert one[1].tobytes() == team[1].tobytes() and one[3][0] == team[3][0]
         np.testing.assert_allclose(one[1], twin[1], **_tol(case))
+        np.testing.assert_allclose(one[3][0], twin[3][0], rtol=_tol(case)["rtol"],
+                                   atol=_tol(case)["atol"] * max(1, case.X.shape[0]))  # the loss sum
