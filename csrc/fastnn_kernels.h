@@ -344,7 +344,81 @@ FASTNN_ALWAYS_INLINE void fastnn_adadelta_##S##_body(T *restrict w, const T *res
     }                                                                                            \
 }
 
+#define FASTNN_DEFINE_OPTIM2(T, S, SQRT)                                                         \
+FASTNN_ALWAYS_INLINE void fastnn_adagrad_##S##_body(T *restrict w, const T *restrict g,             \
+        T *restrict acc, ptrdiff_t n0, ptrdiff_t n1, T lr, T eps) {                               \
+    ptrdiff_t n;                                                                                 \
+    for (n = n0; n < n1; n++) {                                                                  \
+        T gg = g[n], a = acc[n] + gg * gg;                                                       \
+        acc[n] = a;                                                                              \
+        w[n] = w[n] - lr * gg / SQRT(a + eps);                                                   \
+    }                                                                                            \
+}                                                                                                \
+/* bc = 1 - beta_1^t: w -= (lr m) / (bc (u + eps)), Keras' order */                              \
+FASTNN_ALWAYS_INLINE void fastnn_adamax_##S##_body(T *restrict w, const T *restrict g, T *restrict m, \
+        T *restrict u, ptrdiff_t n0, ptrdiff_t n1, T lr, T c1, T b2, T bc, T eps) {               \
+    ptrdiff_t n;                                                                                 \
+    for (n = n0; n < n1; n++) {                                                                  \
+        T gg = g[n], mm = m[n] + (gg - m[n]) * c1, bu = b2 * u[n], ag = gg < 0 ? -gg : gg;       \
+        T uu = bu > ag ? bu : ag;                                                                \
+        m[n] = mm; u[n] = uu;                                                                    \
+        w[n] = w[n] - lr * mm / (bc * (uu + eps));                                               \
+    }                                                                                            \
+}                                                                                                \
+/* Nadam (Dozat 2015, Keras 3): ut1 = u_{t+1}, d1 = 1 - prod u_1..u_{t+1}, cu = 1 - u_t,          \
+ * d2 = 1 - prod u_1..u_t, bc2 = 1 - beta_2^t */                                                 \
+FASTNN_ALWAYS_INLINE void fastnn_nadam_##S##_body(T *restrict w, const T *restrict g, T *restrict m, \
+        T *restrict v, ptrdiff_t n0, ptrdiff_t n1, T lr, T c1, T c2, T ut1, T d1, T cu, T d2,      \
+        T bc2, T eps) {                                                                          \
+    ptrdiff_t n;                                                                                 \
+    for (n = n0; n < n1; n++) {                                                                  \
+        T gg = g[n], mm = m[n] + (gg - m[n]) * c1, vv = v[n] + (gg * gg - v[n]) * c2;            \
+        T mh = ut1 * mm / d1 + cu * gg / d2, vh = vv / bc2;                                      \
+        m[n] = mm; v[n] = vv;                                                                    \
+        w[n] = w[n] - mh * lr / (SQRT(vh) + eps);                                                \
+    }                                                                                            \
+}                                                                                                \
+/* Lion (Chen et al. 2023): w -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g */            \
+FASTNN_ALWAYS_INLINE void fastnn_lion_##S##_body(T *restrict w, const T *restrict g, T *restrict m, \
+        ptrdiff_t n0, ptrdiff_t n1, T lr, T b1, T c1, T b2, T c2) {                              \
+    ptrdiff_t n;                                                                                 \
+    for (n = n0; n < n1; n++) {                                                                  \
+        T gg = g[n], s = m[n] * b1 + gg * c1;                                                    \
+        T sg = (T)(s > 0) - (T)(s < 0);                                                          \
+        w[n] = w[n] - lr * sg;                                                                   \
+        m[n] = m[n] * b2 + gg * c2;                                                              \
+    }                                                                                            \
+}                                                                                                \
+/* Keras 3's gradient treatment before an update (base_optimizer._backend_apply_gradients), on      \
+ * [n0, n1): with accumulation (acc != NULL) g = (g + acc) / steps and acc = 0; then clipvalue       \
+ * (clip > 0: g in [-clip, clip]) or a norm clip's factor (scale != 1); then decoupled weight decay   \
+ * w = w - w wd lr (wd != 0). */                                                                 \
+FASTNN_ALWAYS_INLINE void fastnn_grad_prep_##S##_body(T *restrict w, T *restrict g, T *restrict acc, \
+        ptrdiff_t n0, ptrdiff_t n1, T steps, T clip, T scale, int use_scale, T wd, T lr) {        \
+    ptrdiff_t n;                                                                                 \
+    if (acc) {                                                                                   \
+        for (n = n0; n < n1; n++) { g[n] = (g[n] + acc[n]) / steps; acc[n] = 0; }                \
+    }                                                                                            \
+    if (clip > 0) {                                                                              \
+        for (n = n0; n < n1; n++) g[n] = g[n] < -clip ? -clip : (g[n] > clip ? clip : g[n]);     \
+    }                                                                                            \
+    if (use_scale) {                                                                             \
+        for (n = n0; n < n1; n++) g[n] = g[n] * scale;                                           \
+    }                                                                                            \
+    if (wd != 0) {                                                                               \
+        for (n = n0; n < n1; n++) w[n] = w[n] - w[n] * wd * lr;                                  \
+    }                                                                                            \
+}                                                                                                \
+/* a micro-step of gradient accumulation: acc += g */                                            \
+FASTNN_ALWAYS_INLINE void fastnn_grad_accumulate_##S##_body(T *restrict acc, const T *restrict g,   \
+        ptrdiff_t n0, ptrdiff_t n1) {                                                            \
+    ptrdiff_t n;                                                                                 \
+    for (n = n0; n < n1; n++) acc[n] = acc[n] + g[n];                                            \
+}
+
 FASTNN_DEFINE_OPTIM(float, f32, sqrtf)
+FASTNN_DEFINE_OPTIM2(float, f32, sqrtf)
+FASTNN_DEFINE_OPTIM2(double, f64, sqrt)
 FASTNN_DEFINE_OPTIM(double, f64, sqrt)
 
 /* Base and AVX (no FMA: keeps NumPy's rounding) clones with run-time dispatch. */
@@ -384,7 +458,27 @@ FASTNN_DISPATCH_AVX(fastnn_adadelta_##S,                                        
     (T *w, const T *g, T *ag, T *ad, ptrdiff_t n0, ptrdiff_t n1, T lr, T rho, T c, T eps),       \
     (w, g, ag, ad, n0, n1, lr, rho, c, eps))
 
+#define FASTNN_OPTIM2_ENTRY_POINTS(T, S)                                                         \
+FASTNN_DISPATCH_AVX(fastnn_adagrad_##S,                                                          \
+    (T *w, const T *g, T *acc, ptrdiff_t n0, ptrdiff_t n1, T lr, T eps), (w, g, acc, n0, n1, lr, eps)) \
+FASTNN_DISPATCH_AVX(fastnn_adamax_##S,                                                           \
+    (T *w, const T *g, T *m, T *u, ptrdiff_t n0, ptrdiff_t n1, T lr, T c1, T b2, T bc, T eps),   \
+    (w, g, m, u, n0, n1, lr, c1, b2, bc, eps))                                                   \
+FASTNN_DISPATCH_AVX(fastnn_nadam_##S,                                                            \
+    (T *w, const T *g, T *m, T *v, ptrdiff_t n0, ptrdiff_t n1, T lr, T c1, T c2, T ut1, T d1,    \
+     T cu, T d2, T bc2, T eps), (w, g, m, v, n0, n1, lr, c1, c2, ut1, d1, cu, d2, bc2, eps))    \
+FASTNN_DISPATCH_AVX(fastnn_lion_##S,                                                             \
+    (T *w, const T *g, T *m, ptrdiff_t n0, ptrdiff_t n1, T lr, T b1, T c1, T b2, T c2),          \
+    (w, g, m, n0, n1, lr, b1, c1, b2, c2))                                                       \
+FASTNN_DISPATCH_AVX(fastnn_grad_prep_##S,                                                        \
+    (T *w, T *g, T *acc, ptrdiff_t n0, ptrdiff_t n1, T steps, T clip, T scale, int use_scale,    \
+     T wd, T lr), (w, g, acc, n0, n1, steps, clip, scale, use_scale, wd, lr))                    \
+FASTNN_DISPATCH_AVX(fastnn_grad_accumulate_##S,                                                  \
+    (T *acc, const T *g, ptrdiff_t n0, ptrdiff_t n1), (acc, g, n0, n1))
+
 FASTNN_OPTIM_ENTRY_POINTS(float, f32)
+FASTNN_OPTIM2_ENTRY_POINTS(float, f32)
+FASTNN_OPTIM2_ENTRY_POINTS(double, f64)
 FASTNN_OPTIM_ENTRY_POINTS(double, f64)
 
 /* ------------------------------------------------------------------ 5. one-row forward

@@ -217,11 +217,12 @@ cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const
                                               <const int32_t*>e.indices, <const float*>e.data, rows, 0, n, f0, f1,
                                               e.csr_sorted)
                 if update:
-                    update_range(e, params, op.w_off + f0 * O, op.w_off + f1 * O, op.w_l1, op.w_l2)
+                    update_range(e, params, op.w_off + f0 * O, op.w_off + f1 * O, op.w_l1, op.w_l2, op.w_scale,
+                                 op.w_decay)
             if op.b != NULL and tid == T - 1:  # the last thread's features are the rarest (fewest values)
                 bias_grad_cols(<floating*>op.db, acc, G, O, n, 0, O, False)
                 if update:
-                    update_range(e, params, op.b_off, op.b_off + O, op.b_l1, op.b_l2)
+                    update_range(e, params, op.b_off, op.b_off + O, op.b_l1, op.b_l2, op.b_scale, op.b_decay)
         return
     if e.first_split:
         for p in range(2):
@@ -271,5 +272,5 @@ cdef inline void weight_grad_rows(Engine* e, EOp* op, const floating* xb, const 
         else:
             gemm(f1 - f0, c1 - c0, n, xb + f0, 1, I, G + c0, O, 0, dW + f0 * O + c0, O)
         if update:
-            update_block(e, params, op.w_off, O, f0, f1, c0, c1, op.w_l1, op.w_l2)
+            update_block(e, params, op.w_off, O, f0, f1, c0, c1, op.w_l1, op.w_l2, op.w_scale, op.w_decay)
         f0 = f1

@@ -220,7 +220,7 @@ cdef inline void dense_grad_update(Engine* e, EOp* op, const floating* x, Py_ssi
         f1 = min(f0 + GRAD_BLOCK_ROWS, i1)
         gemm(f1 - f0, c1 - c0, n, x + f0, 1, I, G + c0, O, 0, dW + f0 * O + c0, O)
         if update:
-            update_block(e, params, op.w_off, O, f0, f1, c0, c1, op.w_l1, op.w_l2)
+            update_block(e, params, op.w_off, O, f0, f1, c0, c1, op.w_l1, op.w_l2, op.w_scale, op.w_decay)
         f0 = f1
     dense_bias_update(e, op, params, n, acc, tid, c0, c1, update)
     if op.need_dx and update:
@@ -232,9 +232,9 @@ cdef inline void dense_update(Engine* e, EOp* op, floating* params, Py_ssize_t i
     """The deferred update (a gradient hook ran in between) of a block of a dense op's kernel whose gradient
     this thread computed, its bias entries (with_bias), and that block of W^T."""
     cdef Py_ssize_t O = op.n_out, b0 = 0 if op.dw_by_rows else c0, b1 = O if op.dw_by_rows else c1
-    update_block(e, params, op.w_off, O, i0, i1, c0, c1, op.w_l1, op.w_l2)
+    update_block(e, params, op.w_off, O, i0, i1, c0, c1, op.w_l1, op.w_l2, op.w_scale, op.w_decay)
     if op.b != NULL and with_bias:
-        update_range(e, params, op.b_off + b0, op.b_off + b1, op.b_l1, op.b_l2)
+        update_range(e, params, op.b_off + b0, op.b_off + b1, op.b_l1, op.b_l2, op.b_scale, op.b_decay)
     if op.need_dx:
         transpose_block(<floating*>op.WT, <floating*>op.W, op.n_in, O, i0, i1, c0, c1)
 
@@ -252,7 +252,7 @@ cdef inline void dense_bias_update(Engine* e, EOp* op, floating* params, Py_ssiz
         c1 = op.n_out
     bias_grad_cols(<floating*>op.db, acc, <floating*>op.G, op.n_out, n, c0, c1, False)
     if update:
-        update_range(e, params, op.b_off + c0, op.b_off + c1, op.b_l1, op.b_l2)
+        update_range(e, params, op.b_off + c0, op.b_off + c1, op.b_l1, op.b_l2, op.b_scale, op.b_decay)
 
 
 cdef inline void bn_update(Engine* e, EOp* op, int tid, int T, floating* params) noexcept nogil:
@@ -263,7 +263,7 @@ cdef inline void bn_update(Engine* e, EOp* op, int tid, int T, floating* params)
         return
     if op.gamma != NULL:
         off = <floating*>op.gamma - params
-        update_range(e, params, off + c0, off + c1, op.w_l1, op.w_l2)
+        update_range(e, params, off + c0, off + c1, op.w_l1, op.w_l2, op.w_scale, op.w_decay)
     if op.beta != NULL:
         off = <floating*>op.beta - params
-        update_range(e, params, off + c0, off + c1, op.b_l1, op.b_l2)
+        update_range(e, params, off + c0, off + c1, op.b_l1, op.b_l2, op.b_scale, op.b_decay)

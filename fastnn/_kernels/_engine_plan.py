@@ -28,7 +28,11 @@ A plan is a dict:
     metrics     per-sample mean metrics computed on the model's outputs, each a name in METRICS or
                 (name, threshold, weighted): binary_accuracy's threshold (default 0.5); weighted: its
                 per-row values are summed times the sample weights (compile's weighted_metrics)
-    optimizer   (kind, hyper): kind in OPTIMIZERS, hyper its Keras hyper-parameters
+    optimizer   (kind, hyper): kind in OPTIMIZERS, hyper its Keras hyper-parameters and COMMON_HYPER's
+                (Keras 3 base optimizer: weight_decay, clipnorm, clipvalue, global_clipnorm -- 0 for off --,
+                gradient_accumulation_steps -- 0 for off --, decay_excluded: arena offsets of trained weights
+                weight decay skips, schedule: None or (name, params) of a built-in learning-rate schedule,
+                _optim_scalars.SCHEDULES)
     regularizers ((offset, size, l1, l2), ...): penalties l1*sum|w| + l2*sum(w^2) of arena ranges,
                 added to the loss and their gradients to the updates
 
@@ -40,18 +44,25 @@ import numbers
 import numpy as np
 
 from fastnn._kernels._argchecks import describe_array as describe
+from fastnn._kernels._optim_scalars import check_schedule
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 LOSSES = ("softmax_xent", "sigmoid_bxent", "xent", "bxent", "mse", "mae")
 FUSED_ACTIVATION = {"softmax_xent": "softmax", "sigmoid_bxent": "sigmoid"}
 METRICS = ("binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae", "mse")
-OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta", "adagrad", "adamax", "nadam", "lion")
 OP_KINDS = ("dense", "act", "bn", "dropout", "permute")
 MAX_METRICS = 8
 HYPER = {"sgd": {"momentum": 0.0, "nesterov": False},
          "rmsprop": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},
          "adam": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False},
-         "adadelta": {"rho": 0.95, "epsilon": 1e-7}}
+         "adadelta": {"rho": 0.95, "epsilon": 1e-7},
+         "adagrad": {"epsilon": 1e-7},
+         "adamax": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+         "nadam": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+         "lion": {"beta_1": 0.9, "beta_2": 0.99}}
+COMMON_HYPER = {"weight_decay": 0.0, "clipnorm": 0.0, "clipvalue": 0.0, "global_clipnorm": 0.0,
+                "gradient_accumulation_steps": 0, "decay_excluded": (), "schedule": None}
 _OWNER = "Engine"
 
 
@@ -151,15 +162,47 @@ def check_arena(owner, name, a, n, dtype):
 
 
 def needed_slots(optimizer):
-    """Which of the optimizer's three state buffers a configuration uses."""
+    """Which of the optimizer's four state buffers a configuration uses (the fourth: the accumulated
+    gradient of gradient_accumulation_steps)."""
     kind, hyper = optimizer
+    acc = bool(hyper.get("gradient_accumulation_steps", 0))
     if kind == "sgd":
-        return (hyper.get("momentum", 0.0) != 0, False, False)
+        return (hyper.get("momentum", 0.0) != 0, False, False, acc)
     if kind == "rmsprop":
-        return (True, hyper.get("momentum", 0.0) > 0, bool(hyper.get("centered", False)))
+        return (True, hyper.get("momentum", 0.0) > 0, bool(hyper.get("centered", False)), acc)
     if kind == "adam":
-        return (True, True, bool(hyper.get("amsgrad", False)))
-    return (True, True, False)
+        return (True, True, bool(hyper.get("amsgrad", False)), acc)
+    if kind in ("adagrad", "lion"):
+        return (True, False, False, acc)
+    return (True, True, False, acc)
+
+
+def _check_common(owner, hyper):
+    """COMMON_HYPER's values: non-negative finite factors, an accumulation of 0 or >= 2 steps, one clip."""
+    for name in ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm"):
+        hyper[name] = check_real(owner, name, hyper[name], 0.0, np.finfo(np.float64).max)
+    if sum(hyper[name] > 0 for name in ("clipnorm", "clipvalue", "global_clipnorm")) > 1:
+        raise ValueError(f"{owner}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; received "
+                         f"{ {k: hyper[k] for k in ('clipnorm', 'clipvalue', 'global_clipnorm')} }.")
+    steps = check_int(owner, "gradient_accumulation_steps", hyper["gradient_accumulation_steps"], 0)
+    if steps == 1:
+        raise ValueError(f"{owner}: `gradient_accumulation_steps` must be 0 (off) or an integer >= 2; received 1.")
+    hyper["decay_excluded"] = tuple(check_int(owner, "decay_excluded offset", o, 0) for o in hyper["decay_excluded"])
+    if hyper["schedule"] is not None:
+        name, params = hyper["schedule"]
+        hyper["schedule"] = (name, check_schedule(owner, name, params))
+    return hyper
+
+
+def check_learning_rate(owner, learning_rate, n_batches):
+    """(lr, None) for a number, or (0.0, rates) for (n_batches,) per-step rates."""
+    if isinstance(learning_rate, np.ndarray):
+        rates = np.ascontiguousarray(learning_rate, dtype=np.float64)
+        if rates.shape != (n_batches,) or not np.isfinite(rates).all() or (rates < 0).any():
+            raise ValueError(f"{owner}: argument `learning_rate` as an array must hold one finite, non-negative "
+                             f"rate per step ({n_batches}); received {describe(learning_rate)}.")
+        return 0.0, rates
+    return check_real(owner, "learning_rate", learning_rate, 0.0, np.inf), None
 
 
 def _check_metric(owner, metric):
@@ -218,10 +261,12 @@ def check_plan(plan, params, grads, slots, batch_size, owner=_OWNER):
     kind, hyper = plan["optimizer"]
     if kind not in OPTIMIZERS:
         raise ValueError(f"{owner}: unknown optimizer {kind!r}; expected one of {OPTIMIZERS}.")
-    hyper = dict(HYPER[kind], **dict(hyper))
-    unknown = set(hyper) - set(HYPER[kind])
+    hyper = {**HYPER[kind], **COMMON_HYPER, **dict(hyper)}
+    unknown = set(hyper) - set(HYPER[kind]) - set(COMMON_HYPER)
     if unknown:
-        raise ValueError(f"{owner}: optimizer {kind!r} takes {sorted(HYPER[kind])}; received {sorted(unknown)}.")
+        raise ValueError(f"{owner}: optimizer {kind!r} takes {sorted(HYPER[kind])} and {sorted(COMMON_HYPER)}; "
+                         f"received {sorted(unknown)}.")
+    hyper = _check_common(owner, hyper)
     regs = tuple(tuple(r) for r in plan["regularizers"])
     for off, size, l1, l2 in regs:
         check_int(owner, "regularizer offset", off, 0)
@@ -229,12 +274,12 @@ def check_plan(plan, params, grads, slots, batch_size, owner=_OWNER):
         if off + size > n or l1 < 0 or l2 < 0:
             raise ValueError(f"{owner}: a regularizer ({off}, {size}, {l1}, {l2}) must cover arena elements "
                              f"of {n} with non-negative factors.")
-    slots = tuple(slots) + (None,) * (3 - len(tuple(slots)))
+    slots = tuple(slots) + (None,) * (4 - len(tuple(slots)))
     for k, needed in enumerate(needed_slots((kind, hyper))):
         if slots[k] is not None or needed:
             check_arena(owner, f"slots[{k}]", slots[k], n, dtype)
     plan = dict(plan, dtype=dtype, ops=ops, loss=loss, metrics=metrics, optimizer=(kind, hyper), regularizers=regs)
-    return plan, slots[:3]
+    return plan, slots[:4]
 
 
 def trained_ranges(ops):

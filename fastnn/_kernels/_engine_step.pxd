@@ -16,7 +16,8 @@ from libc.string cimport memcpy
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._engine_types cimport (EOp, Engine, IN_GATHER, MODE_EVAL, MODE_FORWARD, OP_BN, OP_DENSE,
                                             OP_DROPOUT, rows_of, share16, sync)
-from fastnn._kernels._engine_update cimport adam_alpha, penalty_chunks, penalty_total
+from fastnn._kernels._engine_update cimport (clip_scales, norm_chunks, norm_clipping, penalty_chunks, penalty_total,
+                                            step_scalars)
 from fastnn._kernels._engine_ops cimport (bn_backward_cols, bn_forward_cols, bn_infer_coefficients, bn_update,
                                           dense_grad_update, dense_share, dense_update, op_backward_rows,
                                           op_forward_rows, transpose_block)
@@ -155,7 +156,7 @@ cdef inline void train_call(Engine* e, int tid, int T, floating tag) noexcept no
     """n_batches training steps (MODE_FORWARD: one batch through the forward pass only, into e.out)."""
     cdef Py_ssize_t s, start, n, r0, r1, n_next, bs = e.batch_size, K = e.K
     cdef EOp* last = &e.ops[e.n_ops - 1]
-    cdef bint sparse, forward_only = e.mode == MODE_FORWARD, fold = last.fused and e.mode != MODE_FORWARD
+    cdef bint sparse, clip, forward_only = e.mode == MODE_FORWARD, fold = last.fused and e.mode != MODE_FORWARD
     cdef const intp_t* rows
     cdef double* acc = e.acc + tid * e.acc_stride
     cdef floating* cap
@@ -179,20 +180,28 @@ cdef inline void train_call(Engine* e, int tid, int T, floating tag) noexcept no
             penalty_chunks(e, <floating*>e.params, tid, T)
         backward_train(e, n, r0, r1, fold, tid, T, tag)
         if tid == 0:  # read after the barrier; last read before the previous step's final barrier
-            e.alpha = adam_alpha(e, e.iterations + s + 1)
+            step_scalars(e, e.iterations + s)
         sync(T)
         if tid == 0:
             head_sums(e, n, e.swb if e.sw != NULL else <double*>NULL, 0, True, tag)
             if e.n_chunks:
                 e.loss_sum += n * penalty_total(e)
-        update_train(e, rows, n, sparse, acc, tid, T, e.hook == NULL, tag)
-        if e.hook != NULL:
+        # the update waits for whole gradients: a hook changes them, a norm clip needs their norms
+        clip = norm_clipping(e) and e.is_update
+        update_train(e, rows, n, sparse, acc, tid, T, e.hook == NULL and not clip, tag)
+        if e.hook != NULL or clip:
             sync(T)
-            if tid == 0:
+            if e.hook != NULL and tid == 0:
                 run_hook(e, s, n)
             sync(T)
             if e.hook_failed:
                 break
+            if clip:
+                norm_chunks(e, <floating*>e.params, tid, T)
+                sync(T)
+                if tid == 0:
+                    clip_scales(e)
+                sync(T)
             deferred_updates(e, tid, T, <floating*>e.params)
         if tid == 0:
             e.steps_done = s + 1

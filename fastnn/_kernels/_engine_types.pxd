@@ -43,10 +43,15 @@ cdef enum:
     OPT_RMSPROP = 1
     OPT_ADAM = 2
     OPT_ADADELTA = 3
+    OPT_ADAGRAD = 4
+    OPT_ADAMAX = 5
+    OPT_NADAM = 6
+    OPT_LION = 7
 
 cdef enum:
     MAX_METRICS = 8
     PENALTY_CHUNK = 4096  # elements per partial sum of a regularization penalty (as regularizers.pyx)
+    GRAD_CHUNK = 4096     # elements per partial sum of a gradient's squared norm (norm clipping)
 
 
 cdef struct EOp:
@@ -74,6 +79,10 @@ cdef struct EOp:
     double w_l2
     double b_l1
     double b_l2
+    double w_scale          # this step's norm-clipping factor of the kernel (bn: gamma) and bias (bn: beta)
+    double b_scale
+    bint w_decay            # weight decay applies to the kernel (bn: gamma) and bias (bn: beta)
+    bint b_decay
     # bn: views into the arenas (gamma/beta NULL when absent)
     void* gamma
     void* beta
@@ -123,6 +132,36 @@ cdef struct Engine:
     double beta_1
     double beta_2
     double alpha            # Adam's step size of the current step
+    void* s3                # the accumulated gradient (gradient_accumulation_steps), or NULL
+    double k[5]             # the current step's scalars of Adamax and Nadam (_engine_update.step_scalars)
+    Py_ssize_t nadam_t      # Nadam: the step whose product of u_1..u_t is nadam_prod (0: none)
+    double nadam_prod
+    # Keras 3's gradient treatment (base_optimizer.py): accumulation, clipping, decoupled weight decay
+    double lr_step          # the current step's learning rate (schedule, table or lr)
+    double weight_decay
+    double clipnorm         # per weight (each kernel, bias, gamma, beta)
+    double clipvalue
+    double global_clipnorm
+    Py_ssize_t accum_steps  # gradient_accumulation_steps (0: none)
+    bint is_update          # the current step updates (else it only accumulates)
+    bint grads_ready        # the norm phase has already added the regularizers' gradients and accumulation
+    # gradient chunks (norm clipping): GRAD_CHUNK elements of the trained ranges, var = their weight
+    Py_ssize_t n_gchunks
+    Py_ssize_t* gchunk_off
+    Py_ssize_t* gchunk_len
+    Py_ssize_t* gchunk_var  # (n_gchunks,) the weight (index into gvar_op/gvar_bias) a chunk belongs to
+    double* gchunk_l1
+    double* gchunk_l2
+    double* gchunk_sq       # (n_gchunks,) sum g^2 of the chunk
+    Py_ssize_t n_gvars
+    int* gvar_op            # (n_gvars,) the op of each trained weight, and whether it is the bias (beta)
+    int* gvar_bias
+    # learning-rate schedule (_schedules.pxd) or a table of per-step rates (a Python schedule)
+    int schedule            # SCHEDULE_* code; SCHEDULE_NONE: lr
+    const double* sched_p   # its parameters
+    Py_ssize_t sched_n
+    const double* lr_table  # (n_batches,) per-step rates from raw step lr_table_start, or NULL
+    Py_ssize_t lr_table_start
     # regularization penalty: chunks of PENALTY_CHUNK elements of the regularized ranges
     Py_ssize_t n_chunks
     Py_ssize_t* chunk_off   # (n_chunks,) arena offset of each chunk

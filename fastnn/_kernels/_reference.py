@@ -21,9 +21,12 @@ Conventions
     * Activations are named by their Keras strings: ``"linear"``, ``"relu"``,
       ``"sigmoid"``, ``"tanh"``, ``"softmax"``.
 """
+import math
 import re
 
 import numpy as np
+
+from fastnn._kernels._optim_scalars import adamax_correction, check_schedule, nadam_scalars
 
 # Argument checks and messages shared with the compiled kernels, which import them from _argchecks too.
 from fastnn._kernels._argchecks import (UNPICKLE_ARGUMENT_ERROR, UNPICKLE_FRAME_ERROR, byte_view,
@@ -696,6 +699,98 @@ def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsi
     accum_delta *= t(rho)
     accum_delta += t(1 - rho) * delta * delta
     w += t(learning_rate) * delta
+
+
+def adagrad_update(w, g, accumulator, learning_rate, epsilon=1e-7, n_threads=None):
+    """accumulator += g^2; w -= lr g / sqrt(accumulator + eps) (the accumulator starts at Keras'
+    initial_accumulator_value, 0.1)."""
+    t = w.dtype.type
+    accumulator += g * g
+    w -= t(learning_rate) * g / np.sqrt(accumulator + t(epsilon))
+
+
+def adamax_update(w, g, m, u, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=1,
+                  n_threads=None):
+    """Keras 3 Adamax, t = iteration: m += (g - m)(1 - b1); u = max(b2 u, |g|);
+    w -= lr m / ((1 - b1^t)(u + eps))."""
+    t = w.dtype.type
+    bc = t(adamax_correction(float(beta_1), iteration))
+    m += (g - m) * t(1 - beta_1)
+    np.maximum(t(beta_2) * u, np.abs(g), out=u)
+    w -= t(learning_rate) * m / (bc * (u + t(epsilon)))
+
+
+def nadam_update(w, g, m, v, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=1,
+                 n_threads=None):
+    """Keras 3 Nadam, t = iteration: u_t = b1 (1 - 0.5 0.96^t); m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+    m_hat = u_{t+1} m / (1 - prod u_1..u_{t+1}) + (1 - u_t) g / (1 - prod u_1..u_t);
+    w -= m_hat lr / (sqrt(v / (1 - b2^t)) + eps)."""
+    t = w.dtype.type
+    ut1, d1, cu, d2, bc2 = (t(k) for k in nadam_scalars(float(beta_1), float(beta_2), iteration))
+    m += (g - m) * t(1 - beta_1)
+    v += (g * g - v) * t(1 - beta_2)
+    m_hat = ut1 * m / d1 + cu * g / d2
+    w -= m_hat * t(learning_rate) / (np.sqrt(v / bc2) + t(epsilon))
+
+
+def lion_update(w, g, m, learning_rate, beta_1=0.9, beta_2=0.99, n_threads=None):
+    """Keras 3 Lion: w -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g."""
+    t = w.dtype.type
+    s = m * t(beta_1) + g * t(1.0 - beta_1)
+    w -= t(learning_rate) * ((s > 0).astype(w.dtype) - (s < 0).astype(w.dtype))
+    m *= t(beta_2)
+    m += g * t(1.0 - beta_2)
+
+
+# --------------------------------------------------------------------------- learning-rate schedules
+# Keras 3 keras/src/optimizers/schedules/learning_rate_schedule.py, as parameter tuples (the engine plan's
+# "schedule"; layouts in _schedules.pxd), in float64 with Python's math (the C twin's libm).
+def _cosine(step, decay_steps, alpha, start):
+    cosine_decayed = 0.5 * (1.0 + math.cos(math.pi * (step / decay_steps)))
+    return start * ((1.0 - alpha) * cosine_decayed + alpha)
+
+
+def learning_rate_at(schedule, params, step):
+    """The learning rate of the built-in schedule ``schedule`` (a name of SCHEDULES) with parameters
+    ``params`` at the 0-based optimizer step ``step``, as a float."""
+    check_schedule("learning_rate_at", schedule, params)
+    p = [float(x) for x in params]
+    step = float(step)
+    if schedule in ("exponential", "inverse_time"):
+        q = step / p[1]
+        if p[3] != 0:
+            q = float(math.floor(q))
+        return p[0] * math.pow(p[2], q) if schedule == "exponential" else p[0] / (1.0 + p[2] * q)
+    if schedule == "piecewise":
+        n = int(p[0])
+        for i in range(n):
+            if step <= p[1 + i]:
+                return p[1 + n + i]
+        return p[1 + 2 * n]
+    if schedule == "polynomial":
+        ds = p[1]
+        if p[4] != 0:
+            ds = ds * (1.0 if step == 0 else float(math.ceil(step / ds)))
+        elif step > ds:
+            step = ds
+        return (p[0] - p[2]) * math.pow(1.0 - step / ds, p[3]) + p[2]
+    if schedule == "cosine":
+        if p[3] == 0:
+            return _cosine(min(step, p[1]), p[1], p[2], p[0])
+        step = min(step, p[1] + p[5])
+        if step < p[5]:
+            return (p[4] - p[0]) * (step / p[5]) + p[0]
+        return _cosine(step - p[5], p[1], p[2], p[4])
+    q = step / p[1]
+    t_mul = p[2]
+    if t_mul == 1.0:
+        i_restart = float(math.floor(q))
+        q = q - i_restart
+    else:
+        i_restart = float(math.floor(math.log(1.0 - q * (1.0 - t_mul)) / math.log(t_mul)))
+        sum_r = (1.0 - math.pow(t_mul, i_restart)) / (1.0 - t_mul)
+        q = (q - sum_r) / math.pow(t_mul, i_restart)
+    return p[0] * ((1.0 - p[4]) * (0.5 * math.pow(p[3], i_restart) * (1.0 + math.cos(math.pi * q))) + p[4])
 
 
 # --------------------------------------------------------------------------- sparse (CSR) inputs

@@ -119,22 +119,63 @@ class Engine:
                 dx[:, np.asarray(op[2])] = dy
                 dy = dx
 
-    def _update(self, learning_rate, iteration):
+    def _update(self, learning_rate, raw):
+        """One optimizer step after `raw` earlier ones (Keras' _iterations): accumulation, clipping and weight
+        decay as Keras 3's base optimizer, then the update (engine.pyx's order: _engine_update.update_range)."""
         kind, h = self.plan["optimizer"]
         s = self.slots
-        for off, size in self._trained:
-            sl = slice(off, off + size)
+        dtype = self.params.dtype.type
+        steps = h["gradient_accumulation_steps"]
+        t = raw // steps + 1 if steps else raw + 1
+        if h["schedule"] is not None:
+            learning_rate = R.learning_rate_at(h["schedule"][0], h["schedule"][1], raw)
+        ranges = [(slice(off, off + size), off) for off, size in self._trained]
+        if steps:
+            if (raw + 1) % steps:
+                for sl, _ in ranges:
+                    s[3][sl] += self.grads[sl]
+                return
+            for sl, _ in ranges:
+                self.grads[sl] = (self.grads[sl] + s[3][sl]) / dtype(steps)
+                s[3][sl] = 0
+        scales = self._clip_scales(h, ranges)
+        for (sl, off), scale in zip(ranges, scales):
             w, g = self.params[sl], self.grads[sl]
-            m0, m1, m2 = (None if a is None else a[sl] for a in s)
+            if h["clipvalue"] > 0:
+                np.clip(g, -dtype(h["clipvalue"]), dtype(h["clipvalue"]), out=g)
+            if scale != 1.0:
+                g *= dtype(scale)
+            if h["weight_decay"] != 0 and off not in h["decay_excluded"]:
+                w[...] = w - w * dtype(h["weight_decay"]) * dtype(learning_rate)
+            m0, m1, m2 = (None if a is None else a[sl] for a in s[:3])
             if kind == "sgd":
                 R.sgd_update(w, g, m0, learning_rate, h["momentum"], h["nesterov"])
             elif kind == "rmsprop":
                 R.rmsprop_update(w, g, m0, m1, m2, learning_rate, h["rho"], h["momentum"], h["epsilon"], h["centered"])
             elif kind == "adam":
-                R.adam_update(w, g, m0, m1, m2, learning_rate, h["beta_1"], h["beta_2"], h["epsilon"], iteration,
-                              h["amsgrad"])
-            else:
+                R.adam_update(w, g, m0, m1, m2, learning_rate, h["beta_1"], h["beta_2"], h["epsilon"], t, h["amsgrad"])
+            elif kind == "adadelta":
                 R.adadelta_update(w, g, m0, m1, learning_rate, h["rho"], h["epsilon"])
+            elif kind == "adagrad":
+                R.adagrad_update(w, g, m0, learning_rate, h["epsilon"])
+            elif kind == "adamax":
+                R.adamax_update(w, g, m0, m1, learning_rate, h["beta_1"], h["beta_2"], h["epsilon"], t)
+            elif kind == "nadam":
+                R.nadam_update(w, g, m0, m1, learning_rate, h["beta_1"], h["beta_2"], h["epsilon"], t)
+            else:
+                R.lion_update(w, g, m0, learning_rate, h["beta_1"], h["beta_2"])
+
+    def _clip_scales(self, h, ranges):
+        """Each trained weight's norm-clipping factor (Keras 3: clipnorm per weight, global_clipnorm over all)."""
+        if h["clipnorm"] <= 0 and h["global_clipnorm"] <= 0:
+            return [1.0] * len(ranges)
+        sq = [float(np.sum(np.square(self.grads[sl], dtype=np.float64))) for sl, _ in ranges]
+        if h["clipnorm"] > 0:
+            c = h["clipnorm"]
+            return [c / max(np.sqrt(q), c) if np.sqrt(q) > c else 1.0 for q in sq]
+        norm = np.sqrt(sum(sq))
+        c = h["global_clipnorm"]
+        return [c * min(1.0 / norm, 1.0 / c) + (norm - norm)] * len(ranges)
 
     def _penalty(self, gradients):
         total = 0.0
@@ -169,7 +210,7 @@ class Engine:
         order, first_batch, n_batches, rows_total = P.check_order(owner, order, first_batch, n_batches,
                                                                   self.batch_size, S)
         iterations = P.check_int(owner, "iterations", iterations, 0)
-        learning_rate = P.check_real(owner, "learning_rate", learning_rate, 0.0, np.inf)
+        learning_rate, table = P.check_learning_rate(owner, learning_rate, n_batches)
         uniforms = P.check_uniforms(owner, self.plan["ops"], uniforms, rows_total, self.plan["dtype"])
         fold = self.plan["loss"][1]
         bs = self.batch_size
@@ -196,7 +237,7 @@ class Engine:
             self._penalty(gradients=True)
             if grad_hook is not None:
                 penalty += float(grad_hook(step))
-            self._update(learning_rate, iterations + step + 1)
+            self._update(learning_rate if table is None else float(table[step]), iterations + step)
             self.steps_applied += 1
             self.steps_done = step + 1
             loss_sum += loss + n * penalty

@@ -22,11 +22,12 @@ from fastnn._kernels._loops_loss cimport (LOSS_BXENT, LOSS_MAE, LOSS_MSE, LOSS_S
 from fastnn._kernels._loops_norm cimport dropout_scale
 from fastnn._kernels._engine_types cimport (EOp, Engine as CEngine, IN_CSR, IN_DENSE, IN_GATHER, MODE_EVAL,
                                             MODE_FORWARD, MODE_PREDICT, MODE_TRAIN, OP_ACT, OP_BN, OP_DENSE,
-                                            OP_DROPOUT, OP_PERMUTE, OPT_ADADELTA, OPT_ADAM, OPT_RMSPROP, OPT_SGD,
-                                            PENALTY_CHUNK)
+                                            OP_DROPOUT, OP_PERMUTE, OPT_ADADELTA, OPT_ADAGRAD, OPT_ADAM, OPT_ADAMAX,
+                                            OPT_LION, OPT_NADAM, OPT_RMSPROP, OPT_SGD, GRAD_CHUNK, PENALTY_CHUNK)
 from fastnn._kernels._engine_step cimport infer_call, train_call
 
 from fastnn._kernels import _engine_plan as P
+from fastnn._kernels._optim_scalars import SCHEDULES
 from fastnn._kernels._engine_csr import CsrInputs, is_csr
 from fastnn._kernels._engine_threads import PIECE_STEPS, PROBE_STEPS, TEAM_PROBE_STEPS, WARM_STEPS, Chooser, timed
 from fastnn.utils.validation import describe, shape_str
@@ -44,7 +45,8 @@ TUNABLES = {
 }
 _LOSS_CODES = {"softmax_xent": LOSS_SOFTMAX_XENT, "sigmoid_bxent": LOSS_SIGMOID_BXENT, "xent": LOSS_XENT,
                "bxent": LOSS_BXENT, "mse": LOSS_MSE, "mae": LOSS_MAE}
-_OPT_CODES = {"sgd": OPT_SGD, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM, "adadelta": OPT_ADADELTA}
+_OPT_CODES = {"sgd": OPT_SGD, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM, "adadelta": OPT_ADADELTA,
+              "adagrad": OPT_ADAGRAD, "adamax": OPT_ADAMAX, "nadam": OPT_NADAM, "lion": OPT_LION}
 _OP_CODES = {"dense": OP_DENSE, "act": OP_ACT, "bn": OP_BN, "dropout": OP_DROPOUT, "permute": OP_PERMUTE}
 
 
@@ -91,7 +93,7 @@ cdef class _Core:
     """The C state of one Engine and every array its pointers point into."""
     cdef CEngine e
     cdef list keep
-    cdef object acc, nnz_part, u_addrs, csr_split
+    cdef object acc, nnz_part, u_addrs, csr_split, lr_table, sched_params
     cdef public object dtype
 
     def __cinit__(self):
@@ -130,6 +132,9 @@ cdef class _Core:
         kind, hyper = plan["optimizer"]
         e.opt = _OPT_CODES[kind]
         e.s0, e.s1, e.s2 = <void*>_addr(slots[0]), <void*>_addr(slots[1]), <void*>_addr(slots[2])
+        e.s3 = <void*>_addr(slots[3])
+        e.nadam_t = 0
+        e.lr_table = NULL
         self.keep += list(slots)
         trained_below = False
         n_dropout = 0
@@ -191,6 +196,7 @@ cdef class _Core:
             if spec[0] == "dense" and op.need_dx:
                 op.WT = self._buffer(op.n_in * op.n_out, dtype)
         self._regularizers(plan, ops, itemsize)
+        self._grad_chunks(plan, ops)
         e.acc_stride = (width + 7) // 8 * 8
         self.acc = self._array(e.acc_stride, np.float64)
         e.acc = <double*><size_t>self.acc.ctypes.data
@@ -268,7 +274,46 @@ cdef class _Core:
         e.chunk_l2 = <double*><size_t>table[3].ctypes.data
         e.chunk_sum = <double*><size_t>sums.ctypes.data
 
-    def set_hyper(self, kind, hyper, double lr):
+    def _grad_chunks(self, plan, ops):
+        """The trained weights (kernel/bias, gamma/beta) and their chunks of GRAD_CHUNK elements, whose sums of
+        squared gradients norm clipping adds up in order; and which weights weight decay skips."""
+        cdef CEngine* e = &self.e
+        cdef EOp* op
+        excluded = set(plan["optimizer"][1]["decay_excluded"])
+        regs = {(off, size): (l1, l2) for off, size, l1, l2 in plan["regularizers"]}
+        gvars, chunks = [], []
+        for i, spec in enumerate(ops):
+            op = &e.ops[i]
+            op.w_scale = op.b_scale = 1.0
+            for name, off, size, trained in P.op_weights(spec):
+                if not trained:
+                    continue
+                bias = name in ("bias", "beta")
+                if bias:
+                    op.b_decay = off not in excluded
+                else:
+                    op.w_decay = off not in excluded
+                l1, l2 = regs.get((off, size), (0.0, 0.0))
+                chunks += [(off + c, min(GRAD_CHUNK, size - c), len(gvars), l1, l2) for c in range(0, size, GRAD_CHUNK)]
+                gvars.append((i, int(bias)))
+        e.n_gchunks, e.n_gvars = len(chunks), len(gvars)
+        table = [np.ascontiguousarray([c[k] for c in chunks] or [0], dtype=t)
+                 for k, t in enumerate((np.intp, np.intp, np.intp, np.float64, np.float64))]
+        var_table = [np.ascontiguousarray([v[k] for v in gvars] or [0], dtype=np.intc) for k in range(2)]
+        sq = np.zeros(max(1, len(chunks)))
+        self.keep += table + var_table + [sq]
+        e.gchunk_off = <Py_ssize_t*><size_t>table[0].ctypes.data
+        e.gchunk_len = <Py_ssize_t*><size_t>table[1].ctypes.data
+        e.gchunk_var = <Py_ssize_t*><size_t>table[2].ctypes.data
+        e.gchunk_l1 = <double*><size_t>table[3].ctypes.data
+        e.gchunk_l2 = <double*><size_t>table[4].ctypes.data
+        e.gchunk_sq = <double*><size_t>sq.ctypes.data
+        e.gvar_op = <int*><size_t>var_table[0].ctypes.data
+        e.gvar_bias = <int*><size_t>var_table[1].ctypes.data
+
+    def set_hyper(self, kind, hyper, double lr, lr_table=None, Py_ssize_t table_start=0):
+        """The optimizer's hyper-parameters, and the learning rate: the plan's schedule, else lr_table
+        (per-step rates from raw step table_start), else lr."""
         cdef CEngine* e = &self.e
         e.lr = lr
         e.h_a = e.h_b = e.h_c = e.beta_1 = e.beta_2 = 0
@@ -279,8 +324,29 @@ cdef class _Core:
             e.h_a, e.h_b, e.h_c, e.flag1 = hyper["rho"], hyper["momentum"], hyper["epsilon"], hyper["centered"]
         elif kind == "adam":
             e.h_c, e.flag1, e.beta_1, e.beta_2 = hyper["epsilon"], hyper["amsgrad"], hyper["beta_1"], hyper["beta_2"]
+        elif kind in ("adamax", "nadam"):
+            e.h_c, e.beta_1, e.beta_2 = hyper["epsilon"], hyper["beta_1"], hyper["beta_2"]
+        elif kind == "lion":
+            e.beta_1, e.beta_2 = hyper["beta_1"], hyper["beta_2"]
+        elif kind == "adagrad":
+            e.h_c = hyper["epsilon"]
         else:
             e.h_a, e.h_c = hyper["rho"], hyper["epsilon"]
+        e.weight_decay = hyper["weight_decay"]
+        e.clipnorm, e.clipvalue, e.global_clipnorm = hyper["clipnorm"], hyper["clipvalue"], hyper["global_clipnorm"]
+        e.accum_steps = hyper["gradient_accumulation_steps"]
+        schedule = hyper["schedule"]
+        e.schedule = 0
+        if schedule is not None:
+            params = self.sched_params = np.ascontiguousarray(schedule[1], dtype=np.float64)
+            e.schedule = SCHEDULES[schedule[0]][0]
+            e.sched_p = <const double*><size_t>params.ctypes.data
+            e.sched_n = params.shape[0]
+        e.lr_table = NULL
+        if lr_table is not None:
+            self.lr_table = lr_table
+            e.lr_table = <const double*><size_t>lr_table.ctypes.data
+            e.lr_table_start = table_start
 
     def set_input(self, X, csr_split=None, kernel="auto"):
         """Point the engine at X: a dense (S, I0) array, or a checked CSR matrix; kernel "gemm" keeps the
@@ -500,7 +566,9 @@ class Engine:
         X (S, I0) of the plan's dtype, or a float32 CSR matrix; y (S,) int class ids (categorical losses) or
         (S, K) labels; order (S',) row ids: batch b is order[b*batch_size : (b+1)*batch_size] (the last may
         be short); ``iterations`` the optimizer's step count before these steps (Adam's t = iterations + 1);
-        ``sample_weight`` (S,) or None; ``uniforms`` one (R, O) array of the dtype per dropout op, uniform in
+        ``learning_rate`` a number, or (n_batches,) float64 rates, one per step (a Python schedule's values;
+        a schedule in the plan overrides both); ``iterations`` counts every step, accumulating ones too
+        (Keras' ``_iterations``, the step a schedule reads); ``sample_weight`` (S,) or None; ``uniforms`` one (R, O) array of the dtype per dropout op, uniform in
         [0, 1), R the call's rows in step order; ``capture`` (R, K) receives the model's outputs. loss_sum
         is sum(w * loss) plus each batch's rows times the regularization penalty it started from.
         ``grad_hook(step)``, if given, runs once per step after the gradients are in ``grads`` and before any
@@ -517,13 +585,13 @@ class Engine:
         order, first_batch, n_batches, rows = P.check_order(owner, order, first_batch, n_batches, self.batch_size, S,
                                                             values=False)
         iterations = P.check_int(owner, "iterations", iterations, 0)
-        lr = P.check_real(owner, "learning_rate", learning_rate, 0.0, np.inf)
+        lr, table = P.check_learning_rate(owner, learning_rate, n_batches)
         uniforms = P.check_uniforms(owner, plan["ops"], uniforms, rows, plan["dtype"])
         capture = self._capture(owner, capture, rows)
         if n_batches == 0:
             return 0.0, np.zeros(len(plan["metrics"])), 0
         core = self._core
-        core.set_hyper(*plan["optimizer"], lr)
+        core.set_hyper(*plan["optimizer"], lr, table, iterations)
         core.set_labels(ids, Y, sw)
         start = first_batch * self.batch_size
         self._raise_for_rows(owner, core.check_rows(order, start, start + rows, S), S)

@@ -18,13 +18,20 @@ from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, inplace_array, real_number
 from fastnn._kernels._loops cimport split_point
-from fastnn._kernels._loops_optim cimport adadelta_range, adam_range, rmsprop_range, sgd_range
+from fastnn._kernels._loops_optim cimport (adadelta_range, adagrad_range, adam_range, adamax_range, lion_range,
+                                           nadam_range, rmsprop_range, sgd_range)
+from fastnn._kernels._optim_scalars import SCHEDULES, adamax_correction, check_schedule, nadam_scalars
+from fastnn._kernels._schedules cimport schedule_value
 
 cdef enum:
     SGD = 0
     RMSPROP = 1
     ADAM = 2
     ADADELTA = 3
+    ADAGRAD = 4
+    ADAMAX = 5
+    NADAM = 6
+    LION = 7
 
 
 cdef struct Hyper:
@@ -32,6 +39,8 @@ cdef struct Hyper:
     double a
     double b
     double c
+    double d
+    double k[5]
     bint flag1
     bint flag2
 
@@ -44,8 +53,16 @@ cdef inline void _range(int kind, floating* w, const floating* g, floating* s0, 
         rmsprop_range(w, g, s0, s1, s2, n0, n1, h.lr, h.a, h.b, h.c, h.flag1)
     elif kind == ADAM:
         adam_range(w, g, s0, s1, s2, n0, n1, h.lr, h.a, h.b, h.c, h.flag1)
-    else:
+    elif kind == ADADELTA:
         adadelta_range(w, g, s0, s1, n0, n1, h.lr, h.a, h.c)
+    elif kind == ADAGRAD:
+        adagrad_range(w, g, s0, n0, n1, h.lr, h.c)
+    elif kind == ADAMAX:
+        adamax_range(w, g, s0, s1, n0, n1, h.lr, h.a, h.b, h.d, h.c)
+    elif kind == NADAM:
+        nadam_range(w, g, s0, s1, n0, n1, h.lr, h.a, h.b, h.k, h.c)
+    else:
+        lion_range(w, g, s0, n0, n1, h.lr, h.a, h.b)
 
 
 cdef void _update(int kind, floating[::1] w, const floating[::1] g, floating* s0, floating* s1, floating* s2,
@@ -155,3 +172,66 @@ def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsi
     h.c = real_number("adadelta_update", "epsilon", epsilon)
     _run(ADADELTA, "adadelta_update", w, g, (accum_grad, accum_delta), ("accum_grad", "accum_delta"),
          (True, True), h, n_threads)
+
+
+def adagrad_update(w, g, accumulator, learning_rate, epsilon=1e-7, n_threads=None):
+    """accumulator += g^2; w -= lr g / sqrt(accumulator + eps) (the accumulator starts at Keras'
+    initial_accumulator_value, 0.1)."""
+    cdef Hyper h
+    h.lr = real_number("adagrad_update", "learning_rate", learning_rate)
+    h.c = real_number("adagrad_update", "epsilon", epsilon)
+    _run(ADAGRAD, "adagrad_update", w, g, (accumulator,), ("accumulator",), (True,), h, n_threads)
+
+
+def adamax_update(w, g, m, u, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=1,
+                  n_threads=None):
+    """Keras 3 Adamax, t = iteration: m += (g - m)(1 - b1); u = max(b2 u, |g|);
+    w -= lr m / ((1 - b1^t)(u + eps))."""
+    cdef Hyper h
+    h.lr = real_number("adamax_update", "learning_rate", learning_rate)
+    h.a = real_number("adamax_update", "beta_1", beta_1)
+    h.b = real_number("adamax_update", "beta_2", beta_2)
+    h.c = real_number("adamax_update", "epsilon", epsilon)
+    h.d = adamax_correction(h.a, _step("adamax_update", iteration))
+    _run(ADAMAX, "adamax_update", w, g, (m, u), ("m", "u"), (True, True), h, n_threads)
+
+
+def nadam_update(w, g, m, v, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=1,
+                 n_threads=None):
+    """Keras 3 Nadam, t = iteration: u_t = b1 (1 - 0.5 0.96^t); m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+    m_hat = u_{t+1} m / (1 - prod u_1..u_{t+1}) + (1 - u_t) g / (1 - prod u_1..u_t);
+    w -= m_hat lr / (sqrt(v / (1 - b2^t)) + eps)."""
+    cdef Hyper h
+    h.lr = real_number("nadam_update", "learning_rate", learning_rate)
+    h.a = real_number("nadam_update", "beta_1", beta_1)
+    h.b = real_number("nadam_update", "beta_2", beta_2)
+    h.c = real_number("nadam_update", "epsilon", epsilon)
+    for i, value in enumerate(nadam_scalars(h.a, h.b, _step("nadam_update", iteration))):
+        h.k[i] = value
+    _run(NADAM, "nadam_update", w, g, (m, v), ("m", "v"), (True, True), h, n_threads)
+
+
+def lion_update(w, g, m, learning_rate, beta_1=0.9, beta_2=0.99, n_threads=None):
+    """Keras 3 Lion: w -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g."""
+    cdef Hyper h
+    h.lr = real_number("lion_update", "learning_rate", learning_rate)
+    h.a = real_number("lion_update", "beta_1", beta_1)
+    h.b = real_number("lion_update", "beta_2", beta_2)
+    _run(LION, "lion_update", w, g, (m,), ("m",), (True,), h, n_threads)
+
+
+cdef int _step(str owner, iteration) except -1:
+    """The 1-based step number t."""
+    if isinstance(iteration, bool) or not isinstance(iteration, (int, np.integer)) or iteration < 1:
+        raise ValueError(f"{owner}: argument `iteration` must be an integer >= 1 (the 1-based step); "
+                         f"received {describe(iteration)}.")
+    return iteration
+
+
+def learning_rate_at(schedule, params, step):
+    """The learning rate of the built-in schedule ``schedule`` (a name of SCHEDULES) with parameters
+    ``params`` at the 0-based optimizer step ``step``, as a float (the engine's own C function)."""
+    params = check_schedule("learning_rate_at", schedule, params)
+    p = np.ascontiguousarray(params, dtype=np.float64)
+    cdef double[::1] pv = p
+    return schedule_value(SCHEDULES[schedule][0], &pv[0], float(step))

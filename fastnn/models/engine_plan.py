@@ -116,7 +116,7 @@ def build_plan(model, loss, metrics, optimizer, weighted=()):
                 metrics=tuple((m.kernel, m.threshold, bool(w)) for m, w in
                               zip(metrics, tuple(weighted) + (False,) * (len(metrics) - len(weighted)))
                               if m.kernel is not None),
-                optimizer=("sgd", {}) if optimizer is None else (optimizer.kind, optimizer.hyper()),
+                optimizer=("sgd", {}) if optimizer is None else (optimizer.kind, optimizer.engine_hyper(model)),
                 regularizers=tuple(regs))
     return plan, ctx["dropouts"], custom
 

@@ -38,7 +38,7 @@ class Runner:
         return (batch_size, id(model._params), model.trainable,
                 tuple(layer.trainable for layer in model._layers), id(model.loss),
                 tuple(id(m) for m in model._compiled_metrics), tuple(model._metric_weighted), id(opt),
-                None if opt is None else (tuple(opt.hyper().values()), id(opt.slots)), self.engine_class)
+                None if opt is None else (tuple(opt.engine_hyper(model).values()), id(opt.slots)), self.engine_class)
 
     def engine(self, batch_size):
         """(engine, dropout layers) for batches of at most `batch_size` rows, rebuilt when the model, its
@@ -52,8 +52,9 @@ class Runner:
         opt = model.optimizer
         slots = (None, None, None)
         if opt is not None:  # (an uncompiled model predicts with a plan that never trains)
+            opt.claim(model, "fit")
             opt.build(model._params.shape[0], model._params.dtype)
-            slots = opt.slots
+            slots = opt.engine_slots()
         plan, dropouts, custom = build_plan(model, model.loss, model._compiled_metrics, opt,
                                             weighted=model._metric_weighted)
         key = (plan_key(plan), id(model._params), tuple(id(s) for s in slots), id(opt), self.engine_class)
@@ -97,10 +98,10 @@ class Runner:
             applied = engine.steps_applied
             try:
                 l_sum, m_sums, n_seen = engine.train_steps(
-                    x, data.y, order, start, k, opt.iterations, opt.learning_rate, sample_weight=data.sample_weight,
+                    x, data.y, order, start, k, opt._iterations, _rates(opt, k), sample_weight=data.sample_weight,
                     uniforms=uniforms, capture=capture, grad_hook=self._hook())
             finally:  # exact after an interrupted call too: the steps applied (a counter the kernels advance)
-                opt.iterations += engine.steps_applied - applied
+                opt._iterations += engine.steps_applied - applied
             done = order[start * batch_size:start * batch_size + n_seen]
             for (metric, weighted), m_sum in zip(kernel_metrics, m_sums):
                 # a weighted metric's engine sum is sum(w * value): its count is the weights' sum
@@ -196,6 +197,15 @@ class Runner:
         uniforms = self._draw(dropouts, 0, 1, max(1, n), n) if dropouts else None
         out = engine.forward_train(_engine_x(x, model), uniforms)
         return out.reshape((n,) + tuple(model.output_shape[1:]))
+
+
+def _rates(opt, steps):
+    """The engine's learning_rate argument: the rate, or for a schedule of your own one rate per step (a Python
+    call each; a built-in schedule is in the plan and evaluated in C, so this value is not read)."""
+    schedule = opt.schedule
+    if schedule is None or schedule.engine_spec() is not None:
+        return opt.current_learning_rate() if schedule is None else 0.0
+    return np.array([opt.current_learning_rate(opt._iterations + s) for s in range(steps)], dtype=np.float64)
 
 
 def _python_metrics(model, data):

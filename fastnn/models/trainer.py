@@ -237,6 +237,7 @@ class Trainer:
         check_kwargs("compile", kwargs)
         _reject("compile", loss_weights=loss_weights)
         self.optimizer = optimizers_module.get(optimizer)
+        self.optimizer.claim(self)
         self.loss = None if loss is None else losses_module.get(loss)
         if self.loss is not None and self.loss.reduction not in ("sum_over_batch_size", "mean"):
             raise ValueError(
@@ -448,6 +449,7 @@ class Trainer:
         rng = global_rng()
         # A non-finite loss is reported once per fit, unless TerminateOnNaN is there to report it (and stop).
         nan_watch = not any(isinstance(c, TerminateOnNaN) for c in callbacks.callbacks)
+        fit_rate = float(self.optimizer.learning_rate)
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch)
             order = self._epoch_order(n, batch_size, shuffle, rng)
@@ -476,6 +478,11 @@ class Trainer:
                 callbacks.on_test_batch_end(int(math.ceil(val_data.n / eval_batch)) - 1, val_logs)
                 callbacks.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
+            rate = float(self.optimizer.learning_rate)
+            if self.optimizer.schedule is not None or rate != fit_rate:
+                # the rate the next step uses (a schedule's at the current step); Keras 3 logs it only from
+                # ReduceLROnPlateau / LearningRateScheduler, which still overwrite this value
+                logs["learning_rate"] = rate
             callbacks.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break

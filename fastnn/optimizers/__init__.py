@@ -1,16 +1,23 @@
-"""Optimizers with Keras 3 names, defaults and update rules."""
+"""Optimizers with Keras 3 names, defaults and update rules, and their learning-rate ``schedules``."""
+from fastnn.optimizers import schedules
 from fastnn.optimizers.adadelta import Adadelta
+from fastnn.optimizers.adagrad import Adagrad
 from fastnn.optimizers.adam import Adam
+from fastnn.optimizers.adamax import Adamax
+from fastnn.optimizers.adamw import AdamW
 from fastnn.optimizers.base import Optimizer
+from fastnn.optimizers.lion import Lion
+from fastnn.optimizers.nadam import Nadam
 from fastnn.optimizers.rmsprop import RMSprop
 from fastnn.optimizers.sgd import SGD
 from fastnn.utils.validation import describe, unknown_identifier
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adadelta": Adadelta}
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adadelta": Adadelta, "adamw": AdamW, "adagrad": Adagrad,
+            "adamax": Adamax, "nadam": Nadam, "lion": Lion}
 
 
 def get(identifier):
-    """Resolve 'sgd' / 'rmsprop' / 'adam' / 'adadelta', a class, or an instance."""
+    """Resolve an optimizer name ('sgd', 'adam', 'adamw', 'nadam', ...), a class, or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
@@ -24,4 +31,5 @@ def get(identifier):
                      f"{sorted(_BY_NAME)} or a fastnn.optimizers.Optimizer instance.")
 
 
-__all__ = ["Adadelta", "Adam", "Optimizer", "RMSprop", "SGD", "get"]
+__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Lion", "Nadam", "Optimizer", "RMSprop", "SGD", "get",
+           "schedules"]

@@ -15,7 +15,7 @@ class Adadelta(Optimizer):
     def hyper(self):
         return {"rho": self.rho, "epsilon": self.epsilon}
 
-    def update_step(self, params, grads):
-        accumulated_grad, accumulated_delta = self.slots
-        K.adadelta_update(params, grads, accumulated_grad, accumulated_delta, self.learning_rate, self.rho,
+    def update_step(self, params, grads, learning_rate):
+        accumulated_grad, accumulated_delta = self.slots[:2]
+        K.adadelta_update(params, grads, accumulated_grad, accumulated_delta, learning_rate, self.rho,
                           self.epsilon)

@@ -18,7 +18,7 @@ class RMSprop(Optimizer):
     def hyper(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
 
-    def needed_slots(self):
+    def _own_slots(self):
         names = ["velocity"]
         if self.momentum > 0:
             names.append("momentum")
@@ -26,7 +26,7 @@ class RMSprop(Optimizer):
             names.append("average_gradient")
         return tuple(names)
 
-    def update_step(self, params, grads):
-        velocity, momentum, average_gradient = self.slots
-        K.rmsprop_update(params, grads, velocity, momentum, average_gradient, self.learning_rate, self.rho,
+    def update_step(self, params, grads, learning_rate):
+        velocity, momentum, average_gradient = self.slots[:3]
+        K.rmsprop_update(params, grads, velocity, momentum, average_gradient, learning_rate, self.rho,
                          self.momentum, self.epsilon, self.centered)

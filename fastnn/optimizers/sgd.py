@@ -15,8 +15,8 @@ class SGD(Optimizer):
     def hyper(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
-    def needed_slots(self):
-        return self.slot_names if self.momentum != 0 else ()
+    def _own_slots(self):
+        return type(self).slot_names if self.momentum != 0 else ()
 
-    def update_step(self, params, grads):
-        K.sgd_update(params, grads, self.slots[0], self.learning_rate, self.momentum, self.nesterov)
+    def update_step(self, params, grads, learning_rate):
+        K.sgd_update(params, grads, self.slots[0], learning_rate, self.momentum, self.nesterov)

@@ -49,7 +49,8 @@ def _optimizer_arrays(model):
     if not model.compiled:
         return []
     opt = model.optimizer
-    arrays = [(ff.ITERATIONS, np.asarray(opt.iterations, dtype=np.int64))]
+    # every step, accumulating ones too (Keras' _iterations: a schedule and gradient accumulation read it)
+    arrays = [(ff.ITERATIONS, np.asarray(opt._iterations, dtype=np.int64))]
     size = model.count_params() if model.built else None
     slots = opt.slots or ()
     # Slots sized for another parameter count (the model changed since the last fit) would be
@@ -180,7 +181,7 @@ def _load_optimizer_state(archive, model):
         slots = tuple(aligned_copy(archive.read_array(ff.slot_member(name), (size,), dtype,
                                                       what=f"optimizer slot '{name}'"))
                       if name in stored else None for name in opt.slot_names)
-    opt.iterations = iterations
+    opt._iterations = iterations
     opt.slots = slots
 
 

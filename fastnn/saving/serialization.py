@@ -26,6 +26,7 @@ _KINDS = {
     "metric": (metrics, metrics.Metric),
     "initializer": (initializers, initializers.Initializer),
     "regularizer": (regularizers, regularizers.Regularizer),
+    "schedule": (optimizers.schedules, optimizers.schedules.LearningRateSchedule),
 }
 # Exceptions a fastnn constructor raises for a bad argument; anything else is a bug and propagates.
 _CONFIG_ERRORS = (TypeError, ValueError, KeyError, OverflowError)
@@ -68,6 +69,8 @@ def _check_registered(kind, obj):
 def serialize(kind, obj):
     """``{"class_name", "config"}`` for a fastnn object of ``kind``."""
     _check_registered(kind, obj)
+    if kind == "optimizer" and obj.schedule is not None:
+        _check_registered("schedule", obj.schedule)  # a schedule of your own: its class could not be rebuilt
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
 
 
@@ -129,6 +132,8 @@ def _check_config_dict(config, where):
 
 
 def _nested_kind(key):
+    if key == "learning_rate":
+        return "schedule"
     return "regularizer" if key.endswith("_regularizer") else "initializer"
 
 

@@ -14,7 +14,16 @@ from fastnn._kernels import _engine_plan as P
 ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh")
 OPTIMIZERS = (("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.9, "nesterov": True}),
               ("rmsprop", {}), ("rmsprop", {"momentum": 0.5, "centered": True}), ("adam", {}),
-              ("adam", {"amsgrad": True}), ("adadelta", {}))
+              ("adam", {"amsgrad": True}), ("adadelta", {}), ("adagrad", {}), ("adamax", {}), ("nadam", {}),
+              ("lion", {}),
+              # Keras 3's base-optimizer options: clipping, decoupled weight decay (AdamW), accumulation, schedules
+              ("sgd", {"momentum": 0.9, "clipnorm": 0.5}), ("rmsprop", {"global_clipnorm": 0.5}),
+              ("adam", {"clipvalue": 0.05}), ("nadam", {"gradient_accumulation_steps": 2}),
+              ("adam", {"weight_decay": 0.05, "gradient_accumulation_steps": 3, "clipnorm": 1.0}),
+              ("adamax", {"global_clipnorm": 0.3, "gradient_accumulation_steps": 2}),
+              ("sgd", {"schedule": ("cosine", (0.1, 5, 0.1, 1.0, 0.2, 2))}),
+              ("lion", {"schedule": ("exponential", (0.01, 2, 0.5, 0.0)), "weight_decay": 0.1}),
+              ("adagrad", {"schedule": ("piecewise", (2, 1, 3, 0.1, 0.05, 0.01)), "clipvalue": 0.1}))
 
 
 @dataclass
@@ -32,7 +41,9 @@ class Case:
 
     def arenas(self):
         dtype = self.plan["dtype"]
-        slots = [np.zeros(self.n_params, dtype) for _ in range(3)]
+        slots = [np.zeros(self.n_params, dtype) for _ in range(4)]
+        if self.plan["optimizer"][0] == "adagrad":
+            slots[0][...] = 0.1  # Keras' initial_accumulator_value
         return self.params0.copy(), np.zeros(self.n_params, dtype), slots
 
 

@@ -19,6 +19,12 @@ CASES = [
     ("adam", dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-7, iteration=17), 2),
     ("adam", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=3, amsgrad=True), 3),
     ("adadelta", dict(learning_rate=1.0, rho=0.95, epsilon=1e-7), 2),
+    ("adagrad", dict(learning_rate=0.01, epsilon=1e-7), 1),
+    ("adamax", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=1), 2),
+    ("adamax", dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-7, iteration=9), 2),
+    ("nadam", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7, iteration=1), 2),
+    ("nadam", dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-7, iteration=30), 2),
+    ("lion", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.99), 1),
 ]
 
 
@@ -30,6 +36,10 @@ def _call(mod, name, w, g, slots, hyper):
         return mod.rmsprop_update(w, g, s[0], s[1], s[2], **hyper)
     if name == "adam":
         return mod.adam_update(w, g, s[0], s[1], s[2], **hyper)
+    if name in ("adamax", "nadam"):
+        return getattr(mod, name + "_update")(w, g, s[0], s[1], **hyper)
+    if name in ("adagrad", "lion"):
+        return getattr(mod, name + "_update")(w, g, s[0], **hyper)
     return mod.adadelta_update(w, g, s[0], s[1], **hyper)
 
 
@@ -109,3 +119,42 @@ def test_bad_input():
         C.sgd_update(w, g, None, float("nan"))
     with pytest.raises(ValueError, match="`learning_rate` must be a real number; received"):
         C.sgd_update(w, g, None, "0.1")  # float("0.1") would have accepted it
+
+
+# (schedule, params, steps): every built-in schedule's C function against its twin, at and around the steps
+# where its branches change (boundaries, warmup end, decay end, restarts).
+SCHEDULE_CASES = [
+    ("exponential", (0.1, 10, 0.96, 0.0), (0, 1, 9, 10, 11, 1000)),
+    ("exponential", (0.1, 10, 0.5, 1.0), (0, 9, 10, 25)),
+    ("piecewise", (2, 100000, 110000, 1.0, 0.5, 0.1), (0, 100000, 100001, 110000, 110001)),
+    ("inverse_time", (0.1, 1.0, 0.5, 0.0), (0, 1, 2, 7)),
+    ("inverse_time", (0.1, 4.0, 0.5, 1.0), (0, 3, 4, 9)),
+    ("polynomial", (0.1, 10000, 0.01, 0.5, 0.0), (0, 1, 5000, 10000, 20000)),
+    ("polynomial", (0.1, 10, 0.01, 2.0, 1.0), (0, 5, 10, 11, 25)),
+    ("cosine", (0.1, 1000, 0.0, 0.0, 0.0, 0.0), (0, 1, 500, 999, 1000, 2000)),
+    ("cosine", (0.0, 1000, 0.1, 1.0, 0.1, 100.0), (0, 50, 99, 100, 101, 600, 1100, 5000)),
+    ("cosine_restarts", (1.0, 10, 2.0, 1.0, 0.0), (0, 5, 9, 10, 11, 29, 30, 31, 100)),
+    ("cosine_restarts", (1.0, 10, 1.0, 0.5, 0.1), (0, 5, 10, 15, 20, 35)),
+]
+
+
+@pytest.mark.parametrize("schedule,params,steps", SCHEDULE_CASES,
+                         ids=[f"{c[0]}{i}" for i, c in enumerate(SCHEDULE_CASES)])
+def test_schedules_match_reference_bit_for_bit(schedule, params, steps):
+    for step in steps:
+        assert C.learning_rate_at(schedule, params, step) == R.learning_rate_at(schedule, params, step), step
+
+
+def test_schedule_bad_input():
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        C.learning_rate_at("linear", (0.1,), 0)
+    with pytest.raises(ValueError, match="'exponential' takes 4 finite numbers"):
+        C.learning_rate_at("exponential", (0.1, 10), 0)
+    with pytest.raises(ValueError, match="takes 4 finite numbers"):
+        R.learning_rate_at("exponential", (0.1, 10, float("nan"), 0), 0)
+
+
+def test_step_must_be_a_positive_integer(rng):
+    w, g = np.zeros(4), np.ones(4)
+    with pytest.raises(ValueError, match="`iteration` must be an integer >= 1"):
+        C.adamax_update(w, g, np.zeros(4), np.zeros(4), 0.1, iteration=0)

@@ -1,0 +1,59 @@
+"""Per-step scalars of the optimizers whose update depends on the step number t (1-based), in float64,
+shared by the per-op kernels (optim.pyx), their twins (_reference.py) and the engine's twin; the compiled
+engine computes the same expressions in C (_engine_update.pxd), with the same libm pow, so every path
+gets the same bits.
+
+Keras 3 computes these in the variable's dtype (float32); float64 here rounds once at the end instead.
+"""
+
+import math
+import numbers
+
+_NADAM_DECAY = 0.96  # Keras 3 nadam.py: u_t = beta_1 (1 - 0.5 * 0.96^t)
+_products = {}       # beta_1 -> (t, prod u_1..u_t): the last product, so consecutive steps cost O(1)
+
+
+def nadam_product(beta_1, t):
+    """prod_{k=1..t} beta_1 (1 - 0.5 * 0.96^k), multiplied in k order (Keras' u_product variable)."""
+    k, p = _products.get(beta_1, (0, 1.0))
+    if k > t:
+        k, p = 0, 1.0
+    while k < t:
+        k += 1
+        p = p * beta_1 * (1.0 - 0.5 * _NADAM_DECAY ** k)
+    _products[beta_1] = (k, p)
+    return p
+
+
+def nadam_scalars(beta_1, beta_2, t):
+    """(u_{t+1}, 1 - prod_{t+1}, 1 - u_t, 1 - prod_t, 1 - beta_2^t) of Nadam's step t."""
+    u_t = beta_1 * (1.0 - 0.5 * _NADAM_DECAY ** t)
+    u_t1 = beta_1 * (1.0 - 0.5 * _NADAM_DECAY ** (t + 1))
+    prod = nadam_product(beta_1, t)
+    return (u_t1, 1.0 - prod * u_t1, 1.0 - u_t, 1.0 - prod, 1.0 - beta_2 ** t)
+
+
+def adamax_correction(beta_1, t):
+    """1 - beta_1^t."""
+    return 1.0 - beta_1 ** t
+
+
+# Built-in learning-rate schedules: name -> (engine code, number of parameters or None: piecewise's 2n + 2).
+# Layouts: _schedules.pxd.
+SCHEDULES = {"exponential": (1, 4), "piecewise": (2, None), "inverse_time": (3, 4), "polynomial": (4, 5),
+             "cosine": (5, 6), "cosine_restarts": (6, 5)}
+
+
+def check_schedule(owner, schedule, params):
+    """A schedule name and its parameters (finite floats), as the engine and learning_rate_at read them."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"{owner}: unknown schedule {schedule!r}; expected one of {sorted(SCHEDULES)}.")
+    params = tuple(params)
+    n = SCHEDULES[schedule][1]
+    if n is None:
+        n = 2 * int(params[0]) + 2 if params and params[0] >= 1 else -1
+    if len(params) != n or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+                                   for x in params):
+        raise ValueError(f"{owner}: schedule {schedule!r} takes {n if n >= 0 else '2n + 2'} finite numbers; "
+                         f"received {params!r}.")
+    return params
