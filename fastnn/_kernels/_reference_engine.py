@@ -175,7 +175,8 @@ class Engine:
             return [c / max(np.sqrt(q), c) if np.sqrt(q) > c else 1.0 for q in sq]
         norm = np.sqrt(sum(sq))
         c = h["global_clipnorm"]
-        return [c * min(1.0 / norm, 1.0 / c) + (norm - norm)] * len(ranges)
+        with np.errstate(divide="ignore"):  # a zero norm: 1/0 = inf, so no clipping (the kernel's min())
+            return [c * min(1.0 / norm, 1.0 / c) + (norm - norm)] * len(ranges)
 
     def _penalty(self, gradients):
         total = 0.0
