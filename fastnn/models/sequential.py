@@ -8,6 +8,7 @@ into one array (llm.c's ``params_memory``).
 """
 import numpy as np
 
+from fastnn.distribution.distribution_lib import writes_files
 from fastnn.layers.base import Layer, _as_shape
 from fastnn.layers.input_layer import InputLayer
 from fastnn.layers.weight import set_values
@@ -208,13 +209,16 @@ class Sequential(Trainer):
     def save(self, filepath, overwrite=True):
         """Save the architecture, weights, compile arguments and optimizer state; ``filepath`` ends in
         ``.keras`` (Keras' name), ``.fastnn``, ``.h5`` or ``.hdf5``, and the file holds fastnn's own format
-        (``fastnn.saving.file_format``), which ``fastnn.models.load_model`` reads and Keras cannot."""
-        saving_api.save_model(self, filepath, overwrite=overwrite)
+        (``fastnn.saving.file_format``), which ``fastnn.models.load_model`` reads and Keras cannot. Under a
+        data-parallel distribution only rank 0 writes."""
+        if writes_files():
+            saving_api.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save the weights (in ``self.weights`` order) in fastnn's format to a ``.weights.h5`` (Keras' name)
-        or ``.weights.npz`` file."""
-        saving_api.save_weights(self, filepath, overwrite=overwrite)
+        or ``.weights.npz`` file. Under a data-parallel distribution only rank 0 writes."""
+        if writes_files():
+            saving_api.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Load weights written by ``save_weights`` (or ``save``) into this built model."""

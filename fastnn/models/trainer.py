@@ -25,6 +25,7 @@ from fastnn.callbacks.callback_list import CallbackList
 from fastnn.callbacks.terminate_on_nan import TerminateOnNaN
 from fastnn.layers.dense import Dense
 from fastnn.layers.flatten import Flatten
+from fastnn.models.data_parallel_runner import NOT_DATA_PARALLEL, data_parallel_runner
 from fastnn.models.runner import Runner
 from fastnn.utils.rng_utils import global_rng
 from fastnn.utils.sparse_utils import check_structure, describe_sparse, is_sparse, maybe_sparsify, to_csr
@@ -434,13 +435,22 @@ class Trainer:
         eval_batch = self._check_batch_size(validation_batch_size) if validation_batch_size else batch_size
 
         n = train.n
-        batch_size = min(batch_size, n)  # as Keras: a batch larger than the data is the data (no larger buffers)
-        steps = int(math.ceil(n / batch_size))
-        callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
-                                 verbose=verbose, epochs=epochs, steps=steps)
-        per_batch = callbacks.needs_batch_hooks
+        parallel = self._parallel()
+        if parallel is None:
+            runner = self._runner
+            batch_size = min(batch_size, n)  # as Keras: a batch larger than the data is the data
+            steps = int(math.ceil(n / batch_size))
+        else:  # batch_size is the global batch; every rank gets the global steps, loss and metrics
+            runner = parallel
+            batch_size, steps = parallel.begin_fit(train, val_data if val is not None else None, batch_size,
+                                                   epochs, initial_epoch, shuffle, validation_freq)
         # The engine runs many steps per call; callbacks with batch hooks get one call per batch, the
-        # progress bar about _CHUNKS_PER_EPOCH updates per epoch.
+        # progress bar about _CHUNKS_PER_EPOCH updates per epoch (the same on every rank: each chunk is one
+        # exchange of the loss and metric sums).
+        shown = verbose if parallel is None or parallel.rank == 0 else 0  # one progress bar: rank 0's
+        callbacks = CallbackList(callbacks, add_history=True, add_progbar=shown != 0, model=self,
+                                 verbose=shown, epochs=epochs, steps=steps)
+        per_batch = callbacks.needs_batch_hooks
         chunk = 1 if per_batch else (max(1, steps // _CHUNKS_PER_EPOCH) if verbose == 1 else steps)
 
         self.stop_training = False
@@ -452,7 +462,8 @@ class Trainer:
         fit_rate = float(self.optimizer.learning_rate)
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch)
-            order = self._epoch_order(n, batch_size, shuffle, rng)
+            order = (self._epoch_order(n, batch_size, shuffle, rng) if parallel is None
+                     else parallel.epoch_order(n, batch_size, shuffle, rng, self._epoch_order))
             self._reset_metrics()
             loss_sum, seen = 0.0, 0
             batch = 0
@@ -460,7 +471,7 @@ class Trainer:
                 todo = min(chunk, steps - batch)
                 if per_batch:
                     callbacks.on_train_batch_begin(batch)
-                l_sum, n_seen = self._runner.train(train, order, batch, todo, batch_size)
+                l_sum, n_seen = runner.train(train, order, batch, todo, batch_size)
                 loss_sum += l_sum
                 seen += n_seen
                 if nan_watch and not math.isfinite(l_sum):
@@ -474,7 +485,7 @@ class Trainer:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 # Validation fires the test hooks, as Keras' fit does through evaluate().
                 callbacks.on_test_begin()
-                val_logs = self._evaluate(val_data)
+                val_logs = self._evaluate(val_data, runner)
                 callbacks.on_test_batch_end(int(math.ceil(val_data.n / eval_batch)) - 1, val_logs)
                 callbacks.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -489,10 +500,14 @@ class Trainer:
         callbacks.on_train_end(logs)
         return self.history
 
-    def _evaluate(self, data):
+    def _evaluate(self, data, runner=None):
         """The logs (loss, then the metrics' results) over all samples of ``data``, without training."""
         self._reset_metrics()
-        return self._logs(self._runner.evaluate(data))
+        return self._logs((runner or self._runner).evaluate(data))
+
+    def _parallel(self):
+        """A DataParallelRunner when a DataParallel distribution spans several processes, else None."""
+        return data_parallel_runner(self._runner)
 
     @staticmethod
     def _epoch_order(n, batch_size, shuffle, rng):
@@ -532,10 +547,12 @@ class Trainer:
         _check_cardinality(x_raw, y_raw)
         data = self._prepare_data(x_raw, y_raw, sample_weight, resolve_metrics=True)
         n_steps = int(math.ceil(data.n / batch_size))
+        parallel = self._parallel()
+        verbose = verbose if parallel is None or parallel.rank == 0 else 0
         callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
                                  steps=n_steps)
         callbacks.on_test_begin()
-        logs = self._evaluate(data)
+        logs = self._evaluate(data, parallel)
         callbacks.on_test_batch_end(n_steps - 1, logs)
         callbacks.on_test_end(logs)
         return self._flat_logs(logs, return_dict)
@@ -547,11 +564,13 @@ class Trainer:
         batch_size = self._check_batch_size(batch_size)
         xs = self._prepare_x(x)
         n_steps = int(math.ceil(xs.shape[0] / batch_size))
+        parallel = self._parallel()
+        verbose = verbose if parallel is None or parallel.rank == 0 else 0
         callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
                                  steps=n_steps) if (verbose or callbacks) else None
         if callbacks is not None:
             callbacks.on_predict_begin()
-        out = self._runner.predict(xs)
+        out = (parallel or self._runner).predict(xs)
         if callbacks is not None:
             callbacks.on_predict_batch_end(n_steps - 1, {"outputs": out})
             callbacks.on_predict_end()
@@ -589,6 +608,8 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on the batch (x, y); the loss and metrics of this batch alone (Keras 3 resets
         the metrics at the start of each call since keras-team/keras#22617, as tf.keras did)."""
+        if self._parallel() is not None:
+            raise RuntimeError(NOT_DATA_PARALLEL)
         data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
         self._reset_metrics()
         loss_sum, seen = self._runner.train(data, np.arange(data.n, dtype=np.intp), 0, 1, data.n)
