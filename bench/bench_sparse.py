@@ -152,7 +152,7 @@ def main():
 
     from fastnn import _kernels as K
     from fastnn._kernels import _reference as R
-    from fastnn._kernels import sparse as C
+    from fastnn._kernels import bag_of_words as C
     from fastnn.utils.sequence_utils import multi_hot
 
     train, test, source = load_reviews(args.synthetic)

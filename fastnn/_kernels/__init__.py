@@ -21,8 +21,8 @@ KERNEL_NAMES = tuple(sorted(
     and getattr(getattr(module, name), "__module__", None) == module.__name__
 ))
 
-_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "engine", "sparse", "regularizers",
-                     "dropout", "batch_norm", "unpickle", "random")
+_COMPILED_MODULES = ("activations", "dense", "losses", "metrics", "optim", "engine", "sparse", "bag_of_words",
+                     "regularizers", "dropout", "batch_norm", "unpickle", "random")
 
 
 def twin(name):

@@ -1,10 +1,10 @@
-"""Sparse (CSR) inputs: multi-hot x dense forward, weight-gradient scatter, multi-hot encoding
-(compiled twin of the sparse section of _reference).
+"""Sparse (CSR) inputs: multi-hot x dense forward and weight-gradient scatter (compiled twin of the
+sparse section of _reference; token sequences to CSR rows are in bag_of_words.pyx).
 
 Dimension legend
     S    rows of the CSR matrix X       I    its columns = the layer's input dim (W is (I, O))
     O    units                          B    selected rows (a mini-batch)
-    nnz  stored values of X             T    tokens of all sequences
+    nnz  stored values of X
 
 X is (indptr (S+1,), indices (nnz,), data (nnz,)) as scipy.sparse.csr_matrix holds it, with
 int32 or int64 indptr/indices (scipy picks int32 when it can; both kinds run without a copy).
@@ -31,9 +31,6 @@ Threads and races
                                  2 x 640 KB per batch, and dW depends on the thread count
                              2 threads, dW row ranges (this kernel)      ~180 us, bitwise equal to
                                  one thread
-    multi_hot_csr        sequences are split statically between threads; each thread owns a
-                         private bitmap (and sort scratch), counts its rows' distinct ids (pass 1),
-                         then, after a serial prefix sum, writes them sorted (pass 2).
 
 Every check runs before any output is written: the wrappers check dtypes, shapes and
 contiguity with the GIL held, and a nogil pass over the selected rows checks rows, indptr and
@@ -41,24 +38,17 @@ indices, so a bad index raises ValueError instead of reading or writing out of b
 """
 import numpy as np
 
-from cython.parallel cimport parallel, prange
-from cpython.long cimport PyLong_AsLongLongAndOverflow
-from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc, qsort
-from libc.string cimport memcpy, memset
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 from fastnn.utils.validation import describe, shape_str
-from fastnn._kernels._argchecks import (check_multi_hot_args, flatten_array, sequence_list, sequence_tokens,
-                                        token_id, token_range_error)  # the same checks and messages as the twin
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array
 from fastnn._kernels._loops cimport act_code, act_rows, bias_grad_cols, fma_isa
-
-cdef extern from "fastnn_kernels.h" nogil:
-    int fastnn_ctz64(uint64_t m)
-    ptrdiff_t fastnn_popcount_masks(const uint64_t* mask, ptrdiff_t n)
 
 cdef extern from "fastnn_csr.h" nogil:
     # float32 loops, vectorised
@@ -110,9 +100,6 @@ cdef enum:
     HIST_BINS = 1024
     # Rows sampled for that histogram (every B // SAMPLE_ROWS-th row of the batch).
     SAMPLE_ROWS = 64
-    # Largest per-thread bitmap of multi_hot_csr, in 64-bit words (512 KB); rows whose ids
-    # span more words than that (or than ~4 per token) are sorted instead.
-    MAX_BITMAP_WORDS = 65536
 
 # Results of the nogil check of one selected row.
 cdef enum:
@@ -563,234 +550,6 @@ def csr_dense_backward(indptr, indices, data, dZ, dW, db, rows=None, n_threads=N
         n_bad = _backward[double, int32_t](*args) if indptr.dtype == np.int32 else _backward[double, int64_t](*args)
     if n_bad:
         raise _selection_error(owner, indptr, indices, rows, dW.shape[0])
-
-
-# ---------------------------------------------------------------- multi-hot encoding
-cdef int _cmp_int64(const void* a, const void* b) noexcept nogil:
-    cdef int64_t x = (<const int64_t*>a)[0], y = (<const int64_t*>b)[0]
-    return (x > y) - (x < y)
-
-
-cdef Py_ssize_t _unique_row(int32_t* out, const int64_t* tok, Py_ssize_t L, int64_t num_tokens,
-                            uint64_t* bits, Py_ssize_t n_words, int64_t* scratch) noexcept nogil:
-    """Number of distinct ids in tok[0:L], written sorted to out unless out is NULL;
-    -1 if one is outside [0, num_tokens).
-
-    Rows whose ids span few 64-bit words (the IMDB case: num_words=10000 is 157 words) set
-    bits in the thread's bitmap and read them back in order, O(L + span); others are sorted
-    (qsort, O(L log L)). The bitmap is all zeros again on return.
-    """
-    cdef Py_ssize_t j, w, n = 0, span
-    cdef int64_t lo, hi, base, t
-    cdef uint64_t m
-    if L == 0:
-        return 0
-    lo = tok[0]
-    hi = lo
-    for j in range(1, L):
-        lo = tok[j] if tok[j] < lo else lo
-        hi = tok[j] if tok[j] > hi else hi
-    if lo < 0 or hi >= num_tokens:
-        return -1
-    base = lo >> 6
-    span = <Py_ssize_t>((hi >> 6) - base + 1)
-    if span <= n_words and span <= 4 * L + 64:
-        for j in range(L):
-            t = tok[j] - (base << 6)
-            bits[t >> 6] |= (<uint64_t>1) << (t & 63)
-        if out == NULL:
-            n = fastnn_popcount_masks(bits, span)
-            memset(bits, 0, span * sizeof(uint64_t))
-            return n
-        for w in range(span):
-            m = bits[w]
-            if m == 0:
-                continue
-            bits[w] = 0
-            while m:
-                out[n] = <int32_t>(((base + w) << 6) + fastnn_ctz64(m))
-                n += 1
-                m &= m - 1
-        return n
-    memcpy(scratch, tok, L * sizeof(int64_t))
-    qsort(scratch, L, sizeof(int64_t), _cmp_int64)
-    for j in range(L):
-        if j == 0 or scratch[j] != scratch[j - 1]:
-            if out != NULL:
-                out[n] = <int32_t>scratch[j]
-            n += 1
-    return n
-
-
-cdef int _multi_hot_pass(int32_t* out, int64_t* counts, const int64_t* indptr, const int64_t* offsets,
-                         const int64_t* tok, Py_ssize_t S, int64_t num_tokens, Py_ssize_t max_len,
-                         int nt) noexcept nogil:
-    """Pass 1 (out NULL): counts[s] = distinct ids of sequence s (-1 if out of range).
-    Pass 2: write them sorted to out[indptr[s]:indptr[s+1]]. Returns 1 if scratch ran out."""
-    cdef Py_ssize_t s, n_words = min((num_tokens + 63) // 64, <int64_t>MAX_BITMAP_WORDS)
-    cdef Py_ssize_t n_oom = 0
-    cdef uint64_t* bits = NULL
-    cdef int64_t* scratch = NULL
-    cdef Py_ssize_t n = 0
-    with parallel(num_threads=nt):
-        # thread-private scratch, allocated inside the parallel region: each thread has its own
-        bits = <uint64_t*>calloc(n_words, sizeof(uint64_t))
-        scratch = <int64_t*>malloc(max(max_len, 1) * sizeof(int64_t))
-        for s in prange(S, schedule="static"):
-            if bits == NULL or scratch == NULL:
-                n_oom += 1
-                continue
-            n = _unique_row(NULL if out == NULL else out + indptr[s], tok + offsets[s],
-                            offsets[s + 1] - offsets[s], num_tokens, bits, n_words, scratch)
-            if out == NULL:
-                counts[s] = n
-        free(bits)
-        free(scratch)
-    return n_oom > 0
-
-
-def multi_hot_csr(lengths, tokens, num_tokens, n_threads=None):
-    """CSR structure of the multi-hot encoding of S token sequences.
-
-    lengths (S,) int, tokens (T,) int64: sequence s is tokens[sum(lengths[:s]) : sum(lengths[:s+1])].
-    Returns (indptr (S+1,) int64, indices (nnz,) int32): row s holds the distinct tokens of
-    sequence s, sorted. ValueError names the first sequence holding an id outside [0, num_tokens).
-    """
-    lengths = lengths if isinstance(lengths, np.ndarray) else np.asarray(lengths)   # IN (S,)
-    tokens = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)       # IN (T,)
-    check_multi_hot_args(lengths, tokens, num_tokens)
-    cdef int64_t n_tok = num_tokens
-    cdef Py_ssize_t S = lengths.shape[0]
-    tokens = np.ascontiguousarray(tokens, dtype=np.int64)
-    offsets = np.zeros(S + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    indptr = np.zeros(S + 1, dtype=np.int64)                                       # OUT (S+1,)
-    cdef int64_t[::1] tok_v = tokens
-    cdef int64_t[::1] off_v = offsets
-    cdef int64_t[::1] ptr_v = indptr
-    cdef Py_ssize_t max_len = int(lengths.max()) if S else 0
-    cdef int nt = threads_for_work(effective_n_threads(n_threads), tokens.shape[0] * 4)
-    cdef const int64_t* tok_p = &tok_v[0] if tokens.shape[0] else NULL
-    cdef int oom
-    if S == 0:
-        return indptr, np.zeros(0, dtype=np.int32)
-    with nogil:
-        oom = _multi_hot_pass(NULL, &ptr_v[1], &ptr_v[0], &off_v[0], tok_p, S, n_tok, max_len, nt)
-    if oom:
-        raise MemoryError(f"multi_hot_csr: could not allocate the per-thread scratch for num_tokens={num_tokens}.")
-    counts = indptr[1:]
-    if counts.min() < 0:
-        seq = int(np.argmax(counts < 0))
-        row = tokens[offsets[seq]:offsets[seq + 1]]
-        raise token_range_error(seq, int(row[np.argmax((row < 0) | (row >= n_tok))]), num_tokens)
-    np.cumsum(counts, out=counts)
-    indices = np.empty(int(indptr[S]), dtype=np.int32)                             # OUT (nnz,)
-    cdef int32_t[::1] ind_v = indices
-    if indices.shape[0]:
-        with nogil:
-            oom = _multi_hot_pass(&ind_v[0], NULL, &ptr_v[0], &off_v[0], tok_p, S, n_tok, max_len, nt)
-        if oom:
-            raise MemoryError(f"multi_hot_csr: could not allocate the per-thread scratch for "
-                              f"num_tokens={num_tokens}.")
-    return indptr, indices
-
-
-# ---------------------------------------------------------------- flattening token sequences
-cdef int _fill_list(int64_t* out, list seq, Py_ssize_t n, Py_ssize_t s, str owner) except -1:
-    """out[0:n] = the token ids of the Python list ``seq`` (sequence s).
-
-    The fast path is a C loop over exact Python ints (what imdb.load_data returns): a type
-    pointer compare and PyLong_AsLongLongAndOverflow per token, about 15x faster than
-    np.fromiter over itertools.chain. Anything else goes through _argchecks.token_id, which
-    accepts NumPy integers and whole floats and raises the shared error messages.
-    """
-    cdef Py_ssize_t j
-    cdef int overflow
-    cdef long long v
-    cdef object item
-    if len(seq) != n:
-        raise RuntimeError(f"{owner}: sequence {s} changed size while it was read.")
-    for j in range(n):
-        item = seq[j]
-        if type(item) is int:
-            v = PyLong_AsLongLongAndOverflow(item, &overflow)
-            if overflow == 0:
-                out[j] = v
-                continue
-        out[j] = token_id(owner, item, s)
-        if len(seq) != n:  # Python code ran (a custom int type): the list must still be intact
-            raise RuntimeError(f"{owner}: sequence {s} changed size while it was read.")
-    return 0
-
-
-cdef int _fill_tuple(int64_t* out, tuple seq, Py_ssize_t n, Py_ssize_t s, str owner) except -1:
-    """As _fill_list, for a tuple."""
-    cdef Py_ssize_t j
-    cdef int overflow
-    cdef long long v
-    cdef object item
-    for j in range(n):
-        item = seq[j]
-        if type(item) is int:
-            v = PyLong_AsLongLongAndOverflow(item, &overflow)
-            if overflow == 0:
-                out[j] = v
-                continue
-        out[j] = token_id(owner, item, s)
-    return 0
-
-
-def flatten_sequences(sequences, n_threads=None):
-    """(lengths (S,) int64, tokens (T,) int64): the token-id sequences laid end to end.
-
-    ``sequences`` is a list, tuple or 1-D object array of sequences (lists, tuples, 1-D arrays
-    or other iterables of token ids; Keras' ``imdb.load_data`` output), or a 2-D integer array
-    (S, L). Ids are Python or NumPy integers, or floats holding whole numbers. TypeError for
-    non-numbers and booleans, ValueError for fractions, NaN, nesting deeper than one level and
-    ids beyond int64, each naming the sequence. Not range-checked: that is multi_hot_csr's job.
-    ``n_threads`` is accepted for uniformity; this loop holds the GIL (it reads Python objects).
-    """
-    owner = "flatten_sequences"
-    if isinstance(sequences, np.ndarray) and sequences.dtype != object:
-        return flatten_array(owner, sequences)
-    seqs = sequence_list(owner, sequences)
-    cdef Py_ssize_t S = len(seqs), s, pos = 0, T = 0
-    lengths = np.empty(S, dtype=np.int64)                                          # OUT (S,)
-    cdef int64_t[::1] L = lengths
-    converted = {}  # s -> int64 array, for sequences that are not lists or tuples
-    first_error = None
-    cdef Py_ssize_t n_seqs = S
-    for s in range(S):
-        seq = seqs[s]
-        if type(seq) is list or type(seq) is tuple:
-            L[s] = len(seq)
-        else:
-            try:
-                arr = sequence_tokens(owner, seq, s)
-            except (TypeError, ValueError) as exc:
-                # the error named is the first in sequence order, as in the twin: the lists before
-                # sequence s are read (and may raise) first, below (issue 15)
-                first_error, n_seqs = exc, s
-                break
-            converted[s] = arr
-            L[s] = arr.shape[0]
-        T += L[s]
-    tokens = np.empty(T, dtype=np.int64)                                           # OUT (T,)
-    cdef int64_t[::1] tok = tokens
-    for s in range(n_seqs):
-        if L[s] == 0:
-            continue
-        seq = seqs[s]
-        if converted and s in converted:
-            tokens[pos:pos + L[s]] = converted[s]
-        elif type(seq) is list:
-            _fill_list(&tok[pos], <list>seq, L[s], s, owner)
-        else:
-            _fill_tuple(&tok[pos], <tuple>seq, L[s], s, owner)
-        pos += L[s]
-    if first_error is not None:
-        raise first_error
-    return lengths, tokens
 
 
 def _fma_isa(level=None):
