@@ -25,11 +25,13 @@ from fastnn.callbacks.callback_list import CallbackList
 from fastnn.callbacks.terminate_on_nan import TerminateOnNaN
 from fastnn.layers.dense import Dense
 from fastnn.layers.flatten import Flatten
+from fastnn.models.call_data import (CallData, as_data_array, as_input, cast_data, check_cardinality,
+                                     check_finite, class_weights, sample_weights, too_large)
 from fastnn.models.data_parallel_runner import NOT_DATA_PARALLEL, data_parallel_runner
 from fastnn.models.runner import Runner
 from fastnn.utils.rng_utils import global_rng
-from fastnn.utils.sparse_utils import check_structure, describe_sparse, is_sparse, maybe_sparsify, to_csr
-from fastnn.utils.validation import as_array, check_kwargs, describe, shape_str
+from fastnn.utils.sparse_utils import describe_sparse, is_sparse, maybe_sparsify, to_csr
+from fastnn.utils.validation import check_kwargs, describe, shape_str
 
 # Progress-bar refreshes per epoch (the engine runs the steps between two of them in one call).
 _CHUNKS_PER_EPOCH = 50
@@ -49,119 +51,6 @@ def _reject(owner, **arguments):
         if value is not None:
             raise ValueError(f"{owner}: argument `{name}` is not supported by fastnn yet; received "
                              f"{describe(value)}.")
-
-
-def _as_array(name, value):
-    if value is None:
-        raise ValueError(f"Argument `{name}` is required; received None.")
-    if is_sparse(value):
-        raise ValueError(f"Argument `{name}` is a scipy.sparse matrix ({describe_sparse(value)}); fastnn takes "
-                         f"sparse inputs `x` only. Pass `{name}` as a dense array, e.g. `{name}.toarray()`.")
-    array = as_array(value, f"Argument `{name}`")
-    if array.dtype == object or array.dtype.kind not in "biuf":
-        raise ValueError(f"Argument `{name}` must be numeric array-like data; received {describe(value)}.")
-    if array.ndim == 0:
-        raise ValueError(f"Argument `{name}` must have a batch dimension; received a scalar {describe(value)}.")
-    if array.shape[0] == 0:
-        raise ValueError(f"Expected `{name}` to be non-empty; received {describe(array)}.")
-    return array
-
-
-def _as_input(name, x):
-    """x as an array, or a sparse matrix whose structure was checked before anything (scipy included) reads
-    it."""
-    if is_sparse(x):
-        check_structure(x, name)
-        return x
-    return _as_array(name, x)
-
-
-def _check_finite(name, array):
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = int(np.argwhere(~np.isfinite(array.reshape(array.shape[0], -1)))[0, 0])
-        raise ValueError(f"Argument `{name}` contains NaN or infinity (first at sample {bad}). Clean or impute "
-                         "the data before training.")
-
-
-def _cast(name, array, dtype):
-    """``array`` as a C-contiguous ``dtype`` array with finite values. The check runs on the cast values: a
-    float64 value beyond float32's range would otherwise become inf there, with only NumPy's overflow
-    warning, and the loss NaN."""
-    with np.errstate(over="ignore"):
-        out = np.ascontiguousarray(array, dtype=dtype)
-    if out.dtype.kind == "f" and not np.isfinite(out).all():
-        bad = int(np.argwhere(~np.isfinite(out.reshape(out.shape[0], -1)))[0, 0])
-        if array.dtype.kind != "f" or np.isfinite(array[bad]).all():
-            raise _too_large(name, out.dtype, bad)
-        _check_finite(name, array)
-    return out
-
-
-def _too_large(name, dtype, bad):
-    return ValueError(f"Argument `{name}` holds values too large for {dtype} (beyond {np.finfo(dtype).max:.4g}; "
-                      f"first at sample {bad}), the dtype the model computes in. Scale the data.")
-
-
-def _check_cardinality(x, y):
-    if x.shape[0] != y.shape[0]:
-        raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
-                         f"samples. x sizes: {x.shape[0]}, y sizes: {y.shape[0]}.")
-
-
-def _sample_weights(value, n, name="sample_weight"):
-    """``sample_weight`` as a float64 (n,) array: one finite, non-negative weight per sample."""
-    w = _as_array(name, value)
-    if w.ndim == 2 and w.shape[1] == 1:
-        w = w[:, 0]
-    if w.ndim != 1:
-        raise ValueError(f"Argument `{name}` must hold one weight per sample, of shape (samples,) or "
-                         f"(samples, 1); received {describe(w)}. fastnn does not support per-output or "
-                         "per-timestep weights.")
-    if w.shape[0] != n:
-        raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
-                         f"samples. x sizes: {n}, y sizes: {n}, {name} sizes: {w.shape[0]}.")
-    w = np.ascontiguousarray(w, dtype=np.float64)
-    _check_finite(name, w)
-    if (w < 0).any():
-        bad = int(np.argmax(w < 0))
-        raise ValueError(f"Argument `{name}` must be non-negative; received {w[bad]:g} at sample {bad}.")
-    return w
-
-
-def _class_weights(class_weight, y):
-    """Per-sample weights from a ``class_weight`` dict (class id -> weight) and the targets ``y``.
-
-    Class ids as Keras 3 reads them (K3 data_adapter_utils.class_weight_to_sample_weights):
-    the argmax of one-hot (or probability) targets, else the rounded label.
-    """
-    if not isinstance(class_weight, dict):
-        raise ValueError("Argument `class_weight` must be a dict mapping class indices (integers) to weights "
-                         f"(floats), e.g. {{0: 1.0, 1: 5.0}}; received {describe(class_weight)}.")
-    weights = {}
-    for key, value in class_weight.items():
-        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
-            raise ValueError(f"`class_weight` keys must be integer class indices; received the key {key!r} "
-                             f"(of type {type(key).__name__}).")
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-                or not math.isfinite(value) or value < 0:
-            raise ValueError(f"`class_weight` values must be finite non-negative numbers; received "
-                             f"{value!r} for class {key}.")
-        weights[int(key)] = float(value)
-    labels = np.asarray(y)
-    if labels.ndim > 1:
-        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
-    if labels.ndim != 1:
-        raise ValueError(f"`class_weight` needs one class per sample; received targets of shape "
-                         f"{shape_str(np.shape(y))}.")
-    classes = np.round(labels).astype(np.int64) if labels.dtype.kind == "f" else labels.astype(np.int64)
-    present, inverse = np.unique(classes, return_inverse=True)
-    missing = [int(c) for c in present if int(c) not in weights]
-    if missing:
-        # tf.keras 2.x raised here too; Keras 3 silently gives such classes the weight 1.0.
-        raise ValueError(f"`class_weight` has no weight for the class(es) {missing} found in `y` (its keys are "
-                         f"{sorted(weights)}). Give every class a weight, e.g. "
-                         f"{ {c: 1.0 for c in missing[:3]} } for an unweighted class.")
-    return np.array([weights[int(c)] for c in present], dtype=np.float64)[inverse.reshape(-1)]
 
 
 def _name_weighted_metrics(metrics, weighted):
@@ -186,21 +75,6 @@ def _warn_non_finite_loss(value, epoch, first, steps, iterations):
                   "are probably NaN or infinite now and further training will not recover them. Lower the "
                   "learning rate or check the data and targets; pass `callbacks=[fastnn.callbacks."
                   "TerminateOnNaN()]` to stop at the first such batch.", RuntimeWarning, stacklevel=3)
-
-
-class _Data:
-    """One call's validated arrays: inputs, loss targets, per-sample weights (or None), and the
-    targets each compiled metric reads (the same array object when metrics share them)."""
-
-    __slots__ = ("x", "y", "sample_weight", "metric_targets")
-
-    def __init__(self, x, y, sample_weight, metric_targets):
-        self.x, self.y, self.sample_weight, self.metric_targets = x, y, sample_weight, metric_targets
-
-    @property
-    def n(self):
-        return self.x.shape[0]
-
 
 
 def _metric_list(argument, metrics):
@@ -268,7 +142,7 @@ class Trainer:
         dtype = self._params.dtype if self._params is not None and self._params.size else np.float32
         if is_sparse(x):
             return self._check_input_shape(to_csr(x, name, dtype), sparse=True)
-        x = _as_array(name, x)
+        x = as_data_array(name, x)
         if x.ndim == 1 and (not self.built or len(self.input_shape) == 2):
             # Keras expands rank-1 inputs to (samples, 1): the "Hello World" tutorial fits
             # Dense(1, input_shape=[1]) on xs of shape (6,).
@@ -281,7 +155,7 @@ class Trainer:
             raise ValueError(f"Argument `{name}` must have at least one feature per sample; received "
                              f"{describe(x)}.")
         self._check_input_shape(x)
-        return _cast(name, x, self._params.dtype if self._params is not None and self._params.size else dtype)
+        return cast_data(name, x, self._params.dtype if self._params is not None and self._params.size else dtype)
 
     def _takes_sparse(self, x):
         """True when the model starts with a Dense layer on 2-D inputs (the sparse x dense kernel)."""
@@ -312,11 +186,11 @@ class Trainer:
         return math.prod(shape[1:]) if len(shape) > 1 else 1
 
     def _prepare_targets(self, y, name="y"):
-        y = _as_array(name, y)
+        y = as_data_array(name, y)
         with np.errstate(over="ignore"):
             targets = self.loss.prepare_targets(y, self._n_outputs(), dtype=self._params.dtype)
         if targets.dtype.kind == "f" and not np.isfinite(targets).all():  # y was finite: the cast overflowed
-            raise _too_large(name, targets.dtype, int(np.argwhere(~np.isfinite(targets))[0, 0]))
+            raise too_large(name, targets.dtype, int(np.argwhere(~np.isfinite(targets))[0, 0]))
         return targets
 
     def _resolve_metrics(self, y_raw_shape):
@@ -333,19 +207,19 @@ class Trainer:
 
     def _prepare_data(self, x_raw, y_raw, sample_weight=None, class_weight=None, prefix="", resolve_metrics=False):
         """Validate one data set (``resolve_metrics``: and resolve the compiled metrics for its targets,
-        once the model is built from it); ``_Data`` of what the batches read."""
+        once the model is built from it); ``CallData`` of what the batches read."""
         x = self._prepare_x(x_raw, prefix + "x")
         if resolve_metrics:
             self._resolve_metrics(y_raw.shape)
-        _check_finite(prefix + "y", y_raw)
+        check_finite(prefix + "y", y_raw)
         y = self._prepare_targets(y_raw, prefix + "y")
         if sample_weight is not None:
-            sample_weight = _sample_weights(sample_weight, x.shape[0], prefix + "sample_weight")
+            sample_weight = sample_weights(sample_weight, x.shape[0], prefix + "sample_weight")
         elif class_weight is not None:
-            sample_weight = _class_weights(class_weight, y_raw)
+            sample_weight = class_weights(class_weight, y_raw)
         n_outputs, dtype = self._n_outputs(), self._params.dtype
         targets = [m.targets_for_model(y_raw, y, n_outputs, self.loss.name, dtype) for m in self._compiled_metrics]
-        return _Data(x, y, sample_weight, targets)
+        return CallData(x, y, sample_weight, targets)
 
     def _reset_metrics(self):
         for metric in self._compiled_metrics:
@@ -401,10 +275,10 @@ class Trainer:
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"fit: argument `shuffle` must be True, False or 'batch'; received {describe(shuffle)}")
 
-        x_raw = _as_input("x", x)
-        y_raw = _as_array("y", y)
-        _check_cardinality(x_raw, y_raw)
-        sw_raw = None if sample_weight is None else _sample_weights(sample_weight, x_raw.shape[0])
+        x_raw = as_input("x", x)
+        y_raw = as_data_array("y", y)
+        check_cardinality(x_raw, y_raw)
+        sw_raw = None if sample_weight is None else sample_weights(sample_weight, x_raw.shape[0])
         val = None
         if validation_data is not None:
             val = self._unpack_validation_data(validation_data)
@@ -428,9 +302,9 @@ class Trainer:
 
         train = self._prepare_data(x_raw, y_raw, sw_raw, class_weight, resolve_metrics=True)
         if val is not None:
-            x_val = _as_input("validation_data x", val[0])
-            y_val_raw = _as_array("validation_data y", val[1])
-            _check_cardinality(x_val, y_val_raw)
+            x_val = as_input("validation_data x", val[0])
+            y_val_raw = as_data_array("validation_data y", val[1])
+            check_cardinality(x_val, y_val_raw)
             val_data = self._prepare_data(x_val, y_val_raw, val[2], prefix="validation_data ")
         eval_batch = self._check_batch_size(validation_batch_size) if validation_batch_size else batch_size
 
@@ -542,9 +416,9 @@ class Trainer:
         _reject("evaluate", steps=steps)
         verbose = _resolve_verbose(verbose)
         batch_size = self._check_batch_size(batch_size)
-        x_raw = _as_input("x", x)
-        y_raw = _as_array("y", y)
-        _check_cardinality(x_raw, y_raw)
+        x_raw = as_input("x", x)
+        y_raw = as_data_array("y", y)
+        check_cardinality(x_raw, y_raw)
         data = self._prepare_data(x_raw, y_raw, sample_weight, resolve_metrics=True)
         n_steps = int(math.ceil(data.n / batch_size))
         parallel = self._parallel()
@@ -592,9 +466,9 @@ class Trainer:
         if class_weight is not None and sample_weight is not None:
             raise ValueError("You cannot use `class_weight` and `sample_weight` at the same time. To combine "
                              "them, multiply each sample's weight by its class weight and pass `sample_weight`.")
-        x_raw = _as_input("x", x)
-        y_raw = _as_array("y", y)
-        _check_cardinality(x_raw, y_raw)
+        x_raw = as_input("x", x)
+        y_raw = as_data_array("y", y)
+        check_cardinality(x_raw, y_raw)
         return self._prepare_data(x_raw, y_raw, sample_weight, class_weight, resolve_metrics=True)
 
     def _flat_logs(self, logs, return_dict):
