@@ -9,6 +9,8 @@ Keras 3 computes these in the variable's dtype (float32); float64 here rounds on
 import math
 import numbers
 
+from fastnn.utils.validation import describe
+
 _NADAM_DECAY = 0.96  # Keras 3 nadam.py: u_t = beta_1 (1 - 0.5 * 0.96^t)
 _products = {}       # beta_1 -> (t, prod u_1..u_t): the last product, so consecutive steps cost O(1)
 
@@ -31,6 +33,14 @@ def nadam_scalars(beta_1, beta_2, t):
     u_t1 = beta_1 * (1.0 - 0.5 * _NADAM_DECAY ** (t + 1))
     prod = nadam_product(beta_1, t)
     return (u_t1, 1.0 - prod * u_t1, 1.0 - u_t, 1.0 - prod, 1.0 - beta_2 ** t)
+
+
+def check_iteration(owner, iteration):
+    """The 1-based step number t of Adamax and Nadam (an integer >= 1), refused alike by the kernels and twins."""
+    if isinstance(iteration, bool) or not isinstance(iteration, numbers.Integral) or iteration < 1:
+        raise ValueError(f"{owner}: argument `iteration` must be an integer >= 1 (the 1-based step); "
+                         f"received {describe(iteration)}.")
+    return int(iteration)
 
 
 def adamax_correction(beta_1, t):

@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from fastnn._kernels._optim_scalars import adamax_correction, check_schedule, nadam_scalars
+from fastnn._kernels._optim_scalars import adamax_correction, check_iteration, check_schedule, nadam_scalars
 
 # Argument checks and messages shared with the compiled kernels, which import them from _argchecks too.
 from fastnn._kernels._argchecks import (UNPICKLE_ARGUMENT_ERROR, UNPICKLE_FRAME_ERROR, byte_view,
@@ -704,6 +704,8 @@ def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsi
 def adagrad_update(w, g, accumulator, learning_rate, epsilon=1e-7, n_threads=None):
     """accumulator += g^2; w -= lr g / sqrt(accumulator + eps) (the accumulator starts at Keras'
     initial_accumulator_value, 0.1)."""
+    for name, a in (("w", w), ("accumulator", accumulator)):
+        _inplace("adagrad_update", name, a)
     t = w.dtype.type
     accumulator += g * g
     w -= t(learning_rate) * g / np.sqrt(accumulator + t(epsilon))
@@ -713,6 +715,9 @@ def adamax_update(w, g, m, u, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1
                   n_threads=None):
     """Keras 3 Adamax, t = iteration: m += (g - m)(1 - b1); u = max(b2 u, |g|);
     w -= lr m / ((1 - b1^t)(u + eps))."""
+    for name, a in (("w", w), ("m", m), ("u", u)):
+        _inplace("adamax_update", name, a)
+    iteration = check_iteration("adamax_update", iteration)
     t = w.dtype.type
     bc = t(adamax_correction(float(beta_1), iteration))
     m += (g - m) * t(1 - beta_1)
@@ -725,6 +730,9 @@ def nadam_update(w, g, m, v, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e
     """Keras 3 Nadam, t = iteration: u_t = b1 (1 - 0.5 0.96^t); m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
     m_hat = u_{t+1} m / (1 - prod u_1..u_{t+1}) + (1 - u_t) g / (1 - prod u_1..u_t);
     w -= m_hat lr / (sqrt(v / (1 - b2^t)) + eps)."""
+    for name, a in (("w", w), ("m", m), ("v", v)):
+        _inplace("nadam_update", name, a)
+    iteration = check_iteration("nadam_update", iteration)
     t = w.dtype.type
     ut1, d1, cu, d2, bc2 = (t(k) for k in nadam_scalars(float(beta_1), float(beta_2), iteration))
     m += (g - m) * t(1 - beta_1)
@@ -735,9 +743,13 @@ def nadam_update(w, g, m, v, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e
 
 def lion_update(w, g, m, learning_rate, beta_1=0.9, beta_2=0.99, n_threads=None):
     """Keras 3 Lion: w -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g."""
+    for name, a in (("w", w), ("m", m)):
+        _inplace("lion_update", name, a)
     t = w.dtype.type
     s = m * t(beta_1) + g * t(1.0 - beta_1)
-    w -= t(learning_rate) * ((s > 0).astype(w.dtype) - (s < 0).astype(w.dtype))
+    # Keras 3 lion.py takes ops.sign, and sign(NaN) is NaN: a NaN moment or gradient poisons the weight
+    # (a comparison-built sign, (s > 0) - (s < 0), would give 0 and hide it)
+    w -= t(learning_rate) * np.sign(s)
     m *= t(beta_2)
     m += g * t(1.0 - beta_2)
 
