@@ -21,7 +21,7 @@ from fastnn._kernels._loops cimport split_point
 from fastnn._kernels._loops_optim cimport (adadelta_range, adagrad_range, adam_range, adamax_range, lion_range,
                                            nadam_range, rmsprop_range, sgd_range)
 from fastnn._kernels._optim_scalars import (SCHEDULES, adamax_correction, check_iteration, check_schedule,
-                                               nadam_scalars)
+                                               check_step, nadam_scalars)
 from fastnn._kernels._schedules cimport schedule_value
 
 cdef enum:
@@ -227,4 +227,4 @@ def learning_rate_at(schedule, params, step):
     params = check_schedule("learning_rate_at", schedule, params)
     p = np.ascontiguousarray(params, dtype=np.float64)
     cdef double[::1] pv = p
-    return schedule_value(SCHEDULES[schedule][0], &pv[0], float(step))
+    return schedule_value(SCHEDULES[schedule][0], &pv[0], check_step("learning_rate_at", step))
