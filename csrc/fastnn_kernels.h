@@ -360,7 +360,8 @@ FASTNN_ALWAYS_INLINE void fastnn_adamax_##S##_body(T *restrict w, const T *restr
     ptrdiff_t n;                                                                                 \
     for (n = n0; n < n1; n++) {                                                                  \
         T gg = g[n], mm = m[n] + (gg - m[n]) * c1, bu = b2 * u[n], ag = gg < 0 ? -gg : gg;       \
-        T uu = bu > ag ? bu : ag;                                                                \
+        /* NumPy's maximum (Keras' ops.maximum): a NaN in either operand is the result */        \
+        T uu = (bu >= ag || bu != bu) ? bu : ag;                                                 \
         m[n] = mm; u[n] = uu;                                                                    \
         w[n] = w[n] - lr * mm / (bc * (uu + eps));                                               \
     }                                                                                            \
@@ -384,7 +385,8 @@ FASTNN_ALWAYS_INLINE void fastnn_lion_##S##_body(T *restrict w, const T *restric
     ptrdiff_t n;                                                                                 \
     for (n = n0; n < n1; n++) {                                                                  \
         T gg = g[n], s = m[n] * b1 + gg * c1;                                                    \
-        T sg = (T)(s > 0) - (T)(s < 0);                                                          \
+        /* Keras 3 takes ops.sign: sign(NaN) is NaN, so a NaN moment or gradient poisons w */    \
+        T sg = s > 0 ? (T)1 : s < 0 ? (T)-1 : s == 0 ? (T)0 : s;                                 \
         w[n] = w[n] - lr * sg;                                                                   \
         m[n] = m[n] * b2 + gg * c2;                                                              \
     }                                                                                            \

@@ -26,7 +26,8 @@ import re
 
 import numpy as np
 
-from fastnn._kernels._optim_scalars import adamax_correction, check_schedule, nadam_scalars
+from fastnn._kernels._optim_scalars import (adamax_correction, check_iteration, check_schedule, check_step,
+                                               nadam_scalars)
 
 # Argument checks and messages shared with the compiled kernels, which import them from _argchecks too.
 from fastnn._kernels._argchecks import (UNPICKLE_ARGUMENT_ERROR, UNPICKLE_FRAME_ERROR, byte_view,
@@ -704,6 +705,8 @@ def adadelta_update(w, g, accum_grad, accum_delta, learning_rate, rho=0.95, epsi
 def adagrad_update(w, g, accumulator, learning_rate, epsilon=1e-7, n_threads=None):
     """accumulator += g^2; w -= lr g / sqrt(accumulator + eps) (the accumulator starts at Keras'
     initial_accumulator_value, 0.1)."""
+    for name, a in (("w", w), ("accumulator", accumulator)):
+        _inplace("adagrad_update", name, a)
     t = w.dtype.type
     accumulator += g * g
     w -= t(learning_rate) * g / np.sqrt(accumulator + t(epsilon))
@@ -713,6 +716,9 @@ def adamax_update(w, g, m, u, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1
                   n_threads=None):
     """Keras 3 Adamax, t = iteration: m += (g - m)(1 - b1); u = max(b2 u, |g|);
     w -= lr m / ((1 - b1^t)(u + eps))."""
+    for name, a in (("w", w), ("m", m), ("u", u)):
+        _inplace("adamax_update", name, a)
+    iteration = check_iteration("adamax_update", iteration)
     t = w.dtype.type
     bc = t(adamax_correction(float(beta_1), iteration))
     m += (g - m) * t(1 - beta_1)
@@ -725,6 +731,9 @@ def nadam_update(w, g, m, v, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e
     """Keras 3 Nadam, t = iteration: u_t = b1 (1 - 0.5 0.96^t); m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
     m_hat = u_{t+1} m / (1 - prod u_1..u_{t+1}) + (1 - u_t) g / (1 - prod u_1..u_t);
     w -= m_hat lr / (sqrt(v / (1 - b2^t)) + eps)."""
+    for name, a in (("w", w), ("m", m), ("v", v)):
+        _inplace("nadam_update", name, a)
+    iteration = check_iteration("nadam_update", iteration)
     t = w.dtype.type
     ut1, d1, cu, d2, bc2 = (t(k) for k in nadam_scalars(float(beta_1), float(beta_2), iteration))
     m += (g - m) * t(1 - beta_1)
@@ -735,18 +744,62 @@ def nadam_update(w, g, m, v, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e
 
 def lion_update(w, g, m, learning_rate, beta_1=0.9, beta_2=0.99, n_threads=None):
     """Keras 3 Lion: w -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g."""
+    for name, a in (("w", w), ("m", m)):
+        _inplace("lion_update", name, a)
     t = w.dtype.type
     s = m * t(beta_1) + g * t(1.0 - beta_1)
-    w -= t(learning_rate) * ((s > 0).astype(w.dtype) - (s < 0).astype(w.dtype))
+    # Keras 3 lion.py takes ops.sign, and sign(NaN) is NaN: a NaN moment or gradient poisons the weight
+    # (a comparison-built sign, (s > 0) - (s < 0), would give 0 and hide it)
+    w -= t(learning_rate) * np.sign(s)
     m *= t(beta_2)
     m += g * t(1.0 - beta_2)
 
 
 # --------------------------------------------------------------------------- learning-rate schedules
 # Keras 3 keras/src/optimizers/schedules/learning_rate_schedule.py, as parameter tuples (the engine plan's
-# "schedule"; layouts in _schedules.pxd), in float64 with Python's math (the C twin's libm).
+# "schedule"; layouts in _schedules.pxd), in float64 with Python's math (the C twin's libm). Where Python
+# raises (math.pow(0, -1), math.log(-1), x / 0, math.floor(nan)), these helpers return what C returns, as
+# Keras' ops do: +-inf at a pole or an overflow, NaN outside the domain (a negative decay_rate to a fractional
+# power, a shrinking t_mul's restarts past the sum of all its periods).
+def _pow(x, y):
+    try:
+        return math.pow(x, y)
+    except (OverflowError, ValueError):
+        pass
+    if x < 0 and y != math.floor(y):
+        return math.nan
+    # a pole (0 to a negative power) or an overflow: negative only for a negative base and an odd exponent
+    return -math.inf if math.copysign(1.0, x) < 0 and math.fmod(y, 2.0) != 0 else math.inf
+
+
+def _log(x):
+    if x > 0 or math.isnan(x):
+        return math.log(x)
+    return -math.inf if x == 0 else math.nan
+
+
+def _div(a, b):
+    if b != 0:
+        return a / b
+    if a == 0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _floor(x):
+    return float(math.floor(x)) if math.isfinite(x) else x
+
+
+def _ceil(x):
+    return float(math.ceil(x)) if math.isfinite(x) else x
+
+
+def _cos(x):
+    return math.cos(x) if math.isfinite(x) else math.nan
+
+
 def _cosine(step, decay_steps, alpha, start):
-    cosine_decayed = 0.5 * (1.0 + math.cos(math.pi * (step / decay_steps)))
+    cosine_decayed = 0.5 * (1.0 + _cos(math.pi * (step / decay_steps)))
     return start * ((1.0 - alpha) * cosine_decayed + alpha)
 
 
@@ -755,12 +808,12 @@ def learning_rate_at(schedule, params, step):
     ``params`` at the 0-based optimizer step ``step``, as a float."""
     check_schedule("learning_rate_at", schedule, params)
     p = [float(x) for x in params]
-    step = float(step)
+    step = check_step("learning_rate_at", step)
     if schedule in ("exponential", "inverse_time"):
         q = step / p[1]
         if p[3] != 0:
-            q = float(math.floor(q))
-        return p[0] * math.pow(p[2], q) if schedule == "exponential" else p[0] / (1.0 + p[2] * q)
+            q = _floor(q)
+        return p[0] * _pow(p[2], q) if schedule == "exponential" else _div(p[0], 1.0 + p[2] * q)
     if schedule == "piecewise":
         n = int(p[0])
         for i in range(n):
@@ -770,10 +823,10 @@ def learning_rate_at(schedule, params, step):
     if schedule == "polynomial":
         ds = p[1]
         if p[4] != 0:
-            ds = ds * (1.0 if step == 0 else float(math.ceil(step / ds)))
+            ds = ds * (1.0 if step == 0 else _ceil(step / ds))
         elif step > ds:
             step = ds
-        return (p[0] - p[2]) * math.pow(1.0 - step / ds, p[3]) + p[2]
+        return (p[0] - p[2]) * _pow(1.0 - _div(step, ds), p[3]) + p[2]
     if schedule == "cosine":
         if p[3] == 0:
             return _cosine(min(step, p[1]), p[1], p[2], p[0])
@@ -784,13 +837,13 @@ def learning_rate_at(schedule, params, step):
     q = step / p[1]
     t_mul = p[2]
     if t_mul == 1.0:
-        i_restart = float(math.floor(q))
+        i_restart = _floor(q)
         q = q - i_restart
     else:
-        i_restart = float(math.floor(math.log(1.0 - q * (1.0 - t_mul)) / math.log(t_mul)))
-        sum_r = (1.0 - math.pow(t_mul, i_restart)) / (1.0 - t_mul)
-        q = (q - sum_r) / math.pow(t_mul, i_restart)
-    return p[0] * ((1.0 - p[4]) * (0.5 * math.pow(p[3], i_restart) * (1.0 + math.cos(math.pi * q))) + p[4])
+        i_restart = _floor(_log(1.0 - q * (1.0 - t_mul)) / math.log(t_mul))
+        sum_r = (1.0 - _pow(t_mul, i_restart)) / (1.0 - t_mul)
+        q = _div(q - sum_r, _pow(t_mul, i_restart))
+    return p[0] * ((1.0 - p[4]) * (0.5 * _pow(p[3], i_restart) * (1.0 + _cos(math.pi * q))) + p[4])
 
 
 # --------------------------------------------------------------------------- sparse (CSR) inputs

@@ -20,7 +20,8 @@ from fastnn._kernels._checks cimport float_array, inplace_array, real_number
 from fastnn._kernels._loops cimport split_point
 from fastnn._kernels._loops_optim cimport (adadelta_range, adagrad_range, adam_range, adamax_range, lion_range,
                                            nadam_range, rmsprop_range, sgd_range)
-from fastnn._kernels._optim_scalars import SCHEDULES, adamax_correction, check_schedule, nadam_scalars
+from fastnn._kernels._optim_scalars import (SCHEDULES, adamax_correction, check_iteration, check_schedule,
+                                               check_step, nadam_scalars)
 from fastnn._kernels._schedules cimport schedule_value
 
 cdef enum:
@@ -192,7 +193,7 @@ def adamax_update(w, g, m, u, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1
     h.a = real_number("adamax_update", "beta_1", beta_1)
     h.b = real_number("adamax_update", "beta_2", beta_2)
     h.c = real_number("adamax_update", "epsilon", epsilon)
-    h.d = adamax_correction(h.a, _step("adamax_update", iteration))
+    h.d = adamax_correction(h.a, check_iteration("adamax_update", iteration))
     _run(ADAMAX, "adamax_update", w, g, (m, u), ("m", "u"), (True, True), h, n_threads)
 
 
@@ -206,7 +207,7 @@ def nadam_update(w, g, m, v, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e
     h.a = real_number("nadam_update", "beta_1", beta_1)
     h.b = real_number("nadam_update", "beta_2", beta_2)
     h.c = real_number("nadam_update", "epsilon", epsilon)
-    for i, value in enumerate(nadam_scalars(h.a, h.b, _step("nadam_update", iteration))):
+    for i, value in enumerate(nadam_scalars(h.a, h.b, check_iteration("nadam_update", iteration))):
         h.k[i] = value
     _run(NADAM, "nadam_update", w, g, (m, v), ("m", "v"), (True, True), h, n_threads)
 
@@ -220,18 +221,10 @@ def lion_update(w, g, m, learning_rate, beta_1=0.9, beta_2=0.99, n_threads=None)
     _run(LION, "lion_update", w, g, (m,), ("m",), (True,), h, n_threads)
 
 
-cdef int _step(str owner, iteration) except -1:
-    """The 1-based step number t."""
-    if isinstance(iteration, bool) or not isinstance(iteration, (int, np.integer)) or iteration < 1:
-        raise ValueError(f"{owner}: argument `iteration` must be an integer >= 1 (the 1-based step); "
-                         f"received {describe(iteration)}.")
-    return iteration
-
-
 def learning_rate_at(schedule, params, step):
     """The learning rate of the built-in schedule ``schedule`` (a name of SCHEDULES) with parameters
     ``params`` at the 0-based optimizer step ``step``, as a float (the engine's own C function)."""
     params = check_schedule("learning_rate_at", schedule, params)
     p = np.ascontiguousarray(params, dtype=np.float64)
     cdef double[::1] pv = p
-    return schedule_value(SCHEDULES[schedule][0], &pv[0], float(step))
+    return schedule_value(SCHEDULES[schedule][0], &pv[0], check_step("learning_rate_at", step))

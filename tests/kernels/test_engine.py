@@ -11,7 +11,9 @@ import pytest
 from fastnn._kernels import _reference_engine as RE
 from fastnn._kernels import engine as CE
 
-from ._engine_models import random_case
+from ._engine_models import OPTIMIZERS, random_case
+
+OPTIMIZER_NAMES = [name if not hyper else None for name, hyper in OPTIMIZERS]
 
 SEEDS = range(60)
 
@@ -154,3 +156,23 @@ if given is not None:
         np.testing.assert_allclose(one[1], twin[1], **_tol(case))
         np.testing.assert_allclose(one[3][0], twin[3][0], rtol=_tol(case)["rtol"],
                                    atol=_tol(case)["atol"] * max(1, case.X.shape[0]))  # the loss sum
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 4, 5])  # seed 3 draws a model where the NaN reaches no other weight
+@pytest.mark.parametrize("where", ["weight", "input"])
+def test_lion_lets_a_nan_through_like_the_twin(seed, where):
+    """Keras 3's Lion steps by ops.sign(b1 m + (1 - b1) g), and sign(NaN) is NaN: a NaN weight or input
+    makes NaN gradients, and every weight they reach turns NaN in the engine as in its twin (the C loop's
+    (s > 0) - (s < 0) gave a step of 0 and left those weights finite)."""
+    rng = np.random.default_rng(seed)
+    case = random_case(rng, optimizer=OPTIMIZER_NAMES.index("lion"), dropout=False)
+    case.n_batches = 1
+    if where == "weight":
+        case.params0[rng.integers(case.n_params)] = np.nan
+    else:
+        case.X = np.array(case.X, copy=True)
+        case.X[0, rng.integers(case.X.shape[1])] = np.nan
+    _, pc, _, _, _ = _train(CE.Engine, case)
+    _, pr, _, _, _ = _train(RE.Engine, case)
+    assert np.isnan(pr).sum() > 1  # the NaN spread
+    np.testing.assert_array_equal(np.isnan(pc), np.isnan(pr))

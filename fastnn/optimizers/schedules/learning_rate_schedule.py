@@ -10,6 +10,7 @@ correct, but each step then costs a Python call.
 Keras computes the schedules in the initial rate's dtype (float32); fastnn in float64, rounded once to the
 weights' dtype by the update.
 """
+import math
 import numbers
 
 from fastnn import _kernels as K
@@ -52,8 +53,9 @@ def _step(owner, step):
         value = float(step)
     except (TypeError, ValueError):
         value = None
-    if value is None or isinstance(step, bool) or value != value:
-        raise ValueError(f"{owner}: `step` must be a number (the optimizer step); received {describe(step)}")
+    if value is None or isinstance(step, bool) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: `step` must be a finite number >= 0 (the optimizer step); "
+                         f"received {describe(step)}")
     return value
 
 
