@@ -28,6 +28,7 @@ from fastnn.layers.flatten import Flatten
 from fastnn.models.call_data import (CallData, as_data_array, as_input, cast_data, check_cardinality,
                                      check_finite, class_weights, sample_weights, too_large)
 from fastnn.models.data_parallel_runner import NOT_DATA_PARALLEL, data_parallel_runner
+from fastnn.models.output_array import OutputArray
 from fastnn.models.output_loss_checks import check_output_fits_loss, output_activation
 from fastnn.models.runner import Runner
 from fastnn.utils.rng_utils import global_rng
@@ -467,10 +468,11 @@ class Trainer:
         return self._runner.predict(self._prepare_x(x))
 
     def __call__(self, inputs, training=False):
-        """The model's outputs for ``inputs``; ``training=True``: one batch in training arithmetic
+        """The model's outputs for ``inputs`` (an ndarray with ``.numpy()``, as Keras tensors); ``training=True``: one batch in training arithmetic
         (BatchNormalization's batch statistics, which also update the moving ones, and dropout)."""
         xs = self._prepare_x(inputs)
-        return self._runner.forward_train(xs) if training else self._runner.predict(xs)
+        out = self._runner.forward_train(xs) if training else self._runner.predict(xs)
+        return out.view(OutputArray)
 
     def _batch_data(self, owner, x, y, sample_weight=None, class_weight=None):
         """One batch's validated data (the checks of fit/evaluate, without their callbacks and loop)."""
