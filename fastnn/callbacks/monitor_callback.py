@@ -58,7 +58,8 @@ def _check_real(owner, name, value, allow_none=False):
 
 
 def did_you_mean(monitor, keys):
-    """`` Did you mean 'val_accuracy'?`` (or that there is no validation data) for a monitored name missing from the logs, or ``''``.
+    """`` Did you mean 'val_accuracy'?`` (or: there is no validation data) for a monitored name missing
+    from the logs, or ``''``.
 
     Keras 3 only lists the available keys; the usual cause is tf.keras 1.x/2.x's ``'val_acc'`` where the
     logs say ``'val_accuracy'`` (the key is the string given to ``compile(metrics=...)``), so the closest

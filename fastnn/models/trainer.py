@@ -468,7 +468,8 @@ class Trainer:
         return self._runner.predict(self._prepare_x(x))
 
     def __call__(self, inputs, training=False):
-        """The model's outputs for ``inputs`` (an ndarray with ``.numpy()``, as Keras tensors); ``training=True``: one batch in training arithmetic
+        """The model's outputs for ``inputs`` (an ndarray with ``.numpy()``, as Keras tensors);
+        ``training=True``: one batch in training arithmetic
         (BatchNormalization's batch statistics, which also update the moving ones, and dropout)."""
         xs = self._prepare_x(inputs)
         out = self._runner.forward_train(xs) if training else self._runner.predict(xs)
