@@ -17,6 +17,8 @@ def floatx():
     return _FLOATX
 
 
-def clear_session():
-    """Reset automatic layer/model names, as ``keras.backend.clear_session()`` does."""
+def clear_session(free_memory=True):
+    """Reset automatic layer/model names, as ``keras.backend.clear_session()`` does: the next ``Dense`` is
+    ``dense`` again. ``free_memory`` is accepted for Keras 3 compatibility: fastnn holds no global graph or
+    device memory to release, and a model's arrays are freed when the model is no longer referenced."""
     reset_names()

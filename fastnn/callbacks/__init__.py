@@ -1,4 +1,5 @@
 """Callbacks: hooks into fit / evaluate / predict (Keras 3 semantics)."""
+from fastnn._missing import missing_attribute
 from fastnn.callbacks.callback import Callback
 from fastnn.callbacks.callback_list import CallbackList
 from fastnn.callbacks.history import History
@@ -14,3 +15,8 @@ from fastnn.callbacks.terminate_on_nan import TerminateOnNaN
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger"]
 __all__ += ["CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint",
             "ReduceLROnPlateau", "TerminateOnNaN"]
+
+
+def __getattr__(name):
+    # A Keras name fastnn lacks: say what to use instead (fastnn._missing).
+    raise missing_attribute(__name__, name)

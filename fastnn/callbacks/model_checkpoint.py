@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from fastnn.callbacks.monitor_callback import MonitorCallback, _check_real
+from fastnn.callbacks.monitor_callback import MonitorCallback, _check_real, _then, did_you_mean
 from fastnn.utils.validation import describe
 
 
@@ -146,7 +146,8 @@ class ModelCheckpoint(MonitorCallback):
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(f"Can save best model only with {self.monitor} available. Available metrics are: "
-                          f"{','.join(logs.keys())}", UserWarning, stacklevel=3)
+                          f"{','.join(logs.keys())}{_then('', did_you_mean(self.monitor, logs))}", UserWarning,
+                          stacklevel=3)
             return True
         if np.ndim(current) > 0:
             warnings.warn(f"Can save best model only when `monitor` is a scalar value. Received: {current}. "

@@ -26,6 +26,7 @@ Differences from K3, on purpose:
   value, after which nothing compares greater or smaller and no later epoch
   can improve).
 """
+import difflib
 import math
 import numbers
 import warnings
@@ -54,6 +55,32 @@ def _check_real(owner, name, value, allow_none=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{owner}: argument `{name}` must be a finite number; received {describe(value)}.")
     return float(value)
+
+
+def did_you_mean(monitor, keys):
+    """`` Did you mean 'val_accuracy'?`` (or: there is no validation data) for a monitored name missing
+    from the logs, or ``''``.
+
+    Keras 3 only lists the available keys; the usual cause is tf.keras 1.x/2.x's ``'val_acc'`` where the
+    logs say ``'val_accuracy'`` (the key is the string given to ``compile(metrics=...)``), so the closest
+    key is named first: the acc/accuracy spelling swap, else difflib's nearest match."""
+    keys = [str(k) for k in keys]
+    if monitor.startswith("val_") and not any(k.startswith("val_") for k in keys):
+        return " There are no validation metrics: pass `validation_data` or `validation_split` to fit."
+    # a validation name is matched among validation names only, and a training one among training ones
+    keys = [k for k in keys if k.startswith("val_") == monitor.startswith("val_")]
+    swapped = [monitor[:-len(old)] + new for old, new in (("accuracy", "acc"), ("acc", "accuracy"))
+               if monitor.endswith(old)]
+    match = next((k for k in swapped if k in keys), None)
+    if match is None:
+        close = difflib.get_close_matches(monitor, keys, n=1, cutoff=0.6)
+        match = close[0] if close else None
+    return f" Did you mean {match!r}?" if match else ""
+
+
+def _then(end, hint):
+    """Keras' message ending ``end``, then the hint as its own sentence."""
+    return f"{end or '.'}{hint}" if hint else end
 
 
 def metric_direction(model, monitor):
@@ -132,6 +159,7 @@ class MonitorCallback(Callback):
         value = logs.get(self.monitor)
         if value is None:
             warnings.warn(f"{what} conditioned on metric `{self.monitor}` which is not available. Available "
-                          f"metrics are: {','.join(logs.keys())}{end}", UserWarning, stacklevel=3)
+                          f"metrics are: {','.join(logs.keys())}{_then(end, did_you_mean(self.monitor, logs))}",
+                          UserWarning, stacklevel=3)
             return None
         return float(value)

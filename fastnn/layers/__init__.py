@@ -1,4 +1,5 @@
 """Layers with Keras' names and arguments."""
+from fastnn._missing import missing_attribute
 from fastnn.layers.activation import Activation
 from fastnn.layers.base import Layer
 from fastnn.layers.batch_normalization import BatchNormalization
@@ -8,3 +9,8 @@ from fastnn.layers.flatten import Flatten
 from fastnn.layers.input_layer import Input, InputLayer
 
 __all__ = ["Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer"]
+
+
+def __getattr__(name):
+    # A Keras name fastnn lacks: say what to use instead (fastnn._missing).
+    raise missing_attribute(__name__, name)

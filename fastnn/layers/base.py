@@ -127,6 +127,11 @@ class Layer:
 
     # ------------------------------------------------------------------ computation
     def __call__(self, inputs, training=False):
+        if isinstance(inputs, Layer):
+            # `Dense(64)(keras.Input((784,)))`: the functional API, which fastnn does not have.
+            raise TypeError(f"{type(self).__name__} '{self.name}' was called on the layer '{inputs.name}'; "
+                            "fastnn has no functional API (keras.Model(inputs, outputs)). Put the layers in a "
+                            "chain instead: fastnn.Sequential([fastnn.Input(shape=...), layers.Dense(...), ...]).")
         if is_sparse(inputs):
             x = CSRRows(to_csr(inputs, "inputs", self.dtype))
             if not self.built:

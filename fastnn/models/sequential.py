@@ -13,7 +13,7 @@ from fastnn.layers.base import Layer, _as_shape
 from fastnn.layers.input_layer import InputLayer
 from fastnn.layers.weight import set_values
 from fastnn.models.trainer import Trainer
-from fastnn.saving import saving_api, serialization
+from fastnn.saving import pickling, saving_api, serialization
 from fastnn.utils.array_utils import aligned_empty, aligned_zeros
 from fastnn.utils.naming import auto_name
 from fastnn.utils.validation import check_kwargs, describe, shape_str
@@ -197,6 +197,16 @@ class Sequential(Trainer):
         return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
                                               for l in self._layers],
                 "build_input_shape": self._batch_input_shape}
+
+    def to_json(self, **kwargs):
+        """The architecture (and compile arguments) as a JSON string in Keras 3's layout; no weights.
+        ``fastnn.models.model_from_json`` rebuilds it. ``kwargs`` go to ``json.dumps``."""
+        return serialization.model_to_json(self, **kwargs)
+
+    def __reduce__(self):
+        # pickle / copy.deepcopy: the bytes of the saved file, weights and optimizer state included (as
+        # Keras 3 pickles models; fastnn.saving.pickling)
+        return pickling.model_from_bytes, (pickling.model_to_bytes(self),)
 
     def __repr__(self):
         return f"<Sequential name={self.name}, layers={len(self._layers)}, built={self.built}>"

@@ -28,6 +28,8 @@ from fastnn.layers.flatten import Flatten
 from fastnn.models.call_data import (CallData, as_data_array, as_input, cast_data, check_cardinality,
                                      check_finite, class_weights, sample_weights, too_large)
 from fastnn.models.data_parallel_runner import NOT_DATA_PARALLEL, data_parallel_runner
+from fastnn.models.output_array import OutputArray
+from fastnn.models.output_loss_checks import check_output_fits_loss, output_activation
 from fastnn.models.runner import Runner
 from fastnn.utils.rng_utils import global_rng
 from fastnn.utils.sparse_utils import describe_sparse, is_sparse, maybe_sparsify, to_csr
@@ -102,6 +104,7 @@ class Trainer:
         self._metric_weighted = []  # per compiled metric: from `weighted_metrics` (reads the sample weights)
         self._compiled_metrics = []
         self._metrics_key = None
+        self._loss_check_key = None  # (loss, outputs, output activation) last checked: warn once, not per call
         self._runner = Runner(self)
 
     # ------------------------------------------------------------------ compile
@@ -128,6 +131,7 @@ class Trainer:
         self._metric_ids = metrics + weighted
         self._metric_weighted = [False] * len(metrics) + [True] * len(weighted)
         self._metrics_key = None
+        self._loss_check_key = None
         self.compiled = True
         self._invalidate_engine()
 
@@ -210,6 +214,7 @@ class Trainer:
         once the model is built from it); ``CallData`` of what the batches read."""
         x = self._prepare_x(x_raw, prefix + "x")
         if resolve_metrics:
+            self._check_output_fits_loss()
             self._resolve_metrics(y_raw.shape)
         check_finite(prefix + "y", y_raw)
         y = self._prepare_targets(y_raw, prefix + "y")
@@ -220,6 +225,15 @@ class Trainer:
         n_outputs, dtype = self._n_outputs(), self._params.dtype
         targets = [m.targets_for_model(y_raw, y, n_outputs, self.loss.name, dtype) for m in self._compiled_metrics]
         return CallData(x, y, sample_weight, targets)
+
+    def _check_output_fits_loss(self):
+        """Refuse (or warn about) an output activation/units that the loss cannot train
+        (``output_loss_checks``); once per compile and output."""
+        layer, act = output_activation(self)
+        key = (id(self.loss), self._n_outputs(), id(layer), act)
+        if key != self._loss_check_key:
+            check_output_fits_loss(self, self.loss, self._n_outputs())
+            self._loss_check_key = key
 
     def _reset_metrics(self):
         for metric in self._compiled_metrics:
@@ -454,10 +468,12 @@ class Trainer:
         return self._runner.predict(self._prepare_x(x))
 
     def __call__(self, inputs, training=False):
-        """The model's outputs for ``inputs``; ``training=True``: one batch in training arithmetic
+        """The model's outputs for ``inputs`` (an ndarray with ``.numpy()``, as Keras tensors);
+        ``training=True``: one batch in training arithmetic
         (BatchNormalization's batch statistics, which also update the moving ones, and dropout)."""
         xs = self._prepare_x(inputs)
-        return self._runner.forward_train(xs) if training else self._runner.predict(xs)
+        out = self._runner.forward_train(xs) if training else self._runner.predict(xs)
+        return out.view(OutputArray)
 
     def _batch_data(self, owner, x, y, sample_weight=None, class_weight=None):
         """One batch's validated data (the checks of fit/evaluate, without their callbacks and loop)."""

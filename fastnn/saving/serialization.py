@@ -14,6 +14,7 @@ kernels, so it only supports its own layers anyway.
 The registries are rebuilt on each call (they are small), so classes added to
 those modules later are picked up without being listed here.
 """
+import json
 import numbers
 
 from fastnn import initializers, layers, losses, metrics, optimizers, regularizers
@@ -218,4 +219,44 @@ def compile_from_config(model, config, where="compile_config"):
                       weighted_metrics=lists["weighted_metrics"] or None)
     except _CONFIG_ERRORS as exc:
         raise ValueError(f"{where}: cannot compile the model: {exc}") from exc
+    return model
+
+
+# ---------------------------------------------------------------------------- JSON strings
+def model_to_json(model, **kwargs):
+    """``model.to_json()``: Keras 3's layout (``keras/src/saving/serialization_lib.py``
+    ``serialize_keras_object``): ``module``, ``class_name``, ``config`` (``model.get_config()``, with the
+    input shape Keras keeps in ``build_config``), ``registered_name``, and ``compile_config`` when the model
+    is compiled. No weights. ``kwargs`` go to ``json.dumps``."""
+    spec = serialize_model(model)
+    document = {"module": "fastnn.models", "class_name": spec["class_name"], "config": spec["config"],
+                "registered_name": None}
+    compile_config = serialize_compile(model)
+    if compile_config is not None:
+        document["compile_config"] = compile_config
+    return json.dumps(document, **kwargs)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new model (fresh weights) from ``to_json()``'s string; compiled if it was compiled, as Keras 3's
+    ``deserialize_keras_object`` does with a ``compile_config``."""
+    if custom_objects:
+        raise ValueError("model_from_json: argument `custom_objects` is not supported: fastnn rebuilds only its "
+                         f"own classes; received {describe(custom_objects)}")
+    if not isinstance(json_string, (str, bytes, bytearray)):
+        raise ValueError(f"model_from_json: argument `json_string` must be a JSON string; received "
+                         f"{describe(json_string)}")
+    try:
+        document = json.loads(json_string)
+    except ValueError as exc:
+        raise ValueError(f"model_from_json: argument `json_string` is not valid JSON: {exc}") from exc
+    where = "model_from_json"
+    _check_config_dict(document, where)
+    unknown = set(document) - {"module", "class_name", "config", "registered_name", "compile_config",
+                               "build_config"}
+    if unknown:
+        raise ValueError(f"{where}: unrecognized key(s) {sorted(unknown)}")
+    model = deserialize_model(document, where)
+    if document.get("compile_config") is not None:
+        compile_from_config(model, document["compile_config"], f"{where} compile_config")
     return model

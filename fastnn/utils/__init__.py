@@ -1,7 +1,10 @@
 """Utilities with Keras' names."""
 import importlib
 
-from fastnn.utils.numerical_utils import to_categorical
+from fastnn._missing import missing_attribute
+
+from fastnn.utils.numerical_utils import normalize, to_categorical
+from fastnn.utils.padding import pad_sequences
 from fastnn.utils.progbar import Progbar
 from fastnn.utils.rng_utils import set_random_seed
 from fastnn.utils.sequence_utils import multi_hot
@@ -12,14 +15,14 @@ _LAZY = {"plot_model": "model_visualization", "plot_history": "training_curves",
          "plot_prediction": "prediction_view", "plot_predictions": "prediction_view",
          "PlotImage": "plot_image"}
 
-__all__ = ["PlotImage", "Progbar", "multi_hot", "plot_history", "plot_model", "plot_prediction",
-           "plot_predictions", "set_random_seed", "to_categorical"]
+__all__ = ["PlotImage", "Progbar", "multi_hot", "normalize", "pad_sequences", "plot_history", "plot_model",
+           "plot_prediction", "plot_predictions", "set_random_seed", "to_categorical"]
 
 
 def __getattr__(name):
     if name in _LAZY:
         return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise missing_attribute(__name__, name)
 
 
 def __dir__():

@@ -1,4 +1,4 @@
-"""Numerical helpers with Keras' ``keras.utils`` API."""
+"""Numerical helpers with Keras' ``keras.utils`` API: ``to_categorical``, ``normalize``."""
 import numpy as np
 
 from fastnn.utils.validation import check_positive_int, describe, shape_str
@@ -60,3 +60,29 @@ def to_categorical(x, num_classes=None):
     out = np.zeros((flat.size, num_classes), dtype=np.float32)
     out[np.arange(flat.size), flat] = 1.0
     return out.reshape(labels.shape + (num_classes,))
+
+
+def normalize(x, axis=-1, order=2):
+    """``x`` divided by its ``order``-norm along ``axis`` (Keras ``keras.utils.normalize``); all-zero
+    slices stay zero (their norm is taken as 1, as in Keras).
+
+    Args:
+        x: an array (or array-like); integer inputs give float64, as NumPy's division does.
+        axis: the axis to normalise along (default -1, the last); an int.
+        order: the norm's order, as ``np.linalg.norm``'s ``ord`` (default 2, the Euclidean norm).
+
+    Returns:
+        A new array of ``x``'s shape. Keras 3 puts the norm back with ``axis or -1``, so for
+        ``axis=0`` it divides along the wrong axis (or fails to broadcast); fastnn keeps the axis given.
+    """
+    x = np.asarray(x)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -max(x.ndim, 1) <= axis < max(
+            x.ndim, 1):
+        raise ValueError(f"normalize: argument `axis` must be an integer in [-{max(x.ndim, 1)}, "
+                         f"{max(x.ndim, 1) - 1}] for an input of shape {shape_str(x.shape)}; received "
+                         f"{describe(axis)}")
+    if x.ndim == 0:
+        x = x.reshape(1)
+    norm = np.linalg.norm(x, ord=order, axis=int(axis), keepdims=True)
+    norm[norm == 0] = 1
+    return x / norm
