@@ -14,7 +14,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
-from fastnn._kernels._loops cimport ACT_LINEAR, bias_grad_cols, fastnn_gather_bitmaps
+from fastnn._kernels._loops_act cimport ACT_LINEAR
+from fastnn._kernels._loops cimport bias_grad_cols, fastnn_gather_bitmaps
 from fastnn._kernels._engine_types cimport EOp, Engine, IN_CSR, IN_DENSE, share16, sync
 from fastnn._kernels._engine_ops cimport (GRAD_BLOCK_ROWS, SPARSE_GRAD_BLOCK_ROWS, dense_bias_update, dense_share,
                                           dense_update, finish_dense_rows, gemm)

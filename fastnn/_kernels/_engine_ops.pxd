@@ -8,8 +8,9 @@
 from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
-from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_backward_rows, act_backward_rows_x, act_elementwise,
-                                     act_is_row, act_needs_x, act_rows, bias_act_block, bias_grad_cols,
+from fastnn._kernels._loops_act cimport ACT_LINEAR, act_is_row, act_needs_x
+from fastnn._kernels._loops cimport (act_backward_rows, act_backward_rows_x, act_elementwise, act_rows, bias_act_block,
+                                     bias_grad_cols,
                                      fastnn_gemm_f32, fastnn_gemm_f64, log_softmax_backward_rows,
                                      softmax_backward_rows)
 from fastnn._kernels._loops_norm cimport (bn_coefficients, bn_grad_coefficients, bn_grad_sums_cols, bn_input_grad_block,

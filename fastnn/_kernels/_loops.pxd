@@ -15,76 +15,17 @@
 # All matrices are C-contiguous (row-major) with an explicit leading dimension.
 # Conventions (llm.c's): outputs first, then inputs, then sizes;
 # *_backward loops into parameter gradients ACCUMULATE, into buffers the caller zeroed.
-from libc.math cimport exp
+from libc.math cimport exp, log
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 from libc.stdint cimport uint8_t, uint64_t
 
 from fastnn._kernels._typedefs cimport floating, intp_t
-
-
-# ---------------------------------------------------------------- identifiers
-cdef enum:
-    # the first 17 in _engine_plan.ACTIVATIONS' order (act_parse relies on it)
-    ACT_LINEAR = 0
-    ACT_RELU = 1
-    ACT_SIGMOID = 2
-    ACT_TANH = 3
-    ACT_SOFTMAX = 4
-    ACT_ELU = 5
-    ACT_SELU = 6
-    ACT_GELU = 7            # gelu(approximate=False): the erf form
-    ACT_SILU = 8            # silu / swish
-    ACT_SOFTPLUS = 9
-    ACT_SOFTSIGN = 10
-    ACT_LEAKY_RELU = 11
-    ACT_RELU6 = 12
-    ACT_HARD_SIGMOID = 13
-    ACT_EXPONENTIAL = 14
-    ACT_LOG_SOFTMAX = 15
-    ACT_HARD_SILU = 16
-    ACT_GELU_TANH = 17      # gelu(approximate=True)
-    ACT_RELU_EX = 18        # relu(negative_slope, max_value, threshold) other than the defaults
-
-
-cdef inline int act_parse(object activation, double* p, str owner="activation") except -1:
-    """Keras activation -> ACT_*, its parameters into p[0:3] (zeros when it has none).
-
-    ``activation`` is a name or (name, *params) (_engine_plan.act_spec, which raises the ValueError).
-    p: leaky_relu (negative_slope), elu (alpha), relu (negative_slope, max_value or inf, threshold)."""
-    from fastnn._kernels._engine_plan import ACTIVATIONS, act_spec
-    name, params = act_spec(owner, activation)
-    p[0] = p[1] = p[2] = 0
-    if name == "relu":
-        if params == (0.0, None, 0.0):
-            return ACT_RELU
-        p[0] = params[0]
-        p[1] = float("inf") if params[1] is None else params[1]
-        p[2] = params[2]
-        return ACT_RELU_EX
-    if name == "gelu":
-        return ACT_GELU_TANH if params[0] else ACT_GELU
-    if name in ("leaky_relu", "elu"):
-        p[0] = params[0]
-    return ACTIVATIONS.index(name)
-
-
-cdef inline int act_code(object activation) except -1:
-    """Keras activation name -> ACT_* (ValueError naming the valid ones); with parameters: act_parse."""
-    cdef double p[3]
-    return act_parse(activation, p)
-
-
-cdef inline bint act_is_row(int act) noexcept nogil:
-    """softmax and log_softmax work on whole rows; every other activation elementwise."""
-    return act == ACT_SOFTMAX or act == ACT_LOG_SOFTMAX
-
-
-cdef inline bint act_needs_x(int act) noexcept nogil:
-    """The activation's derivative is computed from its INPUT (gelu and silu cannot be from the output);
-    relu, sigmoid, tanh, softmax and log_softmax use their output."""
-    return act >= ACT_ELU and act != ACT_LOG_SOFTMAX
+from fastnn._kernels._loops_act cimport (ACT_ELU, ACT_LINEAR, ACT_LOG_SOFTMAX, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX,
+                                         ACT_TANH, act_fwd_range, act_grad_range, act_needs_x, fastnn_math_isa,
+                                         fastnn_math_set_isa, fastnn_sigmoid_f32, fastnn_sigmoid_f64,
+                                         fastnn_tanh_f32, fastnn_tanh_f64)
 
 
 # ---------------------------------------------------------------- clones of the multiply-add kernels
@@ -214,136 +155,7 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K, floati
 # tanh and sigmoid over contiguous ranges: csrc/fastnn_math.h (vectorized, runtime-dispatched
 # clones, the same bits on every clone and for an element alone or inside an array, which keeps
 # a row's outputs independent of the other rows). glibc's scalar tanhf cost ~15 ns per element.
-cdef extern from "fastnn_math.h" nogil:
-    void fastnn_tanh_f32(float* out, const float* x, Py_ssize_t n)
-    void fastnn_tanh_f64(double* out, const double* x, Py_ssize_t n)
-    void fastnn_sigmoid_f32(float* out, const float* x, Py_ssize_t n)
-    void fastnn_sigmoid_f64(double* out, const double* x, Py_ssize_t n)
-    int fastnn_math_isa()
-    int fastnn_math_set_isa(int level)
-
-
-# The activations added for issue 14 (elu ... relu's parameters) are computed per element in float64 with
-# libm and rounded once to the dtype, as their twin in _reference.py computes them in float64 with NumPy:
-# the same formula in the same order, so float32 results are the twin's bits but for a last-place libm
-# difference. Their derivatives are computed from the activation's INPUT (act_needs_x).
-cdef extern from "<math.h>" nogil:
-    double erfc(double x)
-    double expm1(double x)
-    double log1p(double x)
-    double fabs(double x)
-    double tanh(double x)
-    double log(double x)
-
-cdef inline double act_p(const double* ap, int i, double default) noexcept nogil:
-    """Parameter i of an activation, or Keras' default when the caller has none (a name)."""
-    return default if ap == NULL else ap[i]
-
-
-cdef inline double sigmoid1(double x) noexcept nogil:
-    """Stable in both tails (exp only sees -|x|); NaN stays NaN."""
-    cdef double e
-    if x >= 0:
-        return 1 / (1 + exp(-x))
-    e = exp(x)
-    return e / (1 + e)
-
-
-cdef inline double hard_sigmoid1(double x) noexcept nogil:
-    """Keras 3 (backend/numpy/nn.py hard_sigmoid): x / 6 + 0.5 clipped to [0, 1] (relu6(x + 3) / 6)."""
-    cdef double y = x / 6 + 0.5
-    return 0 if y <= 0 else (1 if y >= 1 else y)
-
-
-cdef inline double act_fwd1(double x, int act, const double* ap) noexcept nogil:
-    """The activations of issue 14 on one value (float64); NaN in, NaN out (as Keras' formulas)."""
-    cdef double y, t
-    if act == ACT_ELU:  # Keras ops.elu: x if x > 0 else alpha * (exp(x) - 1); expm1 is exact near 0
-        return x if x > 0 else act_p(ap, 0, 1.0) * expm1(x)
-    if act == ACT_SELU:  # Klambauer et al. 2017's constants, as Keras ops.selu
-        return 1.0507009873554804934193349852946 * (x if x > 0 else 1.6732632423543772848170429916717 * expm1(x))
-    if act == ACT_GELU:  # 0.5 x (1 + erf(x / sqrt 2)) written with erfc (tf.nn.gelu): no cancellation for x << 0
-        return 0.5 * x * erfc(-x * 0.70710678118654752440)
-    if act == ACT_GELU_TANH:  # Keras ops.gelu(approximate=True)
-        return 0.5 * x * (1 + tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x)))
-    if act == ACT_SILU:
-        return x * sigmoid1(x)
-    if act == ACT_SOFTPLUS:  # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): no overflow
-        return (x if x > 0 else 0) + log1p(exp(-fabs(x)))
-    if act == ACT_SOFTSIGN:  # Keras: x / (|x| + 1) (so +-inf gives NaN, as in Keras)
-        return x / (fabs(x) + 1)
-    if act == ACT_LEAKY_RELU:
-        return x if x > 0 else act_p(ap, 0, 0.2) * x
-    if act == ACT_RELU6:
-        y = 0 if x <= 0 else x
-        return 6 if y >= 6 else y
-    if act == ACT_HARD_SIGMOID:
-        return hard_sigmoid1(x)
-    if act == ACT_HARD_SILU:
-        return x * hard_sigmoid1(x)
-    if act == ACT_EXPONENTIAL:
-        return exp(x)
-    if act == ACT_RELU_EX:
-        return relu_ex1(x, ap, &t)
-    return x
-
-
-cdef inline double relu_ex1(double x, const double* ap, double* grad) noexcept nogil:
-    """Keras 3's relu(x, negative_slope, max_value, threshold) (activations.py ReLU.static_call): x where
-    x > threshold (x > 0 when threshold == 0), else 0; clipped to [0, max_value] when one is given; minus
-    negative_slope * max(threshold - x, 0). *grad: its derivative. NaN stays NaN (Keras: x * (x > t))."""
-    cdef double ns = ap[0], mx = ap[1], th = ap[2], y = x
-    grad[0] = 1
-    if not x > th:
-        y = x if x != x else 0
-        grad[0] = 0
-    if mx < 1e308:  # a max_value: clip(y, 0, max_value)
-        if y < 0:
-            y = 0
-            grad[0] = 0
-        elif y > mx:
-            y = mx
-            grad[0] = 0
-    if ns != 0 and x < th:
-        y = y - ns * (th - x)
-        grad[0] += ns
-    return y
-
-
-cdef inline double act_grad1(double x, int act, const double* ap) noexcept nogil:
-    """d act / dx at x, for act_needs_x activations (float64)."""
-    cdef double s, t, y
-    if act == ACT_ELU:
-        return 1 if x > 0 else act_p(ap, 0, 1.0) * exp(x)
-    if act == ACT_SELU:
-        return 1.0507009873554804934193349852946 * (1 if x > 0 else 1.6732632423543772848170429916717 * exp(x))
-    if act == ACT_GELU:  # Phi(x) + x phi(x)
-        return 0.5 * erfc(-x * 0.70710678118654752440) + x * exp(-0.5 * x * x) * 0.39894228040143267794
-    if act == ACT_GELU_TANH:
-        t = tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x))
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.79788456080286535588 * (1 + 0.134145 * x * x)
-    if act == ACT_SILU:
-        s = sigmoid1(x)
-        return s * (1 + x * (1 - s))
-    if act == ACT_SOFTPLUS:
-        return sigmoid1(x)
-    if act == ACT_SOFTSIGN:
-        s = fabs(x) + 1
-        return 1 / (s * s)
-    if act == ACT_LEAKY_RELU:
-        return 1 if x > 0 else act_p(ap, 0, 0.2)
-    if act == ACT_RELU6:
-        return 1 if (x > 0 and x < 6) else 0
-    if act == ACT_HARD_SIGMOID or act == ACT_HARD_SILU:
-        y = x / 6 + 0.5
-        s = 1.0 / 6 if (y > 0 and y < 1) else 0
-        return s if act == ACT_HARD_SIGMOID else hard_sigmoid1(x) + x * s
-    if act == ACT_EXPONENTIAL:
-        return exp(x)
-    if act == ACT_RELU_EX:
-        relu_ex1(x, ap, &s)
-        return s
-    return 1
+# (declared in _loops_act.pxd, which also uses them)
 
 
 cdef inline floating act_scalar(floating x, int act) noexcept nogil:
@@ -377,8 +189,7 @@ cdef inline void act_elementwise(floating* out, const floating* X, Py_ssize_t n0
         else:
             fastnn_sigmoid_f64(out + n0, X + n0, n1 - n0)
     elif act >= ACT_ELU and act != ACT_LOG_SOFTMAX:
-        for n in range(n0, n1):
-            out[n] = <floating>act_fwd1(X[n], act, ap)
+        act_fwd_range(out, X, n0, n1, act, ap)
     elif out != X:
         for n in range(n0, n1):
             out[n] = X[n]
@@ -483,8 +294,7 @@ cdef inline void act_backward_x(floating* out, const floating* dY, const floatin
     elementwise activations. out may be dY: dZ = dY * act'(X), act' in float64 rounded once."""
     cdef Py_ssize_t n
     if act_needs_x(act):
-        for n in range(n0, n1):
-            out[n] = dY[n] * <floating>act_grad1(X[n], act, ap)
+        act_grad_range(out, dY, X, n0, n1, act, ap)
     else:
         act_backward_elementwise(out, dY, Y, n0, n1, act)
 

@@ -83,11 +83,6 @@ def _sigmoid64(x):
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _hard_sigmoid64(x):
-    y = x / 6 + 0.5  # Keras 3 backend/numpy/nn.py hard_sigmoid
-    return np.where(y <= 0, 0.0, np.where(y >= 1, 1.0, y))
-
-
 def _relu_ex64(x, params):
     """Keras 3's relu(x, negative_slope, max_value, threshold) and its derivative (_loops.pxd relu_ex1)."""
     ns, mx, th = params
@@ -105,7 +100,8 @@ def _relu_ex64(x, params):
 
 
 def _act64(x, name, params):
-    """The activations of issue 14 on float64 values (the compiled act_fwd1, formula for formula)."""
+    """elu, selu, gelu, silu, softplus, exponential and relu with parameters on float64 values (the compiled
+    act_fwd1 and act_vec_range, formula for formula); the others: _act_in_dtype."""
     if name == "elu":
         return np.where(x > 0, x, params[0] * np.expm1(x))
     if name == "selu":
@@ -118,24 +114,13 @@ def _act64(x, name, params):
         return x * _sigmoid64(x)
     if name == "softplus":
         return np.where(x > 0, x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-    if name == "softsign":
-        return x / (np.abs(x) + 1)
-    if name == "leaky_relu":
-        return np.where(x > 0, x, params[0] * x)
-    if name == "relu6":
-        y = np.where(x <= 0, 0.0, x)
-        return np.where(y >= 6, 6.0, y)
-    if name == "hard_sigmoid":
-        return _hard_sigmoid64(x)
-    if name == "hard_silu":
-        return x * _hard_sigmoid64(x)
     if name == "exponential":
         return np.exp(x)
     return _relu_ex64(x, params)[0]
 
 
 def _act_grad64(x, name, params):
-    """d act / dx of the activations of issue 14 (the compiled act_grad1)."""
+    """d act / dx of the activations _act64 computes (the compiled act_grad1)."""
     if name == "elu":
         return np.where(x > 0, 1.0, params[0] * np.exp(x))
     if name == "selu":
@@ -150,20 +135,41 @@ def _act_grad64(x, name, params):
         return s * (1 + x * (1 - s))
     if name == "softplus":
         return _sigmoid64(x)
-    if name == "softsign":
-        s = np.abs(x) + 1
-        return 1 / (s * s)
-    if name == "leaky_relu":
-        return np.where(x > 0, 1.0, params[0])
-    if name == "relu6":
-        return np.where((x > 0) & (x < 6), 1.0, 0.0)
-    if name in ("hard_sigmoid", "hard_silu"):
-        y = x / 6 + 0.5
-        s = np.where((y > 0) & (y < 1), 1.0 / 6, 0.0)
-        return s if name == "hard_sigmoid" else _hard_sigmoid64(x) + x * s
     if name == "exponential":
         return np.exp(x)
     return _relu_ex64(x, params)[1]
+
+
+_IN_DTYPE = ("leaky_relu", "relu6", "hard_sigmoid", "hard_silu", "softsign")
+
+
+def _hard_sigmoid(x):
+    y = x / 6 + 0.5  # Keras 3 backend/numpy/nn.py hard_sigmoid, in x's dtype
+    return np.where(y <= 0, 0, np.where(y >= 1, 1, y)).astype(x.dtype, copy=False)
+
+
+def _act_in_dtype(x, name, grad, params=()):
+    """The piecewise-linear activations of issue 14 computed in x's dtype (or their derivatives), operation
+    for operation as the compiled act_fwd_range / act_grad_range (and Keras, in x's dtype)."""
+    t = x.dtype.type
+    if name == "leaky_relu":
+        a = t(params[0])
+        return np.where(x > 0, t(1), a) if grad else np.where(x > 0, x, a * x)
+    if name == "relu6":
+        if grad:
+            return np.where((x > 0) & (x < 6), t(1), t(0))
+        y = np.where(x <= 0, t(0), x)
+        return np.where(y >= 6, t(6), y)
+    if name in ("hard_sigmoid", "hard_silu"):
+        h = _hard_sigmoid(x)
+        if not grad:
+            return h if name == "hard_sigmoid" else x * h
+        y = x / 6 + 0.5
+        g = np.where((y > 0) & (y < 1), t(1.0 / 6), t(0))
+        return g if name == "hard_sigmoid" else h + x * g
+    if name == "softsign":
+        s = np.abs(x) + 1
+        return 1 / (s * s) if grad else x / s
 
 
 def _erfc(x):
@@ -189,6 +195,9 @@ def activation_forward(X, activation, out=None, n_threads=None):
         out[...] = _softmax(X)
     elif name == "log_softmax":
         out[...] = _log_softmax64(X)
+    elif name in _IN_DTYPE:
+        with np.errstate(all="ignore"):
+            out[...] = _act_in_dtype(X, name, False, params)
     else:
         with np.errstate(all="ignore"):  # overflow and NaN propagate as in the compiled kernel
             out[...] = _act64(X.astype(np.float64), name, params)
@@ -223,6 +232,9 @@ def activation_backward(dY, Y, activation, X=None, out=None, n_threads=None):
         s = dY.astype(np.float64).sum(axis=1, keepdims=True).astype(dY.dtype)
         with np.errstate(all="ignore"):
             out[...] = dY - np.exp(Y.astype(np.float64)).astype(dY.dtype) * s
+    elif name in _IN_DTYPE:
+        with np.errstate(all="ignore"):
+            out[...] = dY * _act_in_dtype(X, name, True, params)
     else:
         with np.errstate(all="ignore"):
             out[...] = dY * _act_grad64(X.astype(np.float64), name, params).astype(dY.dtype)

@@ -15,9 +15,9 @@ from fastnn.utils.validation import describe, shape_str
 from fastnn._kernels._typedefs cimport floating
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array, same_shape
-from fastnn._kernels._loops cimport (ACT_ELU, ACT_RELU, act_backward_rows, act_backward_x, act_elementwise,
-                                     act_is_row, act_needs_x, act_parse, act_rows, fastnn_math_isa,
-                                     fastnn_math_set_isa)
+from fastnn._kernels._loops_act cimport (ACT_ELU, ACT_RELU, act_is_row, act_needs_x, act_parse, fastnn_math_isa,
+                                         fastnn_math_set_isa)
+from fastnn._kernels._loops cimport act_backward_rows, act_backward_x, act_elementwise, act_rows
 
 cdef enum:
     CHUNK = 4096  # elements per parallel chunk of an elementwise activation

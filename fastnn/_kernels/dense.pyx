@@ -25,7 +25,8 @@ from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, blas_threads_end,
                                       effective_n_threads, threads_for_work)
 from fastnn._kernels._checks cimport float_array, out_array
-from fastnn._kernels._loops cimport (ACT_LINEAR, act_is_row, act_parse, act_rows, copy_rows, dense_forward_cols,
+from fastnn._kernels._loops_act cimport ACT_LINEAR, act_is_row, act_parse
+from fastnn._kernels._loops cimport (act_rows, copy_rows, dense_forward_cols,
                                      fastnn_gather_bitmaps, fma_isa,
                                      dense_input_grad_cols, dense_weight_grad_cols, fastnn_gemm_f32,
                                      fastnn_gemm_f64, fastnn_gemm_isa, fastnn_gemm_path,

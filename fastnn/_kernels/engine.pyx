@@ -16,7 +16,8 @@ from cython.parallel cimport parallel, threadid
 
 from fastnn._kernels._typedefs cimport intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, fastnn_team_size
-from fastnn._kernels._loops cimport act_needs_x, act_parse, fma_isa
+from fastnn._kernels._loops_act cimport act_needs_x, act_parse
+from fastnn._kernels._loops cimport fma_isa
 from fastnn._kernels._loops_loss cimport (LOSS_BXENT, LOSS_MAE, LOSS_MSE, LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT,
                                           LOSS_XENT, metric_code)
 from fastnn._kernels._loops_norm cimport dropout_scale

@@ -54,7 +54,8 @@ from fastnn._kernels._argchecks import (check_multi_hot_args, flatten_array, seq
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array
-from fastnn._kernels._loops cimport act_parse, act_rows, bias_grad_cols, fma_isa
+from fastnn._kernels._loops_act cimport act_parse
+from fastnn._kernels._loops cimport act_rows, bias_grad_cols, fma_isa
 
 cdef extern from "fastnn_kernels.h" nogil:
     int fastnn_ctz64(uint64_t m)
