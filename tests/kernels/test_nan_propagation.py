@@ -51,3 +51,12 @@ def test_a_model_with_nan_weights_predicts_nan():
     model = Sequential([Input((5,)), Dense(4, activation="relu"), Dense(3, activation="softmax")])
     model.layers[0].kernel.value[...] = np.nan
     assert np.isnan(model.predict(np.ones((2, 5), np.float32), verbose=0)).all()
+
+
+@pytest.mark.parametrize("activation", ("gelu", "silu", "elu", "leaky_relu", "relu6", "hard_sigmoid", "softsign",
+                                        "softplus", "selu"))
+def test_a_model_with_nan_weights_predicts_nan_through_the_new_activations(activation):
+    """issue 14's activations on the engine: NaN in, NaN out, as their twin."""
+    model = Sequential([Input((5,)), Dense(4, activation=activation), Dense(3)])
+    model.layers[0].kernel.value[...] = np.nan
+    assert np.isnan(model.predict(np.ones((2, 5), np.float32), verbose=0)).all()
