@@ -121,6 +121,9 @@ GRID = [
     _m("d1-w256-b1024-rmsprop-f64", 256, [256], optimizer="rmsprop", batch=1024, dtype="float64", rows=32768),
     # depth 2
     _m("d2-w256-b64-nesterov", 256, [256, 256], optimizer="sgd", opt_args=NESTEROV, batch=64, rows=32768),
+    # issue 14's activations on the relu row above's shape (the issue: each within 1.3x of relu)
+    *[_m(f"d2-w256-b64-nesterov-{act}", 256, [256, 256], activation=act, optimizer="sgd", opt_args=NESTEROV,
+         batch=64, rows=32768) for act in ("gelu", "silu", "elu", "leaky_relu")],
     _m("d2-w32-b16-rmsprop-sigmoid", 64, [32, 32], activation="sigmoid", optimizer="rmsprop", batch=16,
        zeros=0.5, rows=262144),
     _m("d2-w512-b128-adam-bn", 784, [512, 512], batch=128, zeros=0.8, batch_norm=True, rows=16384),

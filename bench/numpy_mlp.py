@@ -21,7 +21,9 @@ write it in NumPy, so that a speed-up over it means something:
   ``dlogits = (softmax(z) - y) / B``, sigmoid + binary cross-entropy
   ``sigmoid(z) - y``, both from the logits (the log-sum-exp after subtracting
   the row max, log1p(exp(-|z|)) for the sigmoid), in place in the logits;
-* hidden activations relu / tanh / sigmoid / linear; BatchNormalization after
+* hidden activations relu / tanh / sigmoid / linear, and gelu / silu / elu /
+  leaky_relu (Keras 3's definitions; their derivative from the kept
+  pre-activation, as fastnn's); BatchNormalization after
   a hidden layer's activation (Keras: batch mean and biased variance, moving
   statistics with momentum 0.99, epsilon 1e-3), then inverted Dropout; L2 on
   the kernels (Keras adds ``l2 sum(W^2)`` to the loss, gradient ``2 l2 W``);
@@ -54,7 +56,8 @@ from numpy_optim import FLUSH_EVERY, make_optimizer
 EVAL_ROWS = 4096
 
 LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy", "mse")
-HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "gelu", "silu", "elu", "leaky_relu")
+FROM_INPUT = ("gelu", "silu", "elu", "leaky_relu")  # their derivative is computed from the pre-activation
 FINAL_ACTIVATION = {"sparse_categorical_crossentropy": "softmax", "categorical_crossentropy": "softmax",
                     "binary_crossentropy": "sigmoid", "mse": "linear"}
 BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3      # Keras BatchNormalization defaults
@@ -64,6 +67,47 @@ def glorot_uniform(rng, fan_in, fan_out, dtype=np.float32):
     # Keras GlorotUniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)).
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
+
+
+def _act_from_input(act, z, out):
+    """out = act(z) for FROM_INPUT activations (Keras 3: gelu's erf form, silu, elu alpha 1, leaky_relu 0.2)."""
+    if act == "gelu":
+        from scipy.special import erfc  # 0.5 z (1 + erf(z / sqrt 2)) without cancellation
+
+        np.multiply(z, -np.sqrt(0.5, dtype=z.dtype), out=out)
+        erfc(out, out=out)
+        out *= z
+        out *= 0.5
+    elif act == "silu":
+        np.copyto(out, z)
+        _sigmoid_(out)
+        out *= z
+    elif act == "elu":
+        np.expm1(z, out=out)
+        np.copyto(out, z, where=z > 0)
+    else:
+        np.multiply(z, 0.2, out=out)
+        np.maximum(out, z, out=out)
+
+
+def _grad_from_input(act, z, tmp):
+    """tmp = act'(z) for FROM_INPUT activations."""
+    if act == "gelu":
+        from scipy.special import erfc
+
+        np.multiply(z, -np.sqrt(0.5, dtype=z.dtype), out=tmp)
+        erfc(tmp, out=tmp)
+        tmp *= 0.5
+        tmp += z * np.exp(-0.5 * z * z) * (1 / np.sqrt(2 * np.pi))
+    elif act == "silu":
+        np.copyto(tmp, z)
+        _sigmoid_(tmp)
+        tmp += tmp * z * (1 - tmp)
+    elif act == "elu":
+        np.exp(z, out=tmp)
+        tmp[z > 0] = 1
+    else:
+        np.copyto(tmp, np.where(z > 0, 1, 0.2).astype(tmp.dtype))
 
 
 def _sigmoid_(a):
@@ -104,6 +148,8 @@ class _Buffers:
             self.dh = [np.empty((rows, u), dt) for u in units[:hidden]]  # gradient at a layer's output
             self.tmp = [np.empty((rows, u), dt) for u in units[:hidden]]
             self.relu = [np.empty((rows, u), np.bool_) for u in units[:hidden]]
+            self.z = [np.empty((rows, u), dt) if a in FROM_INPUT else None
+                      for u, a in zip(units[:hidden], model.activations)]  # pre-activations kept
         # What each Dense layer reads: the input, or the layer below's last output.
         self.inp = [self.x] + [d if d is not None else b if b is not None else a
                                for a, b, d in zip(self.a, self.bn_out, self.drop_out)]
@@ -257,6 +303,10 @@ class NumpyMLP:
                 np.tanh(a, out=a)
             elif act == "sigmoid":
                 _sigmoid_(a)
+            elif act in FROM_INPUT:
+                z = buf.z[l] if training else np.empty_like(a)
+                np.copyto(z, a)
+                _act_from_input(act, z, a)
             if self.batch_norm:
                 self._bn_forward(l, a, buf, training)
             if training and self.dropout > 0:
@@ -429,6 +479,10 @@ class NumpyMLP:
                 tmp = buf.tmp[below]
                 np.subtract(1, a, out=tmp)
                 tmp *= a
+                dh *= tmp
+            elif act in FROM_INPUT:
+                tmp = buf.tmp[below]
+                _grad_from_input(act, buf.z[below], tmp)
                 dh *= tmp
             g = dh
         if self.l2:

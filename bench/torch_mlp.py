@@ -71,7 +71,8 @@ def _optimizer(name, groups, kwargs):
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU,
+                "elu": nn.ELU, "leaky_relu": lambda: nn.LeakyReLU(0.2)}  # Keras 3's defaults
 
 
 class TorchMLP:

@@ -155,8 +155,9 @@ def _reference_steps(model, weights, x, y, sw, steps, seed):
         inputs, caches, h = [], [], xb
         for l in range(hidden):
             inputs.append(h)
-            a = R.dense_forward(h, *dense[l], activation=act)
-            h, cache = a, {"a": a}
+            pre = R.dense_forward(h, *dense[l])
+            a = R.activation_forward(pre, act)
+            h, cache = a, {"a": a, "pre": pre}
             if model.batch_norm:
                 h, mean, var = R.batch_norm_forward_train(a, bn[l][0], bn[l][1], 1e-3)
                 R.batch_norm_update_moving(bn[l][2], bn[l][3], mean, var, 0.99)
@@ -180,7 +181,7 @@ def _reference_steps(model, weights, x, y, sw, steps, seed):
             if model.batch_norm:
                 i = 2 * (hidden + 1) + 2 * (l - 1)
                 g = R.batch_norm_backward(g, c["a"], c["mean"], c["var"], bn[l - 1][0], 1e-3, grads[i], grads[i + 1])
-            g = R.activation_backward(g, c["a"], act)
+            g = R.activation_backward(g, c["a"], act, X=c["pre"])
         for l, (k, _) in enumerate(dense):
             R.l1_l2_backward(k, 0.0, model.l2, grads[2 * l])
         for p, gp, s in zip(trainable, grads, state):
@@ -199,7 +200,8 @@ def _reference_steps(model, weights, x, y, sw, steps, seed):
                loss="mse", outputs=3),
     grid.Model(name="onehot-adadelta-dropout", inputs=12, hidden=(16,), optimizer="adadelta",
                opt_args={"learning_rate": 1.0}, batch=16, dropout=0.4, loss="categorical_crossentropy", outputs=5),
-], ids=lambda m: m.name)
+] + [grid.Model(name=f"{act}-adam-bn", inputs=12, hidden=(16, 8), activation=act, batch=16, batch_norm=True,
+                outputs=5) for act in ("gelu", "silu", "elu", "leaky_relu")], ids=lambda m: m.name)
 def test_numpy_baseline_matches_the_reference_kernels(model):
     steps, seed = 3, 7
     model = dataclasses.replace(model, rows=steps * model.batch, zeros=0.5)

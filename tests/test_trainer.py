@@ -902,8 +902,8 @@ def test_unknown_strings():
     with pytest.raises(ValueError, match="'acuracy'") as info:
         model.compile("adam", "mse", metrics=["acuracy"])
     assert "'accuracy'" in str(info.value)
-    with pytest.raises(ValueError, match="'relu6'") as info:
-        Dense(3, activation="relu6")
+    with pytest.raises(ValueError, match="'relu7'") as info:
+        Dense(3, activation="relu7")
     assert "'relu'" in str(info.value)
 
 

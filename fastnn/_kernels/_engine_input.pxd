@@ -14,8 +14,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
-from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, bias_act_block, bias_grad_cols, fastnn_gather_bitmaps,
-                                     softmax_rows)
+from fastnn._kernels._loops_act cimport ACT_LINEAR
+from fastnn._kernels._loops cimport bias_grad_cols, fastnn_gather_bitmaps
 from fastnn._kernels._engine_types cimport EOp, Engine, IN_CSR, IN_DENSE, share16, sync
 from fastnn._kernels._engine_ops cimport (GRAD_BLOCK_ROWS, SPARSE_GRAD_BLOCK_ROWS, dense_bias_update, dense_share,
                                           dense_update, finish_dense_rows, gemm)
@@ -111,7 +111,7 @@ cdef inline bint first_forward_train(Engine* e, EOp* op, floating* xb, const int
             else:
                 fastnn_csr_batch_forward_i32(A, <float*>op.W, O, <const int32_t*>e.indptr, <const int32_t*>e.indices,
                                              <const float*>e.data, rows, 0, r0, r1)
-        finish_dense_rows(op, A, r0, r1, act)
+        finish_dense_rows(op, A, r0, r1, act, <floating*>op.b, True)
         return False
     if floating is float:
         if e.bitmask_ok and e.max_density >= 0:  # (max_density < 0: the GEMM was chosen, no bitmaps)
@@ -123,10 +123,10 @@ cdef inline bint first_forward_train(Engine* e, EOp* op, floating* xb, const int
             if floating is float:
                 fastnn_sparse_forward(A + r0 * O, O, <const float*>e.X, e.ldx, rows + r0, <float*>op.W, O,
                                       <float*>op.b, e.rowbits + r0, 64 * e.nw, 0, I, r1 - r0, 0, O)
-            finish_bias_done(op, A, r0, r1, act)
+            finish_dense_rows(op, A, r0, r1, act, <floating*>NULL, True)
         else:
             gemm(r1 - r0, O, I, xb + r0 * I, I, 1, <floating*>op.W, O, 0, A + r0 * O, O)
-            finish_dense_rows(op, A, r0, r1, act)
+            finish_dense_rows(op, A, r0, r1, act, <floating*>op.b, True)
         return sparse
     if not sparse:
         sync(T)  # the partitions' GEMMs read every row
@@ -147,7 +147,7 @@ cdef inline bint first_forward_train(Engine* e, EOp* op, floating* xb, const int
         p1 = part + (e.batch_size + r) * O
         for c in range(O):
             A[r * O + c] = p0[c] + p1[c]
-    finish_dense_rows(op, A, r0, r1, act)
+    finish_dense_rows(op, A, r0, r1, act, <floating*>op.b, True)
     return sparse
 
 
@@ -170,7 +170,7 @@ cdef inline void first_forward_infer(Engine* e, EOp* op, const floating* x, Py_s
             else:
                 fastnn_csr_batch_forward_i32(A, <float*>op.W, O, <const int32_t*>e.indptr, <const int32_t*>e.indices,
                                              <const float*>e.data, <intp_t*>NULL, start, r0, r1)
-        finish_dense_rows(op, A, r0, r1, act)
+        finish_dense_rows(op, A, r0, r1, act, <floating*>op.b, False)
         return
     if floating is float:
         if e.bitmask_ok and e.max_density >= 0:  # this thread's rows, every word; no featmask (no gradient here)
@@ -180,18 +180,10 @@ cdef inline void first_forward_infer(Engine* e, EOp* op, const floating* x, Py_s
         if sparse:
             fastnn_sparse_forward(A + r0 * O, O, x + r0 * I, I, <intp_t*>NULL, <float*>op.W, O, <float*>op.b,
                                   e.rowbits + r0, 64 * e.nw_cap, 0, I, r1 - r0, 0, O)
-            finish_bias_done(op, A, r0, r1, act)
+            finish_dense_rows(op, A, r0, r1, act, <floating*>NULL, False)
             return
     gemm(r1 - r0, O, I, x + r0 * I, I, 1, <floating*>op.W, O, 0, A + r0 * O, O)
-    finish_dense_rows(op, A, r0, r1, act)
-
-
-cdef inline void finish_bias_done(EOp* op, floating* Y, Py_ssize_t r0, Py_ssize_t r1, int act) noexcept nogil:
-    """The activation of rows whose bias the bitmask kernel already added."""
-    cdef Py_ssize_t O = op.n_out
-    bias_act_block(Y, O, <floating*>NULL, r0, r1, 0, O, ACT_LINEAR if act == ACT_SOFTMAX else act)
-    if act == ACT_SOFTMAX:
-        softmax_rows(Y, Y, r0, r1, O)
+    finish_dense_rows(op, A, r0, r1, act, <floating*>op.b, False)
 
 
 cdef inline void first_grad_update(Engine* e, EOp* op, const floating* xb, const intp_t* rows, Py_ssize_t n,

@@ -8,13 +8,16 @@
 from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
-from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_backward_rows, act_elementwise, bias_act_block,
-                                     bias_grad_cols, fastnn_gemm_f32, fastnn_gemm_f64, softmax_backward_rows,
-                                     softmax_rows)
+from fastnn._kernels._loops_act cimport ACT_LINEAR, act_is_row, act_needs_x
+from fastnn._kernels._loops cimport (act_backward_rows, act_backward_rows_x, act_elementwise, act_rows, bias_act_block,
+                                     bias_grad_cols,
+                                     fastnn_gemm_f32, fastnn_gemm_f64, log_softmax_backward_rows,
+                                     softmax_backward_rows)
 from fastnn._kernels._loops_norm cimport (bn_coefficients, bn_grad_coefficients, bn_grad_sums_cols, bn_input_grad_block,
                                           bn_normalize_block, bn_stats_cols, bn_update_moving_cols,
                                           dropout_backward_range, dropout_forward_range)
-from fastnn._kernels._engine_types cimport (EOp, Engine, OP_ACT, OP_BN, OP_DENSE, OP_DROPOUT, OP_PERMUTE, share16)
+from fastnn._kernels._engine_types cimport (EOp, Engine, OP_ACT, OP_BN, OP_DENSE, OP_DROPOUT, OP_PERMUTE, OP_PRELU,
+                                            share16)
 from fastnn._kernels._engine_update cimport update_block, update_range
 
 cdef enum:
@@ -37,28 +40,86 @@ cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* 
 
 
 cdef inline void dense_forward_rows(EOp* op, floating* Y, const floating* x, Py_ssize_t r0, Py_ssize_t r1,
-                                    int act) noexcept nogil:
+                                    int act, bint train) noexcept nogil:
     """Rows [r0, r1) of Y (., O) = act(x (., I) @ W + b)."""
     cdef Py_ssize_t I = op.n_in, O = op.n_out
     gemm(r1 - r0, O, I, x + r0 * I, I, 1, <floating*>op.W, O, 0, Y + r0 * O, O)
-    finish_dense_rows(op, Y, r0, r1, act)
+    finish_dense_rows(op, Y, r0, r1, act, <floating*>op.b, train)
 
 
-cdef inline void finish_dense_rows(EOp* op, floating* Y, Py_ssize_t r0, Py_ssize_t r1, int act) noexcept nogil:
-    """Bias and activation of rows [r0, r1) of a dense op's output."""
+cdef inline void finish_dense_rows(EOp* op, floating* Y, Py_ssize_t r0, Py_ssize_t r1, int act, floating* b,
+                                   bint train) noexcept nogil:
+    """Bias (b, NULL when it is already added) and activation of rows [r0, r1) of a dense op's output. In
+    training, an activation whose backward reads its input (gelu, ...) first keeps the pre-activations in
+    op.Z: the same bits as the fused bias + activation."""
     cdef Py_ssize_t O = op.n_out
-    bias_act_block(Y, O, <floating*>op.b, r0, r1, 0, O, ACT_LINEAR if act == ACT_SOFTMAX else act)
-    if act == ACT_SOFTMAX:
-        softmax_rows(Y, Y, r0, r1, O)
+    if train and op.Z != NULL and act_needs_x(act):
+        bias_act_block(Y, O, b, r0, r1, 0, O, ACT_LINEAR)
+        memcpy((<floating*>op.Z) + r0 * O, Y + r0 * O, (r1 - r0) * O * sizeof(floating))
+        act_elementwise(Y, Y, r0 * O, r1 * O, act, op.ap)
+        return
+    bias_act_block(Y, O, b, r0, r1, 0, O, ACT_LINEAR if act_is_row(act) else act, op.ap)
+    if act_is_row(act):
+        act_rows(Y, Y, r0, r1, O, act)
 
 
 cdef inline void act_forward_rows(EOp* op, floating* Y, const floating* x, Py_ssize_t r0, Py_ssize_t r1,
                                   int act) noexcept nogil:
     cdef Py_ssize_t n = op.n_out, runs = op.n_out // op.group
-    if act == ACT_SOFTMAX:
-        softmax_rows(Y, x, r0 * runs, r1 * runs, op.group)
+    if act_is_row(act):
+        act_rows(Y, x, r0 * runs, r1 * runs, op.group, act)
     else:
-        act_elementwise(Y, x, r0 * n, r1 * n, act)
+        act_elementwise(Y, x, r0 * n, r1 * n, act, op.ap)
+
+
+cdef inline void prelu_forward_rows(EOp* op, floating* Y, const floating* x, Py_ssize_t r0,
+                                    Py_ssize_t r1) noexcept nogil:
+    """y = x if x > 0 else alpha[j % C] x (Keras PReLU: relu(x) - alpha relu(-x)); NaN stays NaN."""
+    cdef Py_ssize_t m, c, C = op.group, G = op.n_out // op.group
+    cdef const floating* alpha = <floating*>op.W
+    for m in range(r0 * G, r1 * G):
+        for c in range(C):
+            Y[m * C + c] = x[m * C + c] if x[m * C + c] > 0 else alpha[c] * x[m * C + c]
+
+
+cdef inline void prelu_backward_rows(EOp* op, floating* dx, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """dx = G where x > 0, else alpha G."""
+    cdef Py_ssize_t m, c, C = op.group, G = op.n_out // op.group
+    cdef const floating* alpha = <floating*>op.W
+    cdef const floating* x = <floating*>op.Z
+    cdef const floating* g = <floating*>op.G
+    for m in range(r0 * G, r1 * G):
+        for c in range(C):
+            dx[m * C + c] = g[m * C + c] if x[m * C + c] > 0 else g[m * C + c] * alpha[c]
+
+
+cdef inline void prelu_grad_update(Engine* e, EOp* op, Py_ssize_t n, double* acc, int tid, int T,
+                                   bint update, floating* params) noexcept nogil:
+    """This thread's channels of dalpha = sum over rows and groups of G * min(x, 0) (each product in the
+    dtype, summed in float64 in row order, as the twin's axis-0 sum), then (update) their update."""
+    cdef Py_ssize_t m, c, c0, c1, C = op.group, G = op.n_out // op.group
+    cdef const floating* x = <floating*>op.Z
+    cdef const floating* g = <floating*>op.G
+    cdef floating* dalpha = <floating*>op.dW
+    cdef floating xn
+    if not share16(C, tid, T, &c0, &c1):
+        return
+    for c in range(c0, c1):
+        acc[c - c0] = 0
+    for m in range(n * G):
+        for c in range(c0, c1):
+            xn = 0 if x[m * C + c] > 0 else x[m * C + c]
+            acc[c - c0] += g[m * C + c] * xn
+    for c in range(c0, c1):
+        dalpha[c] = <floating>acc[c - c0]
+    if update:
+        prelu_update(e, op, tid, T, params)
+
+
+cdef inline void prelu_update(Engine* e, EOp* op, int tid, int T, floating* params) noexcept nogil:
+    cdef Py_ssize_t c0, c1
+    if share16(op.group, tid, T, &c0, &c1):
+        update_range(e, params, op.w_off + c0, op.w_off + c1, op.w_l1, op.w_l2)
 
 
 cdef inline void bn_infer_coefficients(EOp* op, floating* tag) noexcept nogil:
@@ -123,9 +184,11 @@ cdef inline void op_forward_rows(Engine* e, EOp* op, floating* Y, const floating
     cdef Py_ssize_t r, j, n = op.n_out
     cdef const floating* u
     if op.kind == OP_DENSE:
-        dense_forward_rows(op, Y, x, r0, r1, ACT_LINEAR if fold else op.act)
+        dense_forward_rows(op, Y, x, r0, r1, ACT_LINEAR if fold else op.act, train)
     elif op.kind == OP_ACT:
         act_forward_rows(op, Y, x, r0, r1, ACT_LINEAR if fold else op.act)
+    elif op.kind == OP_PRELU:
+        prelu_forward_rows(op, Y, x, r0, r1)
     elif op.kind == OP_BN:
         bn_forward_rows(op, Y, x, r0, r1)
     elif op.kind == OP_DROPOUT:
@@ -150,7 +213,7 @@ cdef inline void op_backward_rows(EOp* op, floating* dx, Py_ssize_t r0, Py_ssize
     cdef floating* coef
     if op.kind == OP_DENSE:
         if not fold and op.act != ACT_LINEAR:
-            act_backward_rows(G, G, A, r0, r1, O, op.act)
+            act_backward_rows_x(G, G, <floating*>op.Z, A, r0, r1, O, op.act, op.ap)
         if dx != NULL:
             gemm(r1 - r0, I, O, G + r0 * O, O, 1, <floating*>op.WT, I, 0, dx + r0 * I, I)
     elif dx == NULL:
@@ -158,11 +221,13 @@ cdef inline void op_backward_rows(EOp* op, floating* dx, Py_ssize_t r0, Py_ssize
     elif op.kind == OP_ACT:
         if fold or op.act == ACT_LINEAR:
             memcpy(dx + r0 * O, G + r0 * O, (r1 - r0) * O * sizeof(floating))
-        elif op.act == ACT_SOFTMAX:
+        elif act_is_row(op.act):
             runs = O // op.group
-            softmax_backward_rows(dx, G, A, r0 * runs, r1 * runs, op.group)
+            act_backward_rows(dx, G, A, r0 * runs, r1 * runs, op.group, op.act)
         else:
-            act_backward_rows(dx, G, A, r0, r1, O, op.act)
+            act_backward_rows_x(dx, G, <floating*>op.Z, A, r0, r1, O, op.act, op.ap)
+    elif op.kind == OP_PRELU:
+        prelu_backward_rows(op, dx, r0, r1)
     elif op.kind == OP_BN:  # frozen: the moving statistics are constants, dx = gamma / sqrt(var + eps) * dy
         C = op.group
         Gn = O // C

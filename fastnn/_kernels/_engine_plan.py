@@ -11,9 +11,15 @@ A plan is a dict:
     ops         a chain of ops, each reading the previous op's output (the first reads the batch):
         ("dense", I, O, w_off, b_off, act, train)
                 Y = act(X @ W + b); W = params[w_off : w_off + I*O] as (I, O), b at b_off (-1: none);
-                act is elementwise or "softmax"; train: W and b get gradients and updates
+                act is elementwise or a row activation (softmax, log_softmax); train: W and b get gradients
+                and updates. An activation is a name (ACTIVATIONS) or (name, *params) (act_spec)
         ("act", n, act, group)
-                an activation; softmax normalises each run of ``group`` features (group == n: the row)
+                an activation; softmax and log_softmax normalise each run of ``group`` features (group == n:
+                the row)
+        ("prelu", n, C, alpha_off, train)
+                PReLU: y = x if x > 0 else alpha * x, alpha = params[alpha_off : alpha_off + C], feature j of a
+                row using alpha[j % C] (n = G * C: alpha shared by G groups, Keras' shared_axes over every
+                axis but the last; C == n: one alpha per feature); train: alpha gets gradients and updates
         ("bn", n, C, gamma_off, beta_off, mm_off, mv_off, momentum, epsilon, train)
                 BatchNormalization of the last axis, C channels (n = G * C: G groups of C features per
                 row, statistics over rows and groups); gamma/beta offsets -1 when absent; train: batch
@@ -37,7 +43,7 @@ A plan is a dict:
                 added to the loss and their gradients to the updates
 
 The optimizer updates exactly the weights of ops with ``train`` (a dense op's kernel and bias, a
-batch-norm op's gamma and beta); moving statistics change only through their op.
+batch-norm op's gamma and beta, a prelu op's alpha); moving statistics change only through their op.
 """
 import numbers
 
@@ -46,12 +52,20 @@ import numpy as np
 from fastnn._kernels._argchecks import describe_array as describe
 from fastnn._kernels._optim_scalars import check_schedule
 
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "silu", "softplus", "softsign",
+               "leaky_relu", "relu6", "hard_sigmoid", "exponential", "log_softmax", "hard_silu")
+ROW_ACTIVATIONS = ("softmax", "log_softmax")  # normalise each row (run of `group` features), not elementwise
+# Keras 3's defaults of the activations that take parameters (keras/src/activations/activations.py):
+# relu(x, negative_slope=0.0, max_value=None, threshold=0.0), leaky_relu(x, negative_slope=0.2),
+# elu(x, alpha=1.0), gelu(x, approximate=False)
+ACT_PARAMS = {"relu": ("negative_slope", "max_value", "threshold"), "leaky_relu": ("negative_slope",),
+              "elu": ("alpha",), "gelu": ("approximate",)}
+ACT_DEFAULTS = {"relu": (0.0, None, 0.0), "leaky_relu": (0.2,), "elu": (1.0,), "gelu": (False,)}
 LOSSES = ("softmax_xent", "sigmoid_bxent", "xent", "bxent", "mse", "mae")
 FUSED_ACTIVATION = {"softmax_xent": "softmax", "sigmoid_bxent": "sigmoid"}
 METRICS = ("binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae", "mse")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adadelta", "adagrad", "adamax", "nadam", "lion")
-OP_KINDS = ("dense", "act", "bn", "dropout", "permute")
+OP_KINDS = ("dense", "act", "bn", "dropout", "permute", "prelu")
 MAX_METRICS = 8
 HYPER = {"sgd": {"momentum": 0.0, "nesterov": False},
          "rmsprop": {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},
@@ -78,9 +92,48 @@ def check_real(owner, name, value, low, high):
     return float(value)
 
 
+def act_spec(owner, act):
+    """(name, params) of an activation: a name from ACTIVATIONS, or a tuple (name, *params) for one that takes
+    parameters (ACT_PARAMS, in Keras' order; missing trailing ones take Keras' defaults), e.g.
+    ("relu", 0.1, 6.0, 0.0), ("leaky_relu", 0.3), ("elu", 0.5), ("gelu", True). Raises ValueError naming the
+    valid forms."""
+    name, params = (act, ()) if isinstance(act, str) else \
+        (act[0], tuple(act[1:])) if isinstance(act, tuple) and act and isinstance(act[0], str) else (None, ())
+    if name not in ACTIVATIONS:
+        raise ValueError(f"{owner}: Unknown activation {act!r}; expected one of {ACTIVATIONS}, or a tuple (name, "
+                         f"*parameters) for one of {tuple(ACT_PARAMS)}.")
+    names = ACT_PARAMS.get(name, ())
+    if len(params) > len(names):
+        raise ValueError(f"{owner}: activation {name!r} takes the parameters {names}; received {act!r}.")
+    params = params + ACT_DEFAULTS.get(name, ())[len(params):]
+    for pname, value in zip(names, params):
+        ok = (isinstance(value, (bool, np.bool_)) if pname == "approximate" else
+              value is None if pname == "max_value" and value is None else
+              isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and np.isfinite(value))
+        if not ok:
+            kind = "a bool" if pname == "approximate" else "a finite number" + (" or None" if pname == "max_value"
+                                                                                 else "")
+            raise ValueError(f"{owner}: activation {name!r}: `{pname}` must be {kind}; received {value!r}.")
+    return name, tuple(bool(v) if isinstance(v, (bool, np.bool_)) else (None if v is None else float(v))
+                       for v in params)
+
+
+def act_name(act):
+    """The name of a plan's activation (a name or a (name, *params) tuple), None if it is neither."""
+    return act if isinstance(act, str) else act[0] if isinstance(act, tuple) and act else None
+
+
+def act_needs_x(act):
+    """Whether an activation's backward reads its INPUT (its derivative is computed from it): every one but
+    linear, relu (without parameters), sigmoid, tanh, softmax and log_softmax, which use their output."""
+    name, params = act_spec("activation", act)
+    if name == "relu":
+        return params != ACT_DEFAULTS["relu"]
+    return name not in ("linear", "sigmoid", "tanh", "softmax", "log_softmax")
+
+
 def _act(owner, act):
-    if act not in ACTIVATIONS:
-        raise ValueError(f"{owner}: unknown activation {act!r}; expected one of {ACTIVATIONS}.")
+    act_spec(owner, act)
     return act
 
 
@@ -106,6 +159,8 @@ def op_weights(op):
         _, _, c, g_off, b_off, mm_off, mv_off, _, _, train = op
         out = [(name, off, c, train) for name, off in (("gamma", g_off), ("beta", b_off)) if off >= 0]
         return out + [("moving_mean", mm_off, c, False), ("moving_variance", mv_off, c, False)]
+    if kind == "prelu":
+        return [("alpha", op[3], op[2], op[4])]
     return []
 
 
@@ -114,7 +169,7 @@ def _check_op(owner, k, op, width):
         raise ValueError(f"{owner}: op {k} must be a tuple starting with one of {OP_KINDS}; received {op!r}.")
     where = f"{owner} op {k} ({op[0]})"
     kind = op[0]
-    sizes = {"dense": 7, "act": 4, "bn": 10, "dropout": 3, "permute": 3}
+    sizes = {"dense": 7, "act": 4, "bn": 10, "dropout": 3, "permute": 3, "prelu": 5}
     if len(op) != sizes[kind]:
         raise ValueError(f"{where}: expected {sizes[kind]} fields; received {op!r}.")
     n_in = check_int(where, "inputs", op[1], 1)
@@ -141,6 +196,11 @@ def _check_op(owner, k, op, width):
         check_real(where, "epsilon", op[8], 0.0, np.inf)
     elif kind == "dropout":
         check_real(where, "rate", op[2], 0.0, 1.0)
+    elif kind == "prelu":
+        c = check_int(where, "channels", op[2], 1)
+        if n_in % c:
+            raise ValueError(f"{where}: {c} channels must divide the {n_in} features.")
+        check_int(where, "alpha_offset", op[3], 0)
     else:
         perm = np.asarray(op[2])
         if perm.shape != (n_in,) or perm.dtype.kind not in "iu" or not np.array_equal(np.sort(perm), np.arange(n_in)):
@@ -252,7 +312,7 @@ def check_plan(plan, params, grads, slots, batch_size, owner=_OWNER):
     if loss[1]:
         last = ops[-1]
         act = last[5] if last[0] == "dense" else (last[2] if last[0] == "act" else None)
-        if FUSED_ACTIVATION.get(loss[0]) != act or (last[0] == "act" and last[3] != last[1]):
+        if FUSED_ACTIVATION.get(loss[0]) != act_name(act) or (last[0] == "act" and last[3] != last[1]):
             raise ValueError(f"{owner}: loss {loss[0]!r} can fold the last op's activation only when it is "
                              f"{FUSED_ACTIVATION.get(loss[0])!r} over the whole row; the last op is {last!r}.")
     metrics = tuple(_check_metric(owner, m) for m in plan["metrics"])

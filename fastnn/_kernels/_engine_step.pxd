@@ -15,12 +15,12 @@ from libc.string cimport memcpy
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._engine_types cimport (EOp, Engine, IN_GATHER, MODE_EVAL, MODE_FORWARD, OP_BN, OP_DENSE,
-                                            OP_DROPOUT, rows_of, share16, sync)
+                                            OP_DROPOUT, OP_PRELU, rows_of, share16, sync)
 from fastnn._kernels._engine_update cimport (clip_scales, norm_chunks, norm_clipping, penalty_chunks, penalty_total,
                                             step_scalars)
 from fastnn._kernels._engine_ops cimport (bn_backward_cols, bn_forward_cols, bn_infer_coefficients, bn_update,
                                           dense_grad_update, dense_share, dense_update, op_backward_rows,
-                                          op_forward_rows, transpose_block)
+                                          op_forward_rows, prelu_grad_update, prelu_update, transpose_block)
 from fastnn._kernels._engine_input cimport (copy_rows, first_forward_infer, first_forward_train, first_grad_update,
                                             first_update)
 from fastnn._kernels._engine_head cimport head_rows, head_sums
@@ -120,6 +120,8 @@ cdef inline void update_train(Engine* e, const intp_t* rows, Py_ssize_t n, bint 
                 dense_grad_update(e, op, xb if i == 0 else <floating*>e.ops[i - 1].A, n, acc, tid, T, update)
         elif op.kind == OP_BN and update:
             bn_update(e, op, tid, T, <floating*>e.params)
+        elif op.kind == OP_PRELU:
+            prelu_grad_update(e, op, n, acc, tid, T, update, <floating*>e.params)
 
 
 cdef inline void deferred_updates(Engine* e, int tid, int T, floating* params) noexcept nogil:
@@ -139,6 +141,8 @@ cdef inline void deferred_updates(Engine* e, int tid, int T, floating* params) n
                 dense_update(e, op, params, i0, i1, c0, c1, not op.dw_by_rows or tid == 0)
         elif op.kind == OP_BN:
             bn_update(e, op, tid, T, params)
+        elif op.kind == OP_PRELU:
+            prelu_update(e, op, tid, T, params)
 
 
 cdef inline void run_hook(Engine* e, Py_ssize_t step, Py_ssize_t n) noexcept nogil:

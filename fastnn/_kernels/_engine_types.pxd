@@ -26,6 +26,7 @@ cdef enum:
     OP_BN = 2
     OP_DROPOUT = 3
     OP_PERMUTE = 4
+    OP_PRELU = 5
 
 cdef enum:
     MODE_TRAIN = 0      # whole training steps
@@ -59,8 +60,12 @@ cdef struct EOp:
     Py_ssize_t n_in         # I
     Py_ssize_t n_out        # O
     int act                 # dense: its activation (ACT_*); act: the activation
-    Py_ssize_t group        # act: softmax over runs of `group` features; bn: C, the channels
-    bint train              # dense/bn: trained (gradients, updates, batch statistics)
+    double ap[3]            # the activation's parameters (_loops.pxd act_parse: slope, alpha, relu's three)
+    void* Z                 # the activation's input, read by its backward when act_needs_x: dense: its own
+                            # (batch_size, O) buffer of pre-activations (training); act, prelu: the previous
+                            # op's output (or the batch)
+    Py_ssize_t group        # act: softmax over runs of `group` features; bn, prelu: C, the channels
+    bint train              # dense/bn/prelu: trained (gradients, updates, batch statistics)
     bint fused              # the last op, whose softmax/sigmoid the loss folds in: A is pre-activation
     bint need_grad          # G (the gradient at this op's output) is needed: a trained op is at or below
     bint need_dx            # the backward writes the previous op's G
@@ -83,6 +88,7 @@ cdef struct EOp:
     double b_scale
     bint w_decay            # weight decay applies to the kernel (bn: gamma) and bias (bn: beta)
     bint b_decay
+    # prelu: alpha (C,) and its gradient are W and dW, regularizer factors w_l1/w_l2
     # bn: views into the arenas (gamma/beta NULL when absent)
     void* gamma
     void* beta

@@ -15,37 +15,17 @@
 # All matrices are C-contiguous (row-major) with an explicit leading dimension.
 # Conventions (llm.c's): outputs first, then inputs, then sizes;
 # *_backward loops into parameter gradients ACCUMULATE, into buffers the caller zeroed.
-from libc.math cimport exp
+from libc.math cimport exp, log
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 from libc.stdint cimport uint8_t, uint64_t
 
 from fastnn._kernels._typedefs cimport floating, intp_t
-
-
-# ---------------------------------------------------------------- identifiers
-cdef enum:
-    ACT_LINEAR = 0
-    ACT_RELU = 1
-    ACT_SIGMOID = 2
-    ACT_TANH = 3
-    ACT_SOFTMAX = 4
-
-cdef inline int act_code(object activation) except -1:
-    """Keras activation string -> ACT_* (ValueError naming the valid ones)."""
-    if activation == "linear":
-        return ACT_LINEAR
-    if activation == "relu":
-        return ACT_RELU
-    if activation == "sigmoid":
-        return ACT_SIGMOID
-    if activation == "tanh":
-        return ACT_TANH
-    if activation == "softmax":
-        return ACT_SOFTMAX
-    raise ValueError(f"Unknown activation {activation!r}; expected one of "
-                     "('linear', 'relu', 'sigmoid', 'tanh', 'softmax')")
+from fastnn._kernels._loops_act cimport (ACT_ELU, ACT_LINEAR, ACT_LOG_SOFTMAX, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX,
+                                         ACT_TANH, act_fwd_range, act_grad_range, act_needs_x, fastnn_math_isa,
+                                         fastnn_math_set_isa, fastnn_sigmoid_f32, fastnn_sigmoid_f64,
+                                         fastnn_tanh_f32, fastnn_tanh_f64)
 
 
 # ---------------------------------------------------------------- clones of the multiply-add kernels
@@ -175,13 +155,7 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K, floati
 # tanh and sigmoid over contiguous ranges: csrc/fastnn_math.h (vectorized, runtime-dispatched
 # clones, the same bits on every clone and for an element alone or inside an array, which keeps
 # a row's outputs independent of the other rows). glibc's scalar tanhf cost ~15 ns per element.
-cdef extern from "fastnn_math.h" nogil:
-    void fastnn_tanh_f32(float* out, const float* x, Py_ssize_t n)
-    void fastnn_tanh_f64(double* out, const double* x, Py_ssize_t n)
-    void fastnn_sigmoid_f32(float* out, const float* x, Py_ssize_t n)
-    void fastnn_sigmoid_f64(double* out, const double* x, Py_ssize_t n)
-    int fastnn_math_isa()
-    int fastnn_math_set_isa(int level)
+# (declared in _loops_act.pxd, which also uses them)
 
 
 cdef inline floating act_scalar(floating x, int act) noexcept nogil:
@@ -195,8 +169,9 @@ cdef inline floating act_scalar(floating x, int act) noexcept nogil:
 
 
 cdef inline void act_elementwise(floating* out, const floating* X, Py_ssize_t n0, Py_ssize_t n1,
-                                 int act) noexcept nogil:
-    """out[n] = act(X[n]) for n in [n0, n1); elementwise activations only. out may be X."""
+                                 int act, const double* ap=NULL) noexcept nogil:
+    """out[n] = act(X[n]) for n in [n0, n1); elementwise activations only (ap: their parameters, NULL for
+    Keras' defaults). out may be X."""
     cdef Py_ssize_t n
     if n1 <= n0:
         return
@@ -213,6 +188,8 @@ cdef inline void act_elementwise(floating* out, const floating* X, Py_ssize_t n0
             fastnn_sigmoid_f32(out + n0, X + n0, n1 - n0)
         else:
             fastnn_sigmoid_f64(out + n0, X + n0, n1 - n0)
+    elif act >= ACT_ELU and act != ACT_LOG_SOFTMAX:
+        act_fwd_range(out, X, n0, n1, act, ap)
     elif out != X:
         for n in range(n0, n1):
             out[n] = X[n]
@@ -245,18 +222,43 @@ cdef inline void softmax_rows(floating* out, const floating* Z, Py_ssize_t r0, P
             o[k] = <floating>(exp(<double>(z[k] - mx)) / s)
 
 
+cdef inline void log_softmax_rows(floating* out, const floating* Z, Py_ssize_t r0, Py_ssize_t r1,
+                                  Py_ssize_t K) noexcept nogil:
+    """Row log_softmax, rows [r0, r1) of Z (B, K) -> out (may be Z): in float64 (as
+    _reference._log_softmax64), z - max - log(sum(exp(z - max))), rounded once."""
+    cdef Py_ssize_t r, k
+    cdef const floating* z
+    cdef floating* o
+    cdef double mx, s
+    for r in range(r0, r1):
+        z = Z + r * K
+        o = out + r * K
+        mx = z[0]
+        for k in range(1, K):
+            if z[k] > mx:
+                mx = z[k]
+        s = 0
+        for k in range(K):
+            s += exp(<double>z[k] - mx)
+        s = log(s)
+        for k in range(K):
+            o[k] = <floating>((<double>z[k] - mx) - s)
+
+
 cdef inline void act_rows(floating* out, const floating* X, Py_ssize_t r0, Py_ssize_t r1,
-                          Py_ssize_t O, int act) noexcept nogil:
+                          Py_ssize_t O, int act, const double* ap=NULL) noexcept nogil:
     """Any activation over rows [r0, r1) of X (B, O)."""
     if act == ACT_SOFTMAX:
         softmax_rows(out, X, r0, r1, O)
+    elif act == ACT_LOG_SOFTMAX:
+        log_softmax_rows(out, X, r0, r1, O)
     else:
-        act_elementwise(out, X, r0 * O, r1 * O, act)
+        act_elementwise(out, X, r0 * O, r1 * O, act, ap)
 
 
 cdef inline void bias_act_block(floating* Y, Py_ssize_t ldy, const floating* b,
                                 Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
-                                int act) noexcept nogil:
+                                int act, const double* ap=NULL) noexcept nogil:
     """Y[r, c] = act(Y[r, c] + b[c]) on a block; elementwise act only; b may be NULL."""
     cdef Py_ssize_t r, c
     cdef floating* y
@@ -265,12 +267,12 @@ cdef inline void bias_act_block(floating* Y, Py_ssize_t ldy, const floating* b,
         if b != NULL:
             for c in range(c0, c1):
                 y[c] = y[c] + b[c]
-        act_elementwise(y, y, c0, c1, act)
+        act_elementwise(y, y, c0, c1, act, ap)
 
 
 cdef inline void act_backward_elementwise(floating* out, const floating* dY, const floating* Y,
                                           Py_ssize_t n0, Py_ssize_t n1, int act) noexcept nogil:
-    """dZ from dY and the activation's OUTPUT Y; elementwise activations. out may be dY."""
+    """dZ from dY and the activation's OUTPUT Y; elementwise activations not act_needs_x. out may be dY."""
     cdef Py_ssize_t n
     if act == ACT_RELU:
         for n in range(n0, n1):
@@ -284,6 +286,17 @@ cdef inline void act_backward_elementwise(floating* out, const floating* dY, con
     elif out != dY:
         for n in range(n0, n1):
             out[n] = dY[n]
+
+
+cdef inline void act_backward_x(floating* out, const floating* dY, const floating* X, const floating* Y,
+                                Py_ssize_t n0, Py_ssize_t n1, int act, const double* ap) noexcept nogil:
+    """dZ from dY, the activation's INPUT X (read when act_needs_x) and its OUTPUT Y (read otherwise);
+    elementwise activations. out may be dY: dZ = dY * act'(X), act' in float64 rounded once."""
+    cdef Py_ssize_t n
+    if act_needs_x(act):
+        act_grad_range(out, dY, X, n0, n1, act, ap)
+    else:
+        act_backward_elementwise(out, dY, Y, n0, n1, act)
 
 
 cdef inline void act_backward_block(floating* out, Py_ssize_t ldo, const floating* dY, Py_ssize_t lddy,
@@ -311,12 +324,39 @@ cdef inline void softmax_backward_rows(floating* out, const floating* dY, const 
             out[r * K + k] = Y[r * K + k] * (dY[r * K + k] - sf)
 
 
+cdef inline void log_softmax_backward_rows(floating* out, const floating* dY, const floating* Y,
+                                           Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t K) noexcept nogil:
+    """dZ = dY - exp(Y) * sum(dY) per row (exp(Y) is the softmax), the sum in float64. out may be dY."""
+    cdef Py_ssize_t r, k
+    cdef double s
+    cdef floating sf
+    for r in range(r0, r1):
+        s = 0
+        for k in range(K):
+            s += dY[r * K + k]
+        sf = <floating>s
+        for k in range(K):
+            out[r * K + k] = dY[r * K + k] - <floating>exp(<double>Y[r * K + k]) * sf
+
+
 cdef inline void act_backward_rows(floating* out, const floating* dY, const floating* Y,
                                    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t O, int act) noexcept nogil:
     if act == ACT_SOFTMAX:
         softmax_backward_rows(out, dY, Y, r0, r1, O)
+    elif act == ACT_LOG_SOFTMAX:
+        log_softmax_backward_rows(out, dY, Y, r0, r1, O)
     else:
         act_backward_elementwise(out, dY, Y, r0 * O, r1 * O, act)
+
+
+cdef inline void act_backward_rows_x(floating* out, const floating* dY, const floating* X, const floating* Y,
+                                     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t O, int act,
+                                     const double* ap) noexcept nogil:
+    """act_backward_rows for any activation: X (the input) is read by act_needs_x ones only."""
+    if act_needs_x(act):
+        act_backward_x(out, dY, X, Y, r0 * O, r1 * O, act, ap)
+    else:
+        act_backward_rows(out, dY, Y, r0, r1, O, act)
 
 
 # ---------------------------------------------------------------- thread splits
@@ -400,7 +440,7 @@ cdef inline void copy_rows(char* out, const char* X, const intp_t* index, Py_ssi
 
 cdef inline void dense_forward_cols(floating* Y, const floating* X, const floating* W, const floating* b,
                                     Py_ssize_t B, Py_ssize_t I, Py_ssize_t O, Py_ssize_t c0, Py_ssize_t c1,
-                                    int act) noexcept nogil:
+                                    int act, const double* ap=NULL) noexcept nogil:
     """Columns [c0, c1) of Y (B, O) = act(X (B, I) @ W (I, O) + b); elementwise act only.
 
     One BLAS call on the column block (BLAS itself single-threaded: the caller
@@ -410,7 +450,7 @@ cdef inline void dense_forward_cols(floating* Y, const floating* X, const floati
         return
     gemm_rm(False, False, <int>B, <int>(c1 - c0), <int>I, <floating>1, X, <int>I, W + c0, <int>O,
             <floating>0, Y + c0, <int>O)
-    bias_act_block(Y, O, b, 0, B, c0, c1, act)
+    bias_act_block(Y, O, b, 0, B, c0, c1, act, ap)
 
 
 cdef inline void dense_weight_grad_cols(floating* dW, double* acc, floating* db, const floating* dZ,

@@ -5,7 +5,8 @@ from libc.math cimport exp, log, fabs
 
 from fastnn._kernels._typedefs cimport floating, intp_t
 
-from fastnn._kernels._loops cimport ACT_SIGMOID, act_elementwise
+from fastnn._kernels._loops_act cimport ACT_SIGMOID
+from fastnn._kernels._loops cimport act_elementwise
 
 cdef extern from "fastnn_kernels.h" nogil:
     double fastnn_bxent_logit(double z, double y)

@@ -18,8 +18,8 @@ Conventions
     * Loss ``*_backward`` kernels return ``(loss_sum, grad)``: the sum over the
       batch of per-sample losses (a Python float, accumulated in float64) and
       the gradient of ``scale * loss_sum`` with respect to their input.
-    * Activations are named by their Keras strings: ``"linear"``, ``"relu"``,
-      ``"sigmoid"``, ``"tanh"``, ``"softmax"``.
+    * Activations are named by their Keras strings (``_engine_plan.ACTIVATIONS``), or
+      ``(name, *params)`` for those with parameters (``_engine_plan.act_spec``).
 """
 import math
 import re
@@ -34,6 +34,7 @@ from fastnn._kernels._argchecks import (UNPICKLE_ARGUMENT_ERROR, UNPICKLE_FRAME_
                                         check_multi_hot_args, check_random_f32, describe_array, flatten_array,
                                         sequence_list, sequence_tokens, token_range_error, unpickle_error)
 from fastnn._kernels._engine_plan import ACTIVATIONS, LOSSES, METRICS, OPTIMIZERS  # noqa: F401 (one list of each)
+from fastnn._kernels._engine_plan import act_needs_x, act_spec
 
 # keras.backend.epsilon(): the clip used by cross-entropies on probabilities
 # (K3 backend/config.py:10; K3 backend/numpy/nn.py:860-930).
@@ -77,50 +78,216 @@ def _softmax(z):
 
 def _log_softmax64(z):
     z64 = z.astype(np.float64)
-    shifted = z64 - z64.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    with np.errstate(invalid="ignore"):  # a row with NaN or +inf is NaN, as in the compiled log_softmax_rows
+        shifted = z64 - z64.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 # --------------------------------------------------------------------------- activations
+_SELU_SCALE, _SELU_ALPHA = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
+_SQRT1_2, _INV_SQRT_2PI, _GELU_C = 0.70710678118654752440, 0.39894228040143267794, 0.79788456080286535588
+
+
+def _act_params(activation):
+    """(name, params, code-like key) of an activation as the compiled kernels read it (_loops.pxd act_parse)."""
+    name, params = act_spec("activation", activation)
+    if name == "gelu":
+        return ("gelu_tanh" if params[0] else "gelu"), params
+    if name == "relu" and params != (0.0, None, 0.0):
+        return "relu_ex", params
+    return name, params
+
+
+def _sigmoid64(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _relu_ex64(x, params):
+    """Keras 3's relu(x, negative_slope, max_value, threshold) and its derivative (_loops.pxd relu_ex1)."""
+    ns, mx, th = params
+    above = x > th
+    y = np.where(above, x, np.where(np.isnan(x), x, 0.0))
+    g = above.astype(np.float64)
+    if mx is not None:
+        g = np.where((y < 0) | (y > mx), 0.0, g)
+        y = np.where(y < 0, 0.0, np.where(y > mx, mx, y))
+    if ns != 0:
+        below = x < th
+        y = np.where(below, y - ns * (th - x), y)
+        g = np.where(below, g + ns, g)
+    return y, g
+
+
+def _act64(x, name, params):
+    """elu, selu, gelu, silu, softplus, exponential and relu with parameters on float64 values (the compiled
+    act_fwd1 and act_vec_range, formula for formula); the others: _act_in_dtype."""
+    if name == "elu":
+        return np.where(x > 0, x, params[0] * np.expm1(x))
+    if name == "selu":
+        return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(x))
+    if name == "gelu":
+        return 0.5 * x * _erfc(-x * _SQRT1_2)
+    if name == "gelu_tanh":
+        return 0.5 * x * (1 + np.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
+    if name == "silu":
+        return x * _sigmoid64(x)
+    if name == "softplus":
+        return np.where(x > 0, x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+    if name == "exponential":
+        return np.exp(x)
+    return _relu_ex64(x, params)[0]
+
+
+def _act_grad64(x, name, params):
+    """d act / dx of the activations _act64 computes (the compiled act_grad1)."""
+    if name == "elu":
+        return np.where(x > 0, 1.0, params[0] * np.exp(x))
+    if name == "selu":
+        return _SELU_SCALE * np.where(x > 0, 1.0, _SELU_ALPHA * np.exp(x))
+    if name == "gelu":
+        return 0.5 * _erfc(-x * _SQRT1_2) + x * np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+    if name == "gelu_tanh":
+        t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_C * (1 + 0.134145 * x * x)
+    if name == "silu":
+        s = _sigmoid64(x)
+        return s * (1 + x * (1 - s))
+    if name == "softplus":
+        return _sigmoid64(x)
+    if name == "exponential":
+        return np.exp(x)
+    return _relu_ex64(x, params)[1]
+
+
+_IN_DTYPE = ("leaky_relu", "relu6", "hard_sigmoid", "hard_silu", "softsign")
+
+
+def _hard_sigmoid(x):
+    y = x / 6 + 0.5  # Keras 3 backend/numpy/nn.py hard_sigmoid, in x's dtype
+    return np.where(y <= 0, 0, np.where(y >= 1, 1, y)).astype(x.dtype, copy=False)
+
+
+def _act_in_dtype(x, name, grad, params=()):
+    """The piecewise-linear activations of issue 14 computed in x's dtype (or their derivatives), operation
+    for operation as the compiled act_fwd_range / act_grad_range (and Keras, in x's dtype)."""
+    t = x.dtype.type
+    if name == "leaky_relu":
+        a = t(params[0])
+        return np.where(x > 0, t(1), a) if grad else np.where(x > 0, x, a * x)
+    if name == "relu6":
+        if grad:
+            return np.where((x > 0) & (x < 6), t(1), t(0))
+        y = np.where(x <= 0, t(0), x)
+        return np.where(y >= 6, t(6), y)
+    if name in ("hard_sigmoid", "hard_silu"):
+        h = _hard_sigmoid(x)
+        if not grad:
+            return h if name == "hard_sigmoid" else x * h
+        y = x / 6 + 0.5
+        g = np.where((y > 0) & (y < 1), t(1.0 / 6), t(0))
+        return g if name == "hard_sigmoid" else h + x * g
+    if name == "softsign":
+        s = np.abs(x) + 1
+        return 1 / (s * s) if grad else x / s
+
+
+def _erfc(x):
+    from scipy.special import erfc  # scipy is a dependency (the compiled kernels' BLAS); loaded when used
+
+    return erfc(x)
+
+
 def activation_forward(X, activation, out=None, n_threads=None):
-    """Y = act(X).  X (B, O) -> out (B, O)."""
+    """Y = act(X).  X (B, O) -> out (B, O).  ``activation``: a Keras name, or (name, *params) for relu
+    (negative_slope, max_value, threshold), leaky_relu (negative_slope), elu (alpha), gelu (approximate)."""
+    name, params = _act_params(activation)
     out = _out(out, X.shape, X.dtype, "activation_forward", "out")
-    if activation == "linear":
+    if name == "linear":
         out[...] = X
-    elif activation == "relu":
+    elif name == "relu":
         np.maximum(X, 0, out=out)
-    elif activation == "sigmoid":
+    elif name == "sigmoid":
         out[...] = _sigmoid(X)
-    elif activation == "tanh":
+    elif name == "tanh":
         np.tanh(X, out=out)
-    elif activation == "softmax":
+    elif name == "softmax":
         out[...] = _softmax(X)
+    elif name == "log_softmax":
+        out[...] = _log_softmax64(X)
+    elif name in _IN_DTYPE:
+        with np.errstate(all="ignore"):
+            out[...] = _act_in_dtype(X, name, False, params)
     else:
-        raise ValueError(f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+        with np.errstate(all="ignore"):  # overflow and NaN propagate as in the compiled kernel
+            out[...] = _act64(X.astype(np.float64), name, params)
     return out
 
 
-def activation_backward(dY, Y, activation, out=None, n_threads=None):
-    """dZ from dY and the activation's OUTPUT Y.  dY, Y (B, O) -> out (B, O).
+def activation_backward(dY, Y, activation, X=None, out=None, n_threads=None):
+    """dZ from dY, the activation's OUTPUT Y and (for the activations that need it) its INPUT X.
+    dY, Y, X (B, O) -> out (B, O).
 
-    Every supported activation's derivative is a function of its output:
-    relu' = [Y > 0], sigmoid' = Y(1 - Y), tanh' = 1 - Y^2, and for softmax
-    dZ = Y * (dY - sum(dY * Y, axis=1)).
+    relu' = [Y > 0], sigmoid' = Y(1 - Y), tanh' = 1 - Y^2; softmax: dZ = Y * (dY - sum(dY * Y, axis=1));
+    log_softmax: dZ = dY - exp(Y) * sum(dY, axis=1). Every other activation (_engine_plan.act_needs_x) reads X:
+    dZ = dY * act'(X), act' in float64 rounded to the dtype once.
     """
+    name, params = _act_params(activation)
+    if act_needs_x(activation) and X is None:
+        raise ValueError(f"activation_backward: argument `X` (the activation's input) is needed for "
+                         f"{activation!r}; received None.")
     out = _out(out, dY.shape, dY.dtype, "activation_backward", "out")
-    if activation == "linear":
+    if name == "linear":
         out[...] = dY
-    elif activation == "relu":
+    elif name == "relu":
         out[...] = np.where(Y > 0, dY, 0)
-    elif activation == "sigmoid":
+    elif name == "sigmoid":
         out[...] = dY * Y * (1 - Y)
-    elif activation == "tanh":
+    elif name == "tanh":
         out[...] = dY * (1 - Y * Y)
-    elif activation == "softmax":
+    elif name == "softmax":
         s = (dY.astype(np.float64) * Y).sum(axis=1, keepdims=True)
         out[...] = Y * (dY - s.astype(dY.dtype))
+    elif name == "log_softmax":
+        s = dY.astype(np.float64).sum(axis=1, keepdims=True).astype(dY.dtype)
+        with np.errstate(all="ignore"):
+            out[...] = dY - np.exp(Y.astype(np.float64)).astype(dY.dtype) * s
+    elif name in _IN_DTYPE:
+        with np.errstate(all="ignore"):
+            out[...] = dY * _act_in_dtype(X, name, True, params)
     else:
-        raise ValueError(f"Unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+        with np.errstate(all="ignore"):
+            out[...] = dY * _act_grad64(X.astype(np.float64), name, params).astype(dY.dtype)
+    return out
+
+
+def _prelu_check(owner, X, alpha):
+    if alpha.ndim != 1 or alpha.shape[0] == 0 or X.shape[-1] % alpha.shape[0]:
+        raise ValueError(f"{owner}: argument `alpha` must be a 1-D array whose length divides the {X.shape[-1]} "
+                         f"features of X; received shape {alpha.shape}.")
+    return X.reshape(-1, alpha.shape[0])
+
+
+def prelu_forward(X, alpha, out=None, n_threads=None):
+    """Y = X where X > 0, else alpha * X (Keras PReLU).  X (B, n), alpha (C,) with C dividing n: feature j
+    of a row uses alpha[j % C] -> out (B, n)."""
+    flat = _prelu_check("prelu_forward", X, alpha)
+    out = _out(out, X.shape, X.dtype, "prelu_forward", "out")
+    with np.errstate(invalid="ignore"):
+        out.reshape(flat.shape)[...] = np.where(flat > 0, flat, alpha * flat)
+    return out
+
+
+def prelu_backward(dY, X, alpha, dalpha, out=None, n_threads=None):
+    """dX = dY where X > 0, else alpha * dY -> out (B, n), returned; dalpha (C,) += the sum over rows and
+    groups of dY * min(X, 0) (float64 sums in row order; dalpha may be None)."""
+    flat = _prelu_check("prelu_backward", X, alpha)
+    g = dY.reshape(flat.shape)
+    out = _out(out, X.shape, X.dtype, "prelu_backward", "out")
+    with np.errstate(invalid="ignore"):
+        if dalpha is not None:
+            dalpha += (g * np.where(flat > 0, 0, flat)).sum(axis=0, dtype=np.float64).astype(dalpha.dtype)
+        out.reshape(flat.shape)[...] = np.where(flat > 0, g, g * alpha)
     return out
 
 

@@ -48,10 +48,11 @@ class Engine:
                 W, b = self._view(self.params, w_off, (i, o)), self._view(self.params, b_off, (o,))
                 act = "linear" if fold and last else act
                 if _is_csr(h):
-                    y = R.csr_dense_forward(h.indptr, h.indices, h.data, W, b, act)
+                    z = R.csr_dense_forward(h.indptr, h.indices, h.data, W, b, "linear")
                 else:
-                    y = R.dense_forward(h, W, b, act)
-                cache = act
+                    z = R.dense_forward(h, W, b, "linear")
+                y = z if act == "linear" else R.activation_forward(z, act)
+                cache = (act, z)
             elif kind == "act":
                 act = "linear" if fold and last else op[2]
                 y = R.activation_forward(h.reshape(-1, op[3]), act).reshape(h.shape) if act != "linear" else h.copy()
@@ -68,6 +69,8 @@ class Engine:
                     y = R.batch_norm_forward_infer(flat, mm, mv, gamma, beta, eps)
                     cache = (flat, mm.astype(np.float64), mv.astype(np.float64), False)
                 y = y.reshape(h.shape)
+            elif kind == "prelu":
+                y = R.prelu_forward(h, self._view(self.params, op[3], (op[2],)))
             elif kind == "dropout":
                 if training:
                     y, cache = R.dropout_forward(h, next(drops), op[2])
@@ -94,7 +97,7 @@ class Engine:
                 _, i, o, w_off, b_off, act, train = op
                 W = self._view(self.params, w_off, (i, o))
                 if act != "linear" and not (fold and k == len(ops) - 1):
-                    dy = R.activation_backward(dy, outs[k + 1], act)
+                    dy = R.activation_backward(dy, outs[k + 1], act, X=cache[1])
                 dW = self._view(self.grads, w_off, (i, o)) if train else np.zeros((i, o), W.dtype)
                 db = (self._view(self.grads, b_off, (o,)) if train else np.zeros(o, W.dtype)) if b_off >= 0 else None
                 if _is_csr(x):
@@ -104,8 +107,12 @@ class Engine:
                     dy = R.dense_backward(dy, x, W, dW, db, compute_dX=need_dx)
             elif kind == "act":
                 if cache != "linear":
-                    dy = R.activation_backward(dy.reshape(-1, op[3]), outs[k + 1].reshape(-1, op[3]),
-                                               cache).reshape(dy.shape)
+                    g = op[3]
+                    dy = R.activation_backward(dy.reshape(-1, g), outs[k + 1].reshape(-1, g), cache,
+                                               X=x.reshape(-1, g)).reshape(dy.shape)
+            elif kind == "prelu":
+                alpha = self._view(self.params, op[3], (op[2],))
+                dy = R.prelu_backward(dy, x, alpha, self._view(self.grads, op[3], (op[2],)) if op[4] else None)
             elif kind == "bn":
                 flat, mean, var, training = cache
                 gamma = self._bn(self.params, op)[0]

@@ -25,7 +25,8 @@ from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport (GEMM_WORK_THRESHOLD, blas_threads_begin, blas_threads_end,
                                       effective_n_threads, threads_for_work)
 from fastnn._kernels._checks cimport float_array, out_array
-from fastnn._kernels._loops cimport (ACT_LINEAR, ACT_SOFTMAX, act_code, copy_rows, dense_forward_cols,
+from fastnn._kernels._loops_act cimport ACT_LINEAR, act_is_row, act_parse
+from fastnn._kernels._loops cimport (act_rows, copy_rows, dense_forward_cols,
                                      fastnn_gather_bitmaps, fma_isa,
                                      dense_input_grad_cols, dense_weight_grad_cols, fastnn_gemm_f32,
                                      fastnn_gemm_f64, fastnn_gemm_isa, fastnn_gemm_path,
@@ -37,9 +38,9 @@ cdef inline int _gemm_threads(int n_threads, Py_ssize_t work) noexcept nogil:
 
 
 cdef void _forward(floating[:, ::1] out, const floating[:, ::1] X, const floating[:, ::1] W,
-                   const floating* b, int act, int nt) noexcept:
+                   const floating* b, int act, const double* ap, int nt) noexcept:
     cdef Py_ssize_t B = X.shape[0], I = X.shape[1], O = W.shape[1], c0, c1, r
-    cdef int tid, blas_prev, elem_act = ACT_LINEAR if act == ACT_SOFTMAX else act
+    cdef int tid, blas_prev, elem_act = ACT_LINEAR if act_is_row(act) else act
     cdef floating* Y
     if B == 0 or O == 0:
         return
@@ -47,25 +48,26 @@ cdef void _forward(floating[:, ::1] out, const floating[:, ::1] X, const floatin
     with nogil:
         blas_prev = blas_threads_begin(1)
         if nt == 1:
-            dense_forward_cols(Y, &X[0, 0] if I else NULL, &W[0, 0] if I else NULL, b, B, I, O, 0, O, elem_act)
+            dense_forward_cols(Y, &X[0, 0] if I else NULL, &W[0, 0] if I else NULL, b, B, I, O, 0, O, elem_act, ap)
         else:
             with parallel(num_threads=nt):
                 tid = threadid()
                 c0 = split_gemm(O, nt, tid)
                 c1 = split_gemm(O, nt, tid + 1)
-                dense_forward_cols(Y, &X[0, 0], &W[0, 0], b, B, I, O, c0, c1, elem_act)
+                dense_forward_cols(Y, &X[0, 0], &W[0, 0], b, B, I, O, c0, c1, elem_act, ap)
         blas_threads_end(blas_prev)
-        if act == ACT_SOFTMAX:
+        if act_is_row(act):
             if nt == 1:
-                softmax_rows(Y, Y, 0, B, O)
+                act_rows(Y, Y, 0, B, O, act)
             else:
                 for r in prange(B, num_threads=nt, schedule="static"):
-                    softmax_rows(Y, Y, r, r + 1, O)
+                    act_rows(Y, Y, r, r + 1, O, act)
 
 
 def dense_forward(X, W, b, activation="linear", out=None, n_threads=None):
     """Y = act(X @ W + b).  X (B, I), W (I, O), b (O,) or None -> out (B, O)."""
-    cdef int act = act_code(activation)
+    cdef double ap[3]
+    cdef int act = act_parse(activation, ap, "dense_forward")
     X = float_array("dense_forward", "X", X, 2)
     W = float_array("dense_forward", "W", W, 2, X.dtype)
     if W.shape[0] != X.shape[1]:
@@ -82,10 +84,10 @@ def dense_forward(X, W, b, activation="linear", out=None, n_threads=None):
     cdef const double[::1] bd
     if X.dtype == np.float32:
         bf = b
-        _forward[float](out, X, W, &bf[0] if b is not None and bf.shape[0] else NULL, act, nt)
+        _forward[float](out, X, W, &bf[0] if b is not None and bf.shape[0] else NULL, act, ap, nt)
     else:
         bd = b
-        _forward[double](out, X, W, &bd[0] if b is not None and bd.shape[0] else NULL, act, nt)
+        _forward[double](out, X, W, &bd[0] if b is not None and bd.shape[0] else NULL, act, ap, nt)
     return out
 
 

@@ -16,14 +16,16 @@ from cython.parallel cimport parallel, threadid
 
 from fastnn._kernels._typedefs cimport intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, fastnn_team_size
-from fastnn._kernels._loops cimport act_code, fma_isa
+from fastnn._kernels._loops_act cimport act_needs_x, act_parse
+from fastnn._kernels._loops cimport fma_isa
 from fastnn._kernels._loops_loss cimport (LOSS_BXENT, LOSS_MAE, LOSS_MSE, LOSS_SIGMOID_BXENT, LOSS_SOFTMAX_XENT,
                                           LOSS_XENT, metric_code)
 from fastnn._kernels._loops_norm cimport dropout_scale
 from fastnn._kernels._engine_types cimport (EOp, Engine as CEngine, IN_CSR, IN_DENSE, IN_GATHER, MODE_EVAL,
                                             MODE_FORWARD, MODE_PREDICT, MODE_TRAIN, OP_ACT, OP_BN, OP_DENSE,
-                                            OP_DROPOUT, OP_PERMUTE, OPT_ADADELTA, OPT_ADAGRAD, OPT_ADAM, OPT_ADAMAX,
-                                            OPT_LION, OPT_NADAM, OPT_RMSPROP, OPT_SGD, GRAD_CHUNK, PENALTY_CHUNK)
+                                            OP_DROPOUT, OP_PERMUTE, OP_PRELU, OPT_ADADELTA, OPT_ADAGRAD, OPT_ADAM,
+                                            OPT_ADAMAX, OPT_LION, OPT_NADAM, OPT_RMSPROP, OPT_SGD, GRAD_CHUNK,
+                                            PENALTY_CHUNK)
 from fastnn._kernels._engine_step cimport infer_call, train_call
 
 from fastnn._kernels import _engine_plan as P
@@ -47,7 +49,8 @@ _LOSS_CODES = {"softmax_xent": LOSS_SOFTMAX_XENT, "sigmoid_bxent": LOSS_SIGMOID_
                "bxent": LOSS_BXENT, "mse": LOSS_MSE, "mae": LOSS_MAE}
 _OPT_CODES = {"sgd": OPT_SGD, "rmsprop": OPT_RMSPROP, "adam": OPT_ADAM, "adadelta": OPT_ADADELTA,
               "adagrad": OPT_ADAGRAD, "adamax": OPT_ADAMAX, "nadam": OPT_NADAM, "lion": OPT_LION}
-_OP_CODES = {"dense": OP_DENSE, "act": OP_ACT, "bn": OP_BN, "dropout": OP_DROPOUT, "permute": OP_PERMUTE}
+_OP_CODES = {"dense": OP_DENSE, "act": OP_ACT, "bn": OP_BN, "dropout": OP_DROPOUT, "permute": OP_PERMUTE,
+             "prelu": OP_PRELU}
 
 
 cdef object _aligned(Py_ssize_t n, dtype):
@@ -147,7 +150,8 @@ cdef class _Core:
             op.n_out = O = P.op_width(spec)
             I = op.n_in
             width = max(width, I, O)
-            op.train = bool(spec[6]) if spec[0] == "dense" else (bool(spec[9]) if spec[0] == "bn" else False)
+            op.train = bool(spec[6]) if spec[0] == "dense" else (bool(spec[9]) if spec[0] == "bn" else
+                                                                  bool(spec[4]) if spec[0] == "prelu" else False)
             trained_below = trained_below or op.train
             op.need_grad = trained_below
             op.need_dx = i > 0 and e.ops[i - 1].need_grad
@@ -156,7 +160,9 @@ cdef class _Core:
             op.G = self._buffer(batch_size * O, dtype) if op.need_grad else NULL
             if spec[0] == "dense":
                 _, _, _, w_off, b_off, act, _ = spec
-                op.act = act_code(act)
+                op.act = act_parse(act, op.ap, "Engine")
+                if act_needs_x(op.act) and op.need_grad:  # its backward reads the pre-activations
+                    op.Z = self._buffer(batch_size * O, dtype)
                 op.w_off, op.b_off = w_off, b_off
                 op.W = self._view(params, w_off)
                 op.dW = self._view(grads, w_off)
@@ -167,8 +173,14 @@ cdef class _Core:
                 # units when the layer has too few inputs for two 16-row shares
                 op.dw_by_rows = I >= 32 or O < 32
             elif spec[0] == "act":
-                op.act = act_code(spec[2])
+                op.act = act_parse(spec[2], op.ap, "Engine")
                 op.group = spec[3]
+            elif spec[0] == "prelu":
+                _, _, C, a_off, _ = spec
+                op.group = C
+                op.w_off = a_off
+                op.W = self._view(params, a_off)
+                op.dW = self._view(grads, a_off)
             elif spec[0] == "bn":
                 _, _, C, g_off, be_off, mm_off, mv_off, momentum, epsilon, _ = spec
                 op.group = C
@@ -203,6 +215,9 @@ cdef class _Core:
         self.nnz_part = self._array(8, np.intp)
         e.nnz_part = <Py_ssize_t*><size_t>self.nnz_part.ctypes.data
         e.xb = self._buffer(batch_size * e.I0, dtype)
+        for i, spec in enumerate(ops):  # the input of an activation or PReLU op, for its backward
+            if spec[0] in ("act", "prelu"):
+                e.ops[i].Z = e.ops[i - 1].A if i > 0 else e.xb
         e.ids_b = <intp_t*>self._buffer(batch_size, np.intp)
         e.yb = self._buffer(batch_size * e.K, dtype)
         e.swb = <double*>self._buffer(batch_size, np.float64)
@@ -252,11 +267,11 @@ cdef class _Core:
         chunks = []
         for off, size, l1, l2 in plan["regularizers"]:
             if (off, size) not in where:
-                raise ValueError(f"Engine: a regularizer must cover one op's kernel, bias, gamma or beta exactly; "
+                raise ValueError(f"Engine: a regularizer must cover one op's kernel, bias, gamma, beta or alpha exactly; "
                                  f"received [{off}, {off + size}).")
             i, name = where[(off, size)]
             op = &e.ops[i]
-            if name in ("kernel", "gamma"):
+            if name in ("kernel", "gamma", "alpha"):
                 op.w_l1, op.w_l2 = l1, l2
             elif name in ("bias", "beta"):
                 op.b_l1, op.b_l2 = l1, l2

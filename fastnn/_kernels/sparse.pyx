@@ -48,7 +48,8 @@ from fastnn.utils.validation import describe, shape_str
 from fastnn._kernels._typedefs cimport floating, intp_t
 from fastnn._kernels._openmp cimport effective_n_threads, threads_for_work
 from fastnn._kernels._checks cimport float_array, out_array
-from fastnn._kernels._loops cimport act_code, act_rows, bias_grad_cols, fma_isa
+from fastnn._kernels._loops_act cimport act_parse
+from fastnn._kernels._loops cimport act_rows, bias_grad_cols, fma_isa
 
 cdef extern from "fastnn_csr.h" nogil:
     # float32 loops, vectorised
@@ -284,7 +285,7 @@ cdef inline void _dot_row(floating* o, const csr_index_t* indices, const floatin
 cdef inline int _forward_row(floating* out, const csr_index_t* indptr, const csr_index_t* indices,
                              const floating* data, const floating* W, const floating* b, Py_ssize_t r,
                              Py_ssize_t s, Py_ssize_t S, Py_ssize_t nnz, Py_ssize_t I, Py_ssize_t O,
-                             int act) noexcept nogil:
+                             int act, const double* ap) noexcept nogil:
     """out[r] = act(X[s] @ W + b); ROW_BAD (and nothing read out of bounds) if row s is malformed."""
     cdef int unsorted = 0
     cdef Py_ssize_t c
@@ -295,13 +296,13 @@ cdef inline int _forward_row(floating* out, const csr_index_t* indptr, const csr
     if b != NULL:
         for c in range(O):
             o[c] = o[c] + b[c]
-    act_rows(out, out, r, r + 1, O, act)
+    act_rows(out, out, r, r + 1, O, act, ap)
     return ROW_OK
 
 
 cdef Py_ssize_t _forward(floating[:, ::1] out, const csr_index_t[::1] indptr, const csr_index_t[::1] indices,
                          const floating[::1] data, const floating[:, ::1] W, const floating[::1] b,
-                         const intp_t[::1] rows, int act, int nt) except -1:
+                         const intp_t[::1] rows, int act, const double[::1] ap, int nt) except -1:
     """Number of malformed rows (the caller raises); rows/b may be empty views meaning None."""
     cdef Py_ssize_t B = out.shape[0], O = out.shape[1], I = W.shape[0], S = indptr.shape[0] - 1
     cdef Py_ssize_t nnz = indices.shape[0], r, n_bad = 0
@@ -317,7 +318,7 @@ cdef Py_ssize_t _forward(floating[:, ::1] out, const csr_index_t[::1] indptr, co
             if rows_p != NULL and r + PREFETCH_AHEAD < B:
                 _prefetch_row(&indptr[0], ind_p, data_p, sizeof(floating), rows_p[r + PREFETCH_AHEAD], S, nnz)
             n_bad += _forward_row(&out[0, 0], &indptr[0], ind_p, data_p, W_p, b_p, r,
-                                  rows_p[r] if rows_p != NULL else r, S, nnz, I, O, act)
+                                  rows_p[r] if rows_p != NULL else r, S, nnz, I, O, act, &ap[0])
     return n_bad
 
 
@@ -329,7 +330,9 @@ def csr_dense_forward(indptr, indices, data, W, b, activation="linear", rows=Non
     even and the odd ones apart, then added; csrc/fastnn_csr.h), then b is added.
     """
     owner = "csr_dense_forward"
-    cdef int act = act_code(activation)
+    ap = np.zeros(3)
+    cdef double[::1] apv = ap
+    cdef int act = act_parse(activation, &apv[0], owner)
     W = float_array(owner, "W", W, 2)                                   # IN (I, O)
     dtype = W.dtype
     data = float_array(owner, "data", data, 1, dtype)                   # IN (nnz,)
@@ -348,7 +351,7 @@ def csr_dense_forward(indptr, indices, data, W, b, activation="linear", rows=Non
     # work ~ stored values x units; estimated from the average row so no extra pass is needed
     nt = threads_for_work(nt, B * O * (indices.shape[0] // max(indptr.shape[0] - 1, 1) + 1))
     args = (out, indptr, indices, data, W, np.empty(0, dtype) if b is None or O == 0 else b,
-            no_rows if rows is None or B == 0 else rows, act, nt)
+            no_rows if rows is None or B == 0 else rows, act, ap, nt)
     if dtype == np.float32:
         n_bad = _forward[float, int32_t](*args) if indptr.dtype == np.int32 else _forward[float, int64_t](*args)
     else:

@@ -5,10 +5,16 @@ from fastnn.layers.base import Layer
 from fastnn.layers.batch_normalization import BatchNormalization
 from fastnn.layers.dense import Dense
 from fastnn.layers.dropout import Dropout
+from fastnn.layers.elu import ELU
 from fastnn.layers.flatten import Flatten
 from fastnn.layers.input_layer import Input, InputLayer
+from fastnn.layers.leaky_relu import LeakyReLU
+from fastnn.layers.prelu import PReLU
+from fastnn.layers.relu import ReLU
+from fastnn.layers.softmax import Softmax
 
-__all__ = ["Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer"]
+__all__ = ["Activation", "BatchNormalization", "Dense", "Dropout", "ELU", "Flatten", "Input", "InputLayer", "Layer",
+           "LeakyReLU", "PReLU", "ReLU", "Softmax"]
 
 
 def __getattr__(name):

@@ -1,6 +1,7 @@
 """``Dense``: ``output = activation(inputs @ kernel + bias)``, kernel shaped (input_dim, units)."""
 from fastnn import _kernels as K
 from fastnn import activations, initializers, regularizers
+from fastnn._kernels._engine_plan import act_needs_x
 from fastnn.layers.base import Layer
 from fastnn.utils.sparse_utils import CSRRows
 from fastnn.utils.validation import check_positive_int, describe, shape_str
@@ -50,21 +51,26 @@ class Dense(Layer):
         """``logits=True`` returns the pre-activation (the trainer fuses softmax/sigmoid into the loss)."""
         act = "linear" if logits else self.activation_name
         bias = self.bias.value if self.use_bias else None
+        # gelu, silu, ... differentiate from their input: keep the pre-activation for backward
+        fused = "linear" if act_needs_x(act) else act
         if isinstance(inputs, CSRRows):
             # Multi-hot / bag-of-words input: sum the kernel rows of the active features.
             m = inputs.matrix
-            outputs = K.csr_dense_forward(m.indptr, m.indices, m.data, self.kernel.value, bias, act,
+            outputs = K.csr_dense_forward(m.indptr, m.indices, m.data, self.kernel.value, bias, fused,
                                           rows=inputs.rows)
         else:
-            outputs = K.dense_forward(inputs, self.kernel.value, bias, act)
-        self._cache = (inputs, outputs, act)
+            outputs = K.dense_forward(inputs, self.kernel.value, bias, fused)
+        z = None
+        if fused != act:
+            z, outputs = outputs, K.activation_forward(outputs, act)
+        self._cache = (inputs, outputs, act, z)
         return outputs
 
     def backward(self, dy, need_dx=True):
         if self._cache is None:
             raise RuntimeError(f"Dense '{self.name}': backward() called before call().")
-        inputs, outputs, act = self._cache
-        dz = dy if act == "linear" else K.activation_backward(dy, outputs, act)
+        inputs, outputs, act, z = self._cache
+        dz = dy if act == "linear" else K.activation_backward(dy, outputs, act, X=z)
         db = self.bias.grad if self.use_bias else None
         if isinstance(inputs, CSRRows):
             if need_dx:

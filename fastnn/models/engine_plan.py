@@ -13,7 +13,12 @@ from fastnn.layers.activation import Activation
 from fastnn.layers.batch_normalization import BatchNormalization
 from fastnn.layers.dense import Dense
 from fastnn.layers.dropout import Dropout
+from fastnn.layers.elu import ELU
 from fastnn.layers.flatten import Flatten
+from fastnn.layers.leaky_relu import LeakyReLU
+from fastnn.layers.prelu import PReLU
+from fastnn.layers.relu import ReLU
+from fastnn.layers.softmax import Softmax
 
 
 def _features(shape):
@@ -33,7 +38,15 @@ def _dense_ops(layer, ctx):
 
 def _activation_ops(layer, ctx):
     shape = layer.input_shape
-    return [("act", _features(shape), layer.activation_name, shape[-1])]
+    return [("act", _features(shape), layer.activation_spec, shape[-1])]
+
+
+def _prelu_ops(layer, ctx):
+    trained = ctx["trainable"] and layer.trainable
+    off = ctx["offset"](layer.alpha)
+    if trained:
+        ctx["regularize"](layer.alpha, off)
+    return [("prelu", _features(layer.input_shape), layer.channels, off, trained)]
 
 
 def _batch_norm_ops(layer, ctx):
@@ -63,7 +76,8 @@ def _flatten_ops(layer, ctx):
 
 
 _LAYER_OPS = {Dense: _dense_ops, Activation: _activation_ops, BatchNormalization: _batch_norm_ops,
-              Dropout: _dropout_ops, Flatten: _flatten_ops}
+              Dropout: _dropout_ops, Flatten: _flatten_ops, ReLU: _activation_ops, LeakyReLU: _activation_ops,
+              ELU: _activation_ops, Softmax: _activation_ops, PReLU: _prelu_ops}
 
 
 def _loss_spec(loss, last_op):

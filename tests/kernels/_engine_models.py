@@ -12,6 +12,10 @@ import numpy as np
 from fastnn._kernels import _engine_plan as P
 
 ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh")
+# issue 14's activations (exponential left out: stacked, it overflows float32), with parameters as layers give them
+NEW_ELEMENTWISE = ("elu", "selu", "gelu", ("gelu", True), "silu", "softplus", "softsign", "leaky_relu",
+                   ("leaky_relu", 0.3), "relu6", "hard_sigmoid", "hard_silu", ("elu", 0.5), ("relu", 0.1, 3.0, 0.0),
+                   ("relu", 0.0, None, 0.5))
 OPTIMIZERS = (("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.9, "nesterov": True}),
               ("rmsprop", {}), ("rmsprop", {"momentum": 0.5, "centered": True}), ("adam", {}),
               ("adam", {"amsgrad": True}), ("adadelta", {}), ("adagrad", {}), ("adamax", {}), ("nadam", {}),
@@ -47,9 +51,13 @@ class Case:
         return self.params0.copy(), np.zeros(self.n_params, dtype), slots
 
 
+def _pick(rng, acts):
+    return acts[int(rng.integers(len(acts)))]
+
+
 def random_case(rng, dtype=None, depth=None, max_width=24, batch_size=None, rows=None, loss=None, csr=False,
                 zero_fraction=None, bn=None, dropout=None, frozen=None, regularize=None, weights=None,
-                optimizer=None):
+                optimizer=None, new_acts=None, prelu=None):
     dtype = np.dtype(dtype or rng.choice([np.float32, np.float64]))
     depth = int(depth or rng.integers(1, 5))
     n_inputs = int(rng.integers(1, 150)) if not csr else int(rng.integers(64, 200))
@@ -57,6 +65,7 @@ def random_case(rng, dtype=None, depth=None, max_width=24, batch_size=None, rows
     offset = 0
     width = n_inputs
     allow = lambda flag, p: (rng.random() < p) if flag is None else flag  # noqa: E731
+    acts = ELEMENTWISE + NEW_ELEMENTWISE if allow(new_acts, 0.5) else ELEMENTWISE
 
     def bn_op(w):
         nonlocal offset
@@ -76,7 +85,7 @@ def random_case(rng, dtype=None, depth=None, max_width=24, batch_size=None, rows
     for layer in range(depth):
         last = layer == depth - 1
         units = int(rng.integers(1, max_width)) if not last else int(rng.integers(1, 6))
-        act = str(rng.choice(ELEMENTWISE + ("softmax",))) if not last else "linear"
+        act = _pick(rng, acts + ("softmax",)) if not last else "linear"
         w_off = offset
         offset += width * units
         b_off = offset if rng.random() < 0.85 else -1
@@ -90,7 +99,11 @@ def random_case(rng, dtype=None, depth=None, max_width=24, batch_size=None, rows
             if allow(bn, 0.3):
                 ops.append(bn_op(width))
             if rng.random() < 0.2:
-                ops.append(("act", width, str(rng.choice(ELEMENTWISE)), width))
+                ops.append(("act", width, _pick(rng, acts), width))
+            if allow(prelu, 0.1):
+                c = width // 2 if width % 2 == 0 and rng.random() < 0.3 else width
+                ops.append(("prelu", width, c, offset, not allow(frozen, 0.2)))
+                offset += c
             if allow(dropout, 0.3):
                 ops.append(("dropout", width, float(rng.choice([0.1, 0.5]))))
             if rng.random() < 0.1:
@@ -107,7 +120,7 @@ def random_case(rng, dtype=None, depth=None, max_width=24, batch_size=None, rows
             ops.append(("act", K, "sigmoid", K))
             fold = loss == "sigmoid_bxent"
     elif rng.random() < 0.3:
-        ops.append(("act", K, str(rng.choice(ELEMENTWISE)), K))
+        ops.append(("act", K, _pick(rng, acts + ("log_softmax",)), K))
     if fold and rng.random() < 0.5 and ops[-2][0] == "dense" and ops[-2][5] == "linear":
         d = ops[-2]  # fold the activation into the last dense op instead
         ops[-2:] = [d[:5] + (ops[-1][2],) + d[6:]]

@@ -79,3 +79,12 @@ def test_the_engine_bitmask_path_propagates_nan_from_weights_at_zero_inputs():
         outputs.append(e.predict(X))
     assert np.isnan(outputs[0]).all()
     assert np.isnan(outputs[1]).all(), "the compiled engine hid the NaN weights"
+
+
+@pytest.mark.parametrize("activation", ("gelu", "silu", "elu", "leaky_relu", "relu6", "hard_sigmoid", "softsign",
+                                        "softplus", "selu"))
+def test_a_model_with_nan_weights_predicts_nan_through_the_new_activations(activation):
+    """issue 14's activations on the engine: NaN in, NaN out, as their twin."""
+    model = Sequential([Input((5,)), Dense(4, activation=activation), Dense(3)])
+    model.layers[0].kernel.value[...] = np.nan
+    assert np.isnan(model.predict(np.ones((2, 5), np.float32), verbose=0)).all()

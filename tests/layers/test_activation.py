@@ -96,9 +96,9 @@ def test_get_resolution():
 
 def test_unknown_activation_lists_valid_ones():
     with pytest.raises(ValueError) as info:
-        Activation("gelu")
+        Activation("mish")
     msg = str(info.value)
-    assert "'gelu'" in msg
+    assert "'mish'" in msg
     for name in ACTIVATIONS:
         assert repr(name) in msg
 
