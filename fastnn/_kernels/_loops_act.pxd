@@ -71,10 +71,11 @@ cdef inline bint act_needs_x(int act) noexcept nogil:
     return act >= ACT_ELU and act != ACT_LOG_SOFTMAX
 
 
-# The activations added for issue 14 (elu ... relu's parameters) are computed per element in float64 with
-# libm and rounded once to the dtype, as their twin in _reference.py computes them in float64 with NumPy:
-# the same formula in the same order, so float32 results are the twin's bits but for a last-place libm
-# difference. Their derivatives are computed from the activation's INPUT (act_needs_x).
+# The transcendental activations added for issue 14 (elu, selu, gelu, softplus, exponential; relu with
+# parameters) are computed per element in float64 with libm and rounded once to the dtype, as their twin in
+# _reference.py computes them in float64 with NumPy: the same formula in the same order, so float32 results
+# are the twin's bits but for a last-place libm difference (silu and gelu's tanh form: act_vec_range; the
+# piecewise-linear ones: in the dtype, act_fwd_range). Derivatives come from the activation's INPUT.
 cdef extern from "<math.h>" nogil:
     double erfc(double x)
     double expm1(double x)
@@ -99,7 +100,7 @@ cdef inline double sigmoid1(double x) noexcept nogil:
 cdef inline double act_fwd1(double x, int act, const double* ap) noexcept nogil:
     """elu, selu, gelu, softplus, exponential and relu with parameters on one value (float64; the other
     activations of issue 14: act_fwd_range); NaN in, NaN out (as Keras' formulas)."""
-    cdef double y, t
+    cdef double t
     if act == ACT_ELU:  # Keras ops.elu: x if x > 0 else alpha * (exp(x) - 1); expm1 is exact near 0
         return x if x > 0 else act_p(ap, 0, 1.0) * expm1(x)
     if act == ACT_SELU:  # Klambauer et al. 2017's constants, as Keras ops.selu
