@@ -1,4 +1,5 @@
-"""activation_forward / activation_backward: compiled vs twin over random shapes, layouts, specials, threads."""
+"""activation_forward / activation_backward (every activation, with parameters) and prelu_forward / prelu_backward:
+compiled vs twin over random shapes, layouts, specials, threads."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from hypothesis import example, given, strategies as st  # noqa: E402
 from ._props import (DTYPES, LAYOUT, SEEDS, THREADS, arrange, assert_same, both_refuse, compiled,  # noqa: E402
                      prop_settings, rows_cols, twin, values)
 
-KERNELS = ("activation_forward", "activation_backward")
+KERNELS = ("activation_forward", "activation_backward", "prelu_forward", "prelu_backward")
 ACTIVATIONS = st.sampled_from(["linear", "relu", "sigmoid", "tanh", "softmax"])
 # sigmoid and tanh are vector approximations within 2 ulp (tests/kernels/test_math.py)
 RTOL = {np.float32: 1e-6, np.float64: 1e-14}
@@ -83,3 +84,58 @@ def test_a_refused_out_buffer_is_named(act, rc, dtype, layout):
         return  # (an F-ordered row or column is also C-contiguous)
     both_refuse("activation_forward", "out", X, act, out=out)
     both_refuse("activation_backward", "out", X, X, act, out=out)
+
+
+# issue 14's activations, with Keras' parameters: their backward reads the input X (gelu, silu, ... cannot be
+# differentiated from their output); the transcendental ones go through float64 and are rounded once
+PARAMETRIZED = st.sampled_from(["elu", "selu", "gelu", ("gelu", True), "silu", "softplus", "softsign", "leaky_relu",
+                                ("leaky_relu", 0.3), "relu6", "hard_sigmoid", "hard_silu", "exponential",
+                                "log_softmax", ("elu", 0.5), ("relu", 0.1, 3.0, 0.0), ("relu", 0.0, None, 0.5)])
+
+
+@prop_settings()
+@given(act=PARAMETRIZED, rc=rows_cols(), dtype=DTYPES, layouts=st.tuples(LAYOUT, LAYOUT),
+       special=st.sampled_from([0.0, 0.05, 0.5]), seed=SEEDS, n_threads=THREADS)
+def test_parametrized_activations_forward_and_backward(act, rc, dtype, layouts, special, seed, n_threads):
+    rng = np.random.default_rng(seed)
+    # no finfo.max in dY: a derivative a few ulp apart then overflows on one side only. The derivatives of
+    # silu and gelu's tanh form use the vectorized sigmoid/tanh (2 ulp, tests/kernels/test_math.py) inside
+    # 1 + tanh(u)-like sums that cancel in the tails, hence the looser float64 tolerance.
+    X = arrange(values(rng, rc, dtype, special, scale=4.0, extreme=False), layouts[0])
+    dY = arrange(values(rng, rc, dtype, special, extreme=False), layouts[1])
+    if act in ("silu", ("gelu", True)):
+        # their derivatives' tails (|x| > ~7) are cancellation noise of order 1e-15 whose exact value depends on
+        # the tanh/sigmoid's last ulp (0 in the twin, -5e-15 compiled at x = -7.2): compared with dY = 1, where
+        # that noise is within the tolerance; a NaN or inf dY times it would give NaN on one side only
+        dY = np.ones_like(dY)
+    with np.errstate(all="ignore"):
+        Y = twin("activation_forward")(X, act)
+        want = twin("activation_backward")(dY, Y, act, X=X)
+    got_y = compiled("activation_forward")(X, act, n_threads=n_threads)
+    assert_same(got_y, Y, dtype, rtol=RTOL[dtype], atol=RTOL[dtype], what=f"{act} forward")
+    got = compiled("activation_backward")(dY, Y, act, X=X, n_threads=n_threads)
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    assert_same(got, want, dtype, rtol=tol, atol=tol, what=f"{act} backward")
+
+
+@prop_settings()
+@given(rc=rows_cols(), groups=st.integers(1, 3), dtype=DTYPES, layouts=st.tuples(LAYOUT, LAYOUT),
+       special=st.sampled_from([0.0, 0.05, 0.5]), with_dalpha=st.booleans(), seed=SEEDS, n_threads=THREADS)
+def test_prelu_forward_and_backward(rc, groups, dtype, layouts, special, with_dalpha, seed, n_threads):
+    rng = np.random.default_rng(seed)
+    B, C = rc[0], max(rc[1], 1)  # (a PReLU has at least one channel; alpha of length 0 is refused)
+    X = arrange(values(rng, (B, C * groups), dtype, special, scale=4.0), layouts[0])
+    dY = arrange(values(rng, (B, C * groups), dtype, special), layouts[1])
+    alpha = values(rng, (C,), dtype, special / 2)
+    with np.errstate(all="ignore"):
+        want = twin("prelu_forward")(X, alpha)
+    got = compiled("prelu_forward")(X, alpha, n_threads=n_threads)
+    assert_same(got, want, dtype, rtol=0, atol=0, what="prelu forward")
+    da_c = np.zeros(C, dtype) if with_dalpha else None
+    da_t = np.zeros(C, dtype) if with_dalpha else None
+    with np.errstate(all="ignore"):
+        want = twin("prelu_backward")(dY, X, alpha, da_t)
+    got = compiled("prelu_backward")(dY, X, alpha, da_c, n_threads=n_threads)
+    assert_same(got, want, dtype, rtol=0, atol=0, what="prelu backward dX")
+    if with_dalpha:  # float64 sums of products in the dtype, in row order on both sides
+        assert_same(da_c, da_t, dtype, rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * max(B, 1), what="prelu dalpha")
