@@ -119,7 +119,7 @@ cdef inline void prelu_grad_update(Engine* e, EOp* op, Py_ssize_t n, double* acc
 cdef inline void prelu_update(Engine* e, EOp* op, int tid, int T, floating* params) noexcept nogil:
     cdef Py_ssize_t c0, c1
     if share16(op.group, tid, T, &c0, &c1):
-        update_range(e, params, op.w_off + c0, op.w_off + c1, op.w_l1, op.w_l2)
+        update_range(e, params, op.w_off + c0, op.w_off + c1, op.w_l1, op.w_l2, op.w_scale, op.w_decay)
 
 
 cdef inline void bn_infer_coefficients(EOp* op, floating* tag) noexcept nogil:
